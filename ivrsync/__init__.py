@@ -1,0 +1,3 @@
+"""ivrsync: IVR voice prompts managed like infrastructure."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""The `ivrsync` command: wires click to the command modules, and handles every failure.
+
+Commands are imported only when run, so `ivrsync --help` does not pay for pydantic or a
+cloud SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from ivrsync import __version__
+from ivrsync.cli.options import common_options
+from ivrsync.errors import IvrsyncError
+
+# name -> (module:function, one-line help shown by `ivrsync --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("ivrsync.cli.validate:validate", "Check the manifests and audio files."),
+    "schema": ("ivrsync.cli.schema:schema", "Print the JSON Schema of the manifest."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+@click.version_option(__version__, "--version", prog_name="ivrsync")
+def cli() -> None:
+    """Manage IVR voice prompts like infrastructure: manifests in git, plan, apply."""
+
+
+def _crash_report() -> Path:
+    """Write the full trace where the user can attach it to a bug report."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"ivrsync-crash-{stamp}-{id(sys.exc_info()[1]):x}.log"
+    path.write_text(f"ivrsync {__version__}\nargv: {sys.argv[1:]}\n\n{traceback.format_exc()}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Exit 0 on success, 1 on any error (usage errors too), or the command's own code."""
+    try:
+        code = cli.main(args=argv, prog_name="ivrsync", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        code = 1
+    except click.ClickException as exc:
+        exc.show()
+        code = 1
+    except IvrsyncError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        code = 1
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        code = 130
+    except Exception as exc:
+        try:
+            where = f"the full trace is in {_crash_report()}"
+        except OSError:
+            where = "the trace could not be written"
+        click.echo(
+            f"ivrsync: internal error ({type(exc).__name__}); this is a bug, {where}", err=True
+        )
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

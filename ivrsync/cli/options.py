@@ -1,0 +1,74 @@
+"""Options every command takes, wherever they are written (`ivrsync -C d validate` or after)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ivrsync.cli.output import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _change_directory(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        os.chdir(value)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot change to {value}: {exc.strerror}") from None
+
+
+def _no_color(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["ivrsync.no_color"] = True
+
+
+def _verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
+    if not value:
+        return
+    level = ctx.meta["ivrsync.verbosity"] = ctx.meta.get("ivrsync.verbosity", 0) + value
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("ivrsync").setLevel(logging.DEBUG if level > 1 else logging.INFO)
+
+
+def common_options(function: F) -> F:
+    """-C DIR (as `git -C`: relative to the current one), --no-color and -v."""
+    decorators = [
+        click.option(
+            "-C",
+            "directory",
+            metavar="DIR",
+            is_eager=True,
+            expose_value=False,
+            callback=_change_directory,
+            help="Run as if ivrsync was started in DIR.",
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_no_color,
+            help="No colour in output (also: NO_COLOR=1, or output that is not a terminal).",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            expose_value=False,
+            callback=_verbose,
+            help="Log what happens to stderr; -vv for debug detail.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def console() -> Console:
+    ctx = click.get_current_context()
+    return Console(no_color=bool(ctx.meta.get("ivrsync.no_color")))

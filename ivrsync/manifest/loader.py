@@ -1,0 +1,390 @@
+"""From the files in a prompt repository to the list of desired resources.
+
+Every problem is collected with its position, so a user sees all of them at once; a prompt
+that cannot be read is left out and the rest is still checked.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from ivrsync.address import Address
+from ivrsync.errors import Location, ManifestError, Problem
+from ivrsync.manifest import diagnostics
+from ivrsync.manifest.schema import (
+    ENV_REFERENCE,
+    ROOT_FILE,
+    Manifest,
+    PromptsFile,
+    PromptSpec,
+    ProviderSettings,
+    VoiceType,
+)
+from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
+from ivrsync.providers import PROVIDER_TYPES
+
+AUDIO_SUFFIXES = (".wav", ".mp3")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One (provider, prompt, locale): the unit that is planned, uploaded and recorded."""
+
+    address: Address
+    provider_type: str
+    audio_path: str  # POSIX path relative to the repository root
+    voice_type: VoiceType
+    remote_name: str
+    description: str | None
+    where: Location  # the manifest entry naming the audio file
+
+
+@dataclass
+class Project:
+    """A prompt repository as loaded: its settings and the resources it asks for."""
+
+    root: Path
+    manifest: Manifest
+    resources: list[Resource]
+    prompt_names: list[str]
+    files: list[str]
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def providers(self) -> Mapping[str, ProviderSettings]:
+        return self.manifest.providers
+
+
+@dataclass
+class _PromptSource:
+    spec: PromptSpec
+    document: YamlDocument
+
+    def location(self, name: str, *rest: str | int, at_key: bool = False) -> Location:
+        return self.document.location(("prompts", name, *rest), at_key=at_key)
+
+
+def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
+    """Load `ivrsync.yaml` under `root` with its includes; raise `ManifestError` on any error."""
+    return _Loader(root, os.environ if env is None else env).load()
+
+
+class _Loader:
+    def __init__(self, root: Path, env: Mapping[str, str]) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.real_root = self.root.resolve()
+        self.env = env
+        self.problems: list[Problem] = []
+        self.files: list[str] = []
+        self.path_cache: dict[tuple[str, str], str | None] = {}
+
+    def fail(self) -> ManifestError:
+        return ManifestError(self.problems)
+
+    def error(self, code: str, message: str, where: Location | None) -> None:
+        self.problems.append(Problem(code, message, where))
+
+    def read(self, path: Path) -> YamlDocument | None:
+        display = path.relative_to(self.root).as_posix()
+        self.files.append(display)
+        try:
+            document = load_yaml_file(path, display)
+        except YamlLoadError as exc:
+            self.problems.extend(exc.problems)
+            return None
+        if not isinstance(document.data, dict):
+            what = "empty" if document.data is None else f"a {type(document.data).__name__}"
+            self.error("not-a-map", f"the file is {what}; it must be a map of keys",
+                       document.location())
+            return None
+        return document
+
+    def load(self) -> Project:
+        root_file = self.root / ROOT_FILE
+        if not root_file.is_file():
+            hint = " (found ivrsync.yml: rename it)" if (self.root / "ivrsync.yml").exists() else ""
+            self.error(
+                "no-manifest",
+                f"no {ROOT_FILE} in {self.root}{hint}; run in a prompt repository or pass -C DIR",
+                None,
+            )
+            raise self.fail()
+        root_doc = self.read(root_file)
+        if root_doc is None:
+            raise self.fail()
+        self.interpolate_env(root_doc)
+        model, problems = diagnostics.validate(Manifest, root_doc.data, root_doc)
+        self.problems.extend(problems)
+        manifest = cast("Manifest | None", model)
+        sources = self.load_includes(root_doc)
+        if manifest is None:
+            raise self.fail()
+        for name, spec in manifest.prompts.items():
+            sources.setdefault(name, []).insert(0, _PromptSource(spec, root_doc))
+        prompts = self.unique_prompts(sources)
+        self.check_provider_references(manifest, root_doc, prompts)
+        resources = self.expand(manifest, prompts)
+        self.check_remote_names(resources)
+        if self.problems:
+            raise self.fail()
+        return Project(self.root, manifest, resources, sorted(prompts), self.files)
+
+    def interpolate_env(self, document: YamlDocument) -> None:
+        """Expand `${NAME}` and `${NAME:-default}` in provider settings (never secrets)."""
+        providers = document.data.get("providers")
+        if isinstance(providers, dict):
+            self._interpolate(providers, ("providers",), document)
+
+    def _interpolate(self, node: Any, path: DataPath, document: YamlDocument) -> Any:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                node[key] = self._interpolate(value, (*path, key), document)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                node[index] = self._interpolate(value, (*path, index), document)
+        elif isinstance(node, str) and "${" in node:
+
+            def replace(match: Any) -> str:
+                name, default = match.group(1), match.group(2)
+                if name in self.env:
+                    return self.env[name]
+                if default is not None:
+                    return str(default)
+                self.error(
+                    "env-unset",
+                    f"environment variable {name} is not set; set it, or give a default "
+                    f"with ${{{name}:-value}}",
+                    document.location(path),
+                )
+                return ""
+
+            return ENV_REFERENCE.sub(replace, node)
+        return node
+
+    def load_includes(self, root_doc: YamlDocument) -> dict[str, list[_PromptSource]]:
+        sources: dict[str, list[_PromptSource]] = {}
+        patterns = root_doc.data.get("include")
+        if not isinstance(patterns, list):
+            return sources
+        seen: set[Path] = {self.root / ROOT_FILE}
+        for index, pattern in enumerate(patterns):
+            if not isinstance(pattern, str):
+                continue  # reported by the schema
+            where = root_doc.location(("include", index))
+            for path in self.glob_include(pattern, where):
+                if path in seen:
+                    continue
+                seen.add(path)
+                document = self.read(path)
+                if document is None:
+                    continue
+                model, problems = diagnostics.validate(PromptsFile, document.data, document)
+                self.problems.extend(problems)
+                if model is not None:
+                    for name, spec in cast(PromptsFile, model).prompts.items():
+                        sources.setdefault(name, []).append(_PromptSource(spec, document))
+        return sources
+
+    def glob_include(self, pattern: str, where: Location) -> list[Path]:
+        problem = _path_syntax_problem(pattern)
+        if problem:
+            self.error("include-path", f"include '{pattern}': {problem}", where)
+            return []
+        matches = sorted(
+            Path(p)
+            for p in glob.glob(pattern, root_dir=self.root, recursive=True)
+            if (self.root / p).is_file()
+        )
+        paths = []
+        for match in matches:
+            path = Path(os.path.normpath(self.root / match))
+            if not self.inside_root(path):
+                self.error("include-outside-root",
+                           f"include '{pattern}' matches {match}, outside the repository root",
+                           where)
+                continue
+            paths.append(path)
+        if not matches:
+            self.error(
+                "include-no-match",
+                f"include '{pattern}' matches no file (globs are relative to {ROOT_FILE}; "
+                "'*' stays in one folder, '**/' crosses folders)",
+                where,
+            )
+        return paths
+
+    def unique_prompts(self, sources: dict[str, list[_PromptSource]]) -> dict[str, _PromptSource]:
+        prompts: dict[str, _PromptSource] = {}
+        for name, found in sources.items():
+            first = found[0]
+            for other in found[1:]:
+                self.error(
+                    "duplicate-prompt",
+                    f"prompt '{name}' is defined twice: here and at "
+                    f"{first.location(name, at_key=True)}; prompt names must be unique",
+                    other.location(name, at_key=True),
+                )
+            prompts[name] = first
+        return prompts
+
+    def check_provider_references(
+        self, manifest: Manifest, root_doc: YamlDocument, prompts: dict[str, _PromptSource]
+    ) -> None:
+        known = ", ".join(manifest.providers)
+
+        def check(names: list[str] | None, doc: YamlDocument, path: DataPath) -> None:
+            for index, name in enumerate(names or []):
+                if name not in manifest.providers:
+                    self.error(
+                        "unknown-provider",
+                        f"provider '{name}' is not defined under `providers:` (defined: {known})",
+                        doc.location((*path, index)),
+                    )
+
+        check(manifest.defaults.providers, root_doc, ("defaults", "providers"))
+        for name, source in prompts.items():
+            check(source.spec.providers, source.document, ("prompts", name, "providers"))
+
+    def expand(self, manifest: Manifest, prompts: dict[str, _PromptSource]) -> list[Resource]:
+        resources: list[Resource] = []
+        default_providers = manifest.defaults.providers or list(manifest.providers)
+        for name in sorted(prompts):
+            source = prompts[name]
+            spec = source.spec
+            if isinstance(spec.remote_name, dict):
+                for locale in spec.remote_name:
+                    if locale not in spec.audio:
+                        self.error(
+                            "remote-name-locale",
+                            f"remote_name names locale {locale}, which prompt '{name}' has no "
+                            f"audio for (its locales: {', '.join(spec.audio)})",
+                            source.location(name, "remote_name", locale, at_key=True),
+                        )
+            for provider in spec.providers or default_providers:
+                settings = manifest.providers.get(provider)
+                if settings is None:
+                    continue  # reported as an unknown provider
+                rules = PROVIDER_TYPES[settings.type]
+                for locale, raw_path in spec.audio.items():
+                    where = source.location(name, "audio", locale)
+                    audio_path = self.audio_path(raw_path, source.document, where)
+                    if rules.LOCALES is not None and locale not in rules.LOCALES:
+                        self.error(
+                            "unsupported-locale",
+                            f"{provider} ({settings.type}) does not accept locale {locale}; "
+                            f"allowed: {', '.join(sorted(rules.LOCALES))} (limit the prompt "
+                            "with `providers:` to send it elsewhere)",
+                            source.location(name, "audio", locale, at_key=True),
+                        )
+                    if audio_path is None:
+                        continue
+                    resources.append(
+                        Resource(
+                            address=Address(provider, name, locale),
+                            provider_type=settings.type,
+                            audio_path=audio_path,
+                            voice_type=spec.voice_type or manifest.defaults.voice_type,
+                            remote_name=self.remote_name(source, name, locale, rules),
+                            description=spec.description,
+                            where=where,
+                        )
+                    )
+        return resources
+
+    def remote_name(self, source: _PromptSource, name: str, locale: str, rules: Any) -> str:
+        override = source.spec.remote_name
+        if isinstance(override, dict) and locale in override:
+            return str(override[locale])
+        base = override if isinstance(override, str) else None
+        return str(rules.derive_remote_name(name, locale, base))
+
+    def check_remote_names(self, resources: list[Resource]) -> None:
+        claimed: dict[tuple[str, str], Resource] = {}
+        reported: set[tuple[str, str]] = set()
+        for resource in resources:
+            rules = PROVIDER_TYPES[resource.provider_type]
+            problem = rules.remote_name_problem(resource.remote_name)
+            if problem and (resource.remote_name, resource.provider_type) not in reported:
+                reported.add((resource.remote_name, resource.provider_type))
+                self.error("remote-name", f"{resource.address}: {problem} (set remote_name)",
+                           resource.where)
+            key = (resource.address.provider, resource.remote_name)
+            first = claimed.setdefault(key, resource)
+            if first is not resource:
+                self.error(
+                    "remote-name-collision",
+                    f"{resource.address} and {first.address} (at {first.where}) would both be "
+                    f"uploaded as '{resource.remote_name}'; give one of them a remote_name",
+                    resource.where,
+                )
+
+    def audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
+        """The repository-relative path of an audio file, or None after reporting why not."""
+        key = (document.display_path, raw)
+        if key in self.path_cache:
+            return self.path_cache[key]
+        result = self._audio_path(raw, document, where)
+        self.path_cache[key] = result
+        return result
+
+    def _audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
+        problem = _path_syntax_problem(raw)
+        if problem:
+            self.error("audio-path", f"audio path '{raw}': {problem}", where)
+            return None
+        base = (self.root / document.display_path).parent
+        path = Path(os.path.normpath(base / raw))
+        if not _within(path, self.root):
+            self.error(
+                "path-outside-root",
+                f"audio path '{raw}' leaves the repository root; audio must live inside "
+                f"{self.root.name}/",
+                where,
+            )
+            return None
+        relative = path.relative_to(self.root).as_posix()
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            self.error("audio-extension",
+                       f"audio file {relative} must be .wav or .mp3 (found '{path.suffix}')",
+                       where)
+            return None
+        if not path.exists():
+            dangling = " (a broken symlink)" if path.is_symlink() else ""
+            self.error("audio-missing", f"audio file not found: {relative}{dangling}", where)
+            return None
+        if not path.is_file():
+            self.error("audio-not-file", f"{relative} is not a file", where)
+            return None
+        if not self.inside_root(path):
+            self.error(
+                "symlink-outside-root",
+                f"{relative} is a symlink to {path.resolve()}, outside the repository root",
+                where,
+            )
+            return None
+        return relative
+
+    def inside_root(self, path: Path) -> bool:
+        """Whether `path` stays in the repository, both as written and with symlinks followed."""
+        return _within(path, self.root) and _within(path.resolve(), self.real_root)
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _path_syntax_problem(raw: str) -> str | None:
+    if not raw.strip():
+        return "the path is empty"
+    if "\\" in raw:
+        return "use '/' between folders (this looks like a Windows path)"
+    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+        return "write a path relative to the manifest, not an absolute one"
+    if "\0" in raw:
+        return "the path contains a NUL character"
+    return None

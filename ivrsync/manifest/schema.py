@@ -1,0 +1,257 @@
+"""The manifest language: every key a user may write, its type, default and limits.
+
+This module is the only place that knows the YAML shape. The JSON Schema that editors use
+(`ivrsync schema`) is generated from these models, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+ROOT_FILE = "ivrsync.yaml"
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8}){0,2}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# `${NAME}` or `${NAME:-default}` inside provider settings.
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
+VOICE_TYPES: tuple[str, ...] = ("ivr", "prompt_tone", "fault_tone", "voice_notification")
+
+
+def _pattern_check(pattern: str, kind: str, allowed: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError(
+                "invalid_name",
+                "'{value}' is not a valid {kind}: {allowed}",
+                {"value": value, "kind": kind, "allowed": allowed},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _endpoint_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError(
+            "invalid_endpoint",
+            "'{value}' is not an endpoint: write scheme://host[:port], e.g. "
+            "https://service.besclouds.com",
+            {"value": value},
+        )
+    if parts.username or parts.password:
+        raise PydanticCustomError(
+            "endpoint_credentials",
+            "endpoints may not carry credentials; name environment variables instead",
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise PydanticCustomError(
+            "invalid_endpoint",
+            "'{value}' has a path or query; write only scheme://host[:port]",
+            {"value": value},
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise PydanticCustomError(
+            "invalid_endpoint", "'{value}' has an invalid port", {"value": value}
+        ) from None
+    return value.rstrip("/")
+
+
+def _host_or_url(value: str) -> str:
+    """Tencent takes `host[:port]`; a scheme may be given to point at an emulator."""
+    if "://" in value:
+        return _endpoint_url(value)
+    return _endpoint_url(f"https://{value}").removeprefix("https://")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError(
+            "invalid_url", "'{value}' is not an http(s) URL", {"value": value}
+        )
+    return value
+
+
+def _url_template(value: str) -> str:
+    fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    unknown = sorted(fields - set(URL_TEMPLATE_FIELDS))
+    if unknown or not fields:
+        raise PydanticCustomError(
+            "invalid_template",
+            "the template must use {{path}} or {{sha256}} and no other placeholder "
+            "(allowed: {allowed}; found: {found})",
+            {"allowed": ", ".join(URL_TEMPLATE_FIELDS), "found": ", ".join(unknown) or "none"},
+        )
+    _http_url(value.format_map(dict.fromkeys(URL_TEMPLATE_FIELDS, "x")))
+    return value
+
+
+URL_TEMPLATE_FIELDS = ("path", "sha256", "sha256_short", "filename")
+
+Name = Annotated[
+    str,
+    _pattern_check(
+        NAME_PATTERN, "name", "start with a letter, then letters, digits, '_' or '-' (at most 64)"
+    ),
+    WithJsonSchema({"type": "string", "pattern": NAME_PATTERN}),
+]
+Locale = Annotated[
+    str,
+    _pattern_check(LOCALE_PATTERN, "locale", "write it like en_US, zh_CN or pt_BR"),
+    WithJsonSchema({"type": "string", "pattern": LOCALE_PATTERN}),
+]
+EnvName = Annotated[
+    str,
+    _pattern_check(
+        ENV_NAME_PATTERN,
+        "environment variable name",
+        "letters, digits and '_', not starting with a digit (the name, never the value)",
+    ),
+    WithJsonSchema({"type": "string", "pattern": ENV_NAME_PATTERN}),
+]
+EndpointUrl = Annotated[str, AfterValidator(_endpoint_url)]
+HostOrUrl = Annotated[str, AfterValidator(_host_or_url)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+# Integers that may also be given as `${ENV}` (interpolated before validation).
+EnvInt = Annotated[
+    int,
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\$\{.+\}$"}]}
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UrlAudioSource(_Model):
+    """The audio is already published; Tencent fetches it from a URL made by a template."""
+
+    type: Literal["url"]
+    template: Annotated[str, AfterValidator(_url_template)] = Field(
+        description="URL with {path} (relative to the repository root), {sha256}, "
+        "{sha256_short} or {filename}, e.g. https://cdn.example.com/ivr/{path}"
+    )
+
+
+class S3AudioSource(_Model):
+    """Stage audio in S3-compatible storage (COS, OBS, MinIO, S3) and hand out presigned URLs."""
+
+    type: Literal["s3"]
+    endpoint: EndpointUrl | None = Field(None, description="omit for AWS S3")
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    prefix: str = "ivrsync/"
+    region: str | None = None
+    url_expires: int = Field(3600, ge=60, le=604800, description="seconds a presigned URL lives")
+    access_key_id_env: EnvName = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: EnvName = "AWS_SECRET_ACCESS_KEY"
+
+
+AudioSource = Annotated[UrlAudioSource | S3AudioSource, Field(discriminator="type")]
+
+
+class HuaweiAiccSettings(_Model):
+    """Huawei Cloud AICC (`importVoiceFile/upload`)."""
+
+    type: Literal["huawei-aicc"]
+    endpoint: EndpointUrl = Field(description="scheme://host[:port] of the tenant's API gateway")
+    app_key_env: EnvName = "AICC_APP_KEY"
+    app_secret_env: EnvName = "AICC_APP_SECRET"
+    callback_url: HttpUrl | None = Field(
+        None, description="where Huawei posts review results; may use ${ENV} for its secret"
+    )
+    rate_limit: float = Field(10, gt=0, le=10, description="requests per second (documented: 10)")
+    size_limit_of: Literal["base64", "file"] = Field(
+        "base64",
+        description="whether the 8 MB limit applies to the base64 text (stricter, default) "
+        "or to the file itself",
+    )
+
+
+class TencentCccSettings(_Model):
+    """Tencent Cloud CCC (`UploadIvrAudio`, `DescribeIvrAudioList`)."""
+
+    type: Literal["tencent-ccc"]
+    sdk_app_id: Annotated[EnvInt, Field(gt=0)]
+    endpoint: HostOrUrl = "ccc.tencentcloudapi.com"
+    region: str = ""
+    secret_id_env: EnvName = "TENCENTCLOUD_SECRET_ID"
+    secret_key_env: EnvName = "TENCENTCLOUD_SECRET_KEY"
+    daily_quota: int = Field(50, ge=1, le=50, description="uploads per day (documented: 50)")
+    rate_limit: float = Field(1, gt=0, le=1, description="requests per second (documented: 1)")
+    batch_size: int = Field(10, ge=1, le=50, description="files per UploadIvrAudio request")
+    audio_source: AudioSource
+
+
+ProviderSettings = Annotated[HuaweiAiccSettings | TencentCccSettings, Field(discriminator="type")]
+PROVIDER_TYPES: tuple[str, ...] = ("huawei-aicc", "tencent-ccc")
+
+
+class StateSettings(_Model):
+    path: str = "ivrsync.state.json"
+
+
+class Defaults(_Model):
+    providers: list[Name] | None = Field(
+        None, min_length=1, description="providers a prompt goes to unless it says; default all"
+    )
+    voice_type: VoiceType = "ivr"
+
+
+class PromptSpec(_Model):
+    description: str | None = None
+    audio: dict[Locale, str] = Field(
+        min_length=1, description="locale -> audio file, relative to the file that names it"
+    )
+    providers: list[Name] | None = Field(None, min_length=1)
+    voice_type: VoiceType | None = None
+    remote_name: str | dict[Locale, str] | None = Field(
+        None,
+        description="a base name used instead of the prompt name (the locale is appended), "
+        "or an exact name per locale",
+    )
+
+
+class PromptsFile(_Model):
+    """A file named by `include:`; it holds only prompts."""
+
+    prompts: dict[Name, PromptSpec] = Field(default_factory=dict)
+
+
+class Manifest(_Model):
+    """`ivrsync.yaml`, the root of a prompt repository."""
+
+    version: Literal[1]
+    state: StateSettings = StateSettings()
+    providers: dict[Name, ProviderSettings] = Field(min_length=1)
+    defaults: Defaults = Defaults()
+    include: list[str] = Field(default_factory=list, description="globs of files with prompts")
+    prompts: dict[Name, PromptSpec] = Field(default_factory=dict)
+
+
+def json_schema(kind: Literal["root", "prompts"] = "root") -> dict[str, Any]:
+    model = Manifest if kind == "root" else PromptsFile
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,212 @@
+"""YAML loading that remembers where every key and value came from.
+
+PyYAML's constructors drop positions and silently keep the last of two duplicate keys. We
+compose the node graph (in C when libyaml is available) and build plain Python data from it
+ourselves, recording the line and column of each key and value by their path in the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ivrsync.errors import Location, Problem
+
+DataPath = tuple[str | int, ...]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# Aliases can make a small file expand exponentially ("billion laughs"); no real manifest
+# comes near this many values.
+_MAX_VALUES = 2_000_000
+
+
+@dataclass
+class YamlDocument:
+    """Plain data from one YAML file plus the positions of its keys and values."""
+
+    display_path: str
+    data: Any
+    value_marks: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+
+    def location(self, path: DataPath = (), *, at_key: bool = False) -> Location:
+        """The position of the value at `path` (or of its key), or of its nearest ancestor."""
+        marks = self.key_marks if at_key else self.value_marks
+        while True:
+            if path in marks:
+                line, column = marks[path]
+                return Location(self.display_path, line, column)
+            if not path:
+                return Location(self.display_path, 1, 1)
+            if at_key:
+                marks = self.value_marks
+                at_key = False
+                continue
+            path = path[:-1]
+
+
+class YamlLoadError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].message if problems else "YAML error")
+        self.problems = problems
+
+
+def load_yaml_file(path: Path, display_path: str) -> YamlDocument:
+    """Read and parse one manifest file; every problem found is raised together."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlLoadError(
+            [Problem("unreadable", f"cannot read: {exc.strerror}", Location(display_path))]
+        ) from None
+    text = _decode(raw, display_path)
+    return parse_yaml(text, display_path)
+
+
+def parse_yaml(text: str, display_path: str) -> YamlDocument:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        raise YamlLoadError([_syntax_problem(exc, display_path)]) from None
+    except yaml.YAMLError as exc:
+        raise YamlLoadError(
+            [Problem("yaml-syntax", f"invalid YAML: {exc}", Location(display_path))]
+        ) from None
+    builder = _Builder(display_path)
+    data = builder.build(node, ()) if node is not None else None
+    if builder.problems:
+        raise YamlLoadError(builder.problems)
+    return YamlDocument(display_path, data, builder.value_marks, builder.key_marks)
+
+
+def _decode(raw: bytes, display_path: str) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        where = Location(display_path, line, column)
+        message = (
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
+            "manifests must be saved as UTF-8"
+        )
+        raise YamlLoadError([Problem("encoding", message, where)]) from None
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, display_path: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    where = Location(display_path, mark.line + 1, mark.column + 1) if mark else None
+    what = exc.problem or "invalid YAML"
+    if exc.context:
+        what = f"{exc.context}, {what}"
+    if "\t" in str(exc) or "tab" in what:
+        what += " (YAML indentation must use spaces, not tabs)"
+    return Problem("yaml-syntax", f"invalid YAML: {what}", where)
+
+
+class _Builder:
+    def __init__(self, display_path: str) -> None:
+        self.display_path = display_path
+        self.constructor = SafeConstructor()
+        self.value_marks: dict[DataPath, tuple[int, int]] = {}
+        self.key_marks: dict[DataPath, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.active: set[int] = set()
+
+    def where(self, node: Node) -> Location:
+        mark = node.start_mark
+        return Location(self.display_path, mark.line + 1, mark.column + 1)
+
+    def build(self, node: Node, path: DataPath) -> Any:
+        self.count += 1
+        if self.count > _MAX_VALUES:
+            raise YamlLoadError(
+                [Problem("yaml-too-large", "the document expands to too many values (aliases?)",
+                         self.where(node))]
+            )
+        self.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if id(node) in self.active:
+            self.problems.append(
+                Problem("yaml-recursive", "an alias refers to the node that contains it",
+                        self.where(node))
+            )
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            assert isinstance(node, MappingNode)
+            return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def scalar(self, node: ScalarNode) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            self.problems.append(_syntax_problem(exc, self.display_path))
+            return None
+
+    def mapping(self, node: MappingNode, path: DataPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Node] = {}
+        merged: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.extend(self.merge_pairs(value_node))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.problems.append(
+                    Problem("yaml-key", "a key must be a plain name, not a list or map",
+                            self.where(key_node))
+                )
+                continue
+            key = str(key_node.value)
+            if key in first_seen:
+                first = self.where(first_seen[key])
+                self.problems.append(
+                    Problem(
+                        "duplicate-key",
+                        f"duplicate key '{key}' (first at line {first.line}); "
+                        "each key may appear only once in a map",
+                        self.where(key_node),
+                    )
+                )
+                continue
+            first_seen[key] = key_node
+            child: DataPath = (*path, key)
+            self.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = self.build(value_node, child)
+        for key_node, value_node in merged:
+            key = str(key_node.value)
+            if key not in result:
+                child = (*path, key)
+                self.key_marks[child] = (key_node.start_mark.line + 1,
+                                         key_node.start_mark.column + 1)
+                result[key] = self.build(value_node, child)
+        return result
+
+    def merge_pairs(self, node: Node) -> list[tuple[Node, Node]]:
+        """`<<: *anchor` (or a list of them) contributes keys the map does not set itself."""
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        pairs: list[tuple[Node, Node]] = []
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                self.problems.append(
+                    Problem("yaml-merge", "'<<' must merge a map (or a list of maps)",
+                            self.where(source))
+                )
+                continue
+            pairs.extend((k, v) for k, v in source.value if isinstance(k, ScalarNode))
+        return pairs

@@ -1,0 +1,82 @@
+"""Huawei Cloud AICC: `importVoiceFile/upload` rules (reference/huawei-aicc.md, section 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ivrsync.audio import AudioInfo
+from ivrsync.errors import Severity
+from ivrsync.manifest.schema import HuaweiAiccSettings
+from ivrsync.providers.base import Finding, base64_size, megabytes
+
+TYPE = "huawei-aicc"
+# The `locale` values the upload API lists (the console offers more; the API these four).
+LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
+# `voiceType`: 0 IVR, 1 prompt tone, 2 fault tone, 3 voice notification.
+VOICE_TYPE_CODES = {"ivr": "0", "prompt_tone": "1", "fault_tone": "2", "voice_notification": "3"}
+# "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says
+# `size_limit_of: file` (the documentation does not say which).
+MAX_UPLOAD_BYTES = 8_000_000
+# `voiceFileName`: at most 50 Chinese characters, letters and digits.
+MAX_NAME_LENGTH = 50
+NAME_CHARS = "A-Za-z0-9\u3400-\u4dbf\u4e00-\u9fff"
+_NAME = re.compile(f"^[{NAME_CHARS}]{{1,{MAX_NAME_LENGTH}}}$")
+_NOT_NAME_CHARS = re.compile(f"[^{NAME_CHARS}]+")
+# What the platform transcodes every upload to.
+NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
+
+
+def _camel(text: str) -> str:
+    return "".join(word[:1].upper() + word[1:] for word in _NOT_NAME_CHARS.split(text))
+
+
+def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
+    """`main-menu` in `en_US` -> `MainMenuEnUS`; names over 50 characters keep 42 and a hash.
+
+    The hash keeps long names distinct and the same on every run.
+    """
+    name = (base if base is not None else _camel(prompt)) + _camel(locale)
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return name[: MAX_NAME_LENGTH - 8] + digest
+
+
+def remote_name_problem(name: str) -> str | None:
+    if _NAME.fullmatch(name):
+        return None
+    return (
+        f"'{name}' is not a valid Huawei voiceFileName: at most {MAX_NAME_LENGTH} letters, "
+        "digits and Chinese characters (no spaces, '_', '-' or '.')"
+    )
+
+
+def upload_size(settings: HuaweiAiccSettings, size: int) -> int:
+    return base64_size(size) if settings.size_limit_of == "base64" else size
+
+
+def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Finding]:
+    findings: list[Finding] = []
+    measured = upload_size(settings, audio.size)
+    if measured > MAX_UPLOAD_BYTES:
+        what = "its base64 text" if settings.size_limit_of == "base64" else "the file"
+        findings.append(
+            Finding(
+                "too-large",
+                f"{what} is {megabytes(measured)}; Huawei AICC accepts at most "
+                f"{megabytes(MAX_UPLOAD_BYTES)} (size_limit_of: {settings.size_limit_of})",
+            )
+        )
+    if not audio.is_huawei_native:
+        channels = "mono" if audio.channels == 1 else f"{audio.channels} channels"
+        findings.append(
+            Finding(
+                "transcoded",
+                f"the audio is {audio.format.upper()} {audio.codec}, {audio.sample_rate} Hz, "
+                f"{channels}; Huawei AICC transcodes it to {NATIVE_FORMAT} and quality may "
+                "suffer: upload that format to hear what callers will hear",
+                Severity.WARNING,
+            )
+        )
+    return findings

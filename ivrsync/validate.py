@@ -1,0 +1,85 @@
+"""`validate`: everything that can be known about a prompt repository without a network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivrsync.audio import AudioError, AudioInfo, probe
+from ivrsync.errors import ManifestError, Problem, Severity, sort_key
+from ivrsync.manifest.loader import Project, load_project
+from ivrsync.providers import PROVIDER_TYPES
+
+
+@dataclass
+class ValidationReport:
+    project: Project | None
+    problems: list[Problem]
+    audio: dict[str, AudioInfo] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return self.project is not None and not self.errors
+
+
+def validate_repository(root: Path, env: Mapping[str, str] | None = None) -> ValidationReport:
+    try:
+        project = load_project(root, env)
+    except ManifestError as exc:
+        return ValidationReport(None, exc.problems)
+    audio, problems = inspect_audio(project)
+    problems.sort(key=sort_key)
+    return ValidationReport(project, problems, audio)
+
+
+def inspect_audio(project: Project) -> tuple[dict[str, AudioInfo], list[Problem]]:
+    """Probe each audio file once and check it against every provider it goes to."""
+    infos: dict[str, AudioInfo] = {}
+    problems: list[Problem] = []
+    failed: set[str] = set()
+    for resource in project.resources:
+        path = resource.audio_path
+        if path in failed:
+            continue
+        info = infos.get(path)
+        if info is None:
+            try:
+                info = probe(project.root / path)
+            except AudioError as exc:
+                failed.add(path)
+                problems.append(Problem("audio-invalid", f"{path}: {exc}", resource.where))
+                continue
+            suffix = path.rsplit(".", 1)[-1].lower()
+            if suffix != info.format:
+                failed.add(path)
+                problems.append(
+                    Problem(
+                        "audio-misnamed",
+                        f"{path} holds {info.format.upper()} data but is named .{suffix}; "
+                        f"rename it to .{info.format}",
+                        resource.where,
+                    )
+                )
+                continue
+            infos[path] = info
+        rules = PROVIDER_TYPES[resource.provider_type]
+        settings = project.providers[resource.address.provider]
+        for finding in rules.audio_findings(settings, info):
+            problems.append(
+                Problem(
+                    f"audio-{finding.code}",
+                    f"{resource.address}: {path}: {finding.message}",
+                    resource.where,
+                    finding.severity,
+                )
+            )
+    return infos, problems
