@@ -41,29 +41,30 @@ def validate(
             return None, problems
         bad_prompts = {loc[1] for loc in in_prompts}
         # Every error is inside some prompts: drop them and check everything else.
-        data = {**data, "prompts": {k: v for k, v in data["prompts"].items()
-                                    if k not in bad_prompts}}
+        data = {
+            **data,
+            "prompts": {k: v for k, v in data["prompts"].items() if k not in bad_prompts},
+        }
 
 
 def _problem(model: type[BaseModel], document: YamlDocument, error: ErrorDetails) -> Problem:
     kind = error["type"]
     path, rest = _data_path(document.data, error["loc"])
-    key = rest[0] if rest else (path[-1] if path else None)
+    key = str(rest[0]) if rest else (str(path[-1]) if path else "")
     where_key = kind in ("extra_forbidden", "missing", "invalid_name") or "[key]" in rest
-    location = document.location(path + ((key,) if kind == "extra_forbidden" else ()),
-                                 at_key=where_key)
+    location = document.location(
+        (*path, key) if kind == "extra_forbidden" else path, at_key=where_key
+    )
     subject = _dotted(path)
     ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
-        message = _unknown_key_message(model, error["loc"], str(key), subject)
+        message = _unknown_key_message(model, error["loc"], key, subject)
     elif kind == "missing":
         message = f"missing required key '{key}'" + (f" in {subject}" if subject else "")
         if key == "audio":
             message += " (a prompt needs `audio:` mapping each locale to a file)"
     elif kind == "union_tag_invalid":
-        message = (
-            f"{subject}: unknown type '{ctx.get('tag')}'; allowed: {ctx.get('expected_tags')}"
-        )
+        message = f"{subject}: unknown type '{ctx.get('tag')}'; allowed: {ctx.get('expected_tags')}"
     elif kind == "union_tag_not_found":
         allowed = ", ".join(PROVIDER_TYPES) if path[:1] == ("providers",) else "url, s3"
         message = f"{subject}: missing required key 'type' (one of: {allowed})"
@@ -88,12 +89,14 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[DataPath, tuple[A
     path: list[str | int] = []
     current = data
     for index, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
+        if isinstance(current, dict) and part in current:  # noqa: SIM114 - types differ
             current = current[part]
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             current = current[part]
-        elif isinstance(current, dict) and isinstance(part, str) and (
-            part in PROVIDER_TYPES or part in ("url", "s3")
+        elif (
+            isinstance(current, dict)
+            and isinstance(part, str)
+            and (part in PROVIDER_TYPES or part in ("url", "s3"))
         ):
             continue
         else:
@@ -158,8 +161,8 @@ def _step(tp: Any, part: int | str) -> Any:
     if origin is list:
         return get_args(tp)[0]
     if origin in (Union, types.UnionType):
-        for member in get_args(tp):
-            member = _unwrap(member)
+        for annotated_member in get_args(tp):
+            member = _unwrap(annotated_member)
             if member is type(None):
                 continue
             if isinstance(member, type) and issubclass(member, BaseModel):

@@ -76,7 +76,8 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
 
 class _Loader:
     def __init__(self, root: Path, env: Mapping[str, str]) -> None:
-        self.root = Path(os.path.abspath(root))
+        # abspath, not resolve(): symlinks are checked on purpose, in inside_root().
+        self.root = Path(os.path.abspath(root))  # noqa: PTH100
         self.real_root = self.root.resolve()
         self.env = env
         self.problems: list[Problem] = []
@@ -99,8 +100,9 @@ class _Loader:
             return None
         if not isinstance(document.data, dict):
             what = "empty" if document.data is None else f"a {type(document.data).__name__}"
-            self.error("not-a-map", f"the file is {what}; it must be a map of keys",
-                       document.location())
+            self.error(
+                "not-a-map", f"the file is {what}; it must be a map of keys", document.location()
+            )
             return None
         return document
 
@@ -197,16 +199,19 @@ class _Loader:
             return []
         matches = sorted(
             Path(p)
-            for p in glob.glob(pattern, root_dir=self.root, recursive=True)
+            # glob.glob takes root_dir and patterns with '..', which Path.glob refuses.
+            for p in glob.glob(pattern, root_dir=self.root, recursive=True)  # noqa: PTH207
             if (self.root / p).is_file()
         )
         paths = []
         for match in matches:
             path = Path(os.path.normpath(self.root / match))
             if not self.inside_root(path):
-                self.error("include-outside-root",
-                           f"include '{pattern}' matches {match}, outside the repository root",
-                           where)
+                self.error(
+                    "include-outside-root",
+                    f"include '{pattern}' matches {match}, outside the repository root",
+                    where,
+                )
                 continue
             paths.append(path)
         if not matches:
@@ -311,8 +316,11 @@ class _Loader:
             problem = rules.remote_name_problem(resource.remote_name)
             if problem and (resource.remote_name, resource.provider_type) not in reported:
                 reported.add((resource.remote_name, resource.provider_type))
-                self.error("remote-name", f"{resource.address}: {problem} (set remote_name)",
-                           resource.where)
+                self.error(
+                    "remote-name",
+                    f"{resource.address}: {problem} (set remote_name)",
+                    resource.where,
+                )
             key = (resource.address.provider, resource.remote_name)
             first = claimed.setdefault(key, resource)
             if first is not resource:
@@ -349,9 +357,11 @@ class _Loader:
             return None
         relative = path.relative_to(self.root).as_posix()
         if path.suffix.lower() not in AUDIO_SUFFIXES:
-            self.error("audio-extension",
-                       f"audio file {relative} must be .wav or .mp3 (found '{path.suffix}')",
-                       where)
+            self.error(
+                "audio-extension",
+                f"audio file {relative} must be .wav or .mp3 (found '{path.suffix}')",
+                where,
+            )
             return None
         if not path.exists():
             dangling = " (a broken symlink)" if path.is_symlink() else ""

@@ -135,9 +135,7 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 # Integers that may also be given as `${ENV}` (interpolated before validation).
 EnvInt = Annotated[
     int,
-    WithJsonSchema(
-        {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\$\{.+\}$"}]}
-    ),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\$\{.+\}$"}]}),
 ]
 
 

@@ -130,16 +130,24 @@ class _Builder:
         self.count += 1
         if self.count > _MAX_VALUES:
             raise YamlLoadError(
-                [Problem("yaml-too-large", "the document expands to too many values (aliases?)",
-                         self.where(node))]
+                [
+                    Problem(
+                        "yaml-too-large",
+                        "the document expands to too many values (aliases?)",
+                        self.where(node),
+                    )
+                ]
             )
         self.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
             return self.scalar(node)
         if id(node) in self.active:
             self.problems.append(
-                Problem("yaml-recursive", "an alias refers to the node that contains it",
-                        self.where(node))
+                Problem(
+                    "yaml-recursive",
+                    "an alias refers to the node that contains it",
+                    self.where(node),
+                )
             )
             return None
         self.active.add(id(node))
@@ -168,8 +176,11 @@ class _Builder:
                 continue
             if not isinstance(key_node, ScalarNode):
                 self.problems.append(
-                    Problem("yaml-key", "a key must be a plain name, not a list or map",
-                            self.where(key_node))
+                    Problem(
+                        "yaml-key",
+                        "a key must be a plain name, not a list or map",
+                        self.where(key_node),
+                    )
                 )
                 continue
             key = str(key_node.value)
@@ -192,8 +203,10 @@ class _Builder:
             key = str(key_node.value)
             if key not in result:
                 child = (*path, key)
-                self.key_marks[child] = (key_node.start_mark.line + 1,
-                                         key_node.start_mark.column + 1)
+                self.key_marks[child] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
                 result[key] = self.build(value_node, child)
         return result
 
@@ -204,8 +217,11 @@ class _Builder:
         for source in sources:
             if not isinstance(source, MappingNode):
                 self.problems.append(
-                    Problem("yaml-merge", "'<<' must merge a map (or a list of maps)",
-                            self.where(source))
+                    Problem(
+                        "yaml-merge",
+                        "'<<' must merge a map (or a list of maps)",
+                        self.where(source),
+                    )
                 )
                 continue
             pairs.extend((k, v) for k, v in source.value if isinstance(k, ScalarNode))

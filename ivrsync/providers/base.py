@@ -46,4 +46,3 @@ def base64_size(size: int) -> int:
 
 def megabytes(size: int) -> str:
     return f"{size / 1_000_000:.2f} MB ({size:,} bytes)"
-
