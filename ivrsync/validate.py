@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from ivrsync.audio import AudioError, AudioInfo, probe
 from ivrsync.errors import ManifestError, Problem, Severity, sort_key
 from ivrsync.manifest.loader import Project, load_project
 from ivrsync.providers import PROVIDER_TYPES
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +39,12 @@ def validate_repository(root: Path, env: Mapping[str, str] | None = None) -> Val
         project = load_project(root, env)
     except ManifestError as exc:
         return ValidationReport(None, exc.problems)
+    logger.info(
+        "loaded %s: %d prompts, %d resources",
+        ", ".join(project.files),
+        len(project.prompt_names),
+        len(project.resources),
+    )
     audio, problems = inspect_audio(project)
     problems.sort(key=sort_key)
     return ValidationReport(project, problems, audio)
@@ -70,6 +79,7 @@ def inspect_audio(project: Project) -> tuple[dict[str, AudioInfo], list[Problem]
                     )
                 )
                 continue
+            logger.debug("%s: %s", path, info)
             infos[path] = info
         rules = PROVIDER_TYPES[resource.provider_type]
         settings = project.providers[resource.address.provider]

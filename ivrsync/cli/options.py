@@ -14,13 +14,12 @@ from ivrsync.cli.output import Console
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _change_directory(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        os.chdir(value)
-    except OSError as exc:
-        raise click.BadParameter(f"cannot change to {value}: {exc.strerror}") from None
+def _change_directory(ctx: click.Context, _: click.Parameter, values: tuple[str, ...]) -> None:
+    for value in values:
+        try:
+            os.chdir(value)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot change to {value}: {exc.strerror}") from None
 
 
 def _no_color(ctx: click.Context, _: click.Parameter, value: bool) -> None:
@@ -43,10 +42,11 @@ def common_options(function: F) -> F:
             "-C",
             "directory",
             metavar="DIR",
+            multiple=True,
             is_eager=True,
             expose_value=False,
             callback=_change_directory,
-            help="Run as if ivrsync was started in DIR.",
+            help="Run as if ivrsync was started in DIR (repeatable, each relative to the last).",
         ),
         click.option(
             "--no-color",

@@ -1,0 +1,200 @@
+"""The command line as a user meets it: exit codes, -C, colour, --json, start-up cost."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ivrsync import __version__
+from ivrsync.cli.output import colour_wanted
+from tests.conftest import EXAMPLES, RunCli
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_version_is_printed(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("--version")
+    assert code == 0
+    assert __version__ in out
+
+
+def test_help_lists_commands(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("--help")
+    assert code == 0
+    assert "validate" in out
+    assert "schema" in out
+
+
+def test_unknown_command_exits_1_not_2(run_cli: RunCli) -> None:
+    code, _, err = run_cli("frobnicate")
+    assert code == 1
+    assert "No such command 'frobnicate'" in err
+
+
+def test_unknown_option_exits_1(run_cli: RunCli) -> None:
+    code, _, err = run_cli("validate", "--bogus")
+    assert code == 1
+    assert "--bogus" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-C", str(EXAMPLES), "validate"),
+        ("validate", "-C", str(EXAMPLES)),
+    ],
+)
+def test_dash_c_works_before_and_after_the_command(run_cli: RunCli, args: tuple[str, ...]) -> None:
+    code, out, _ = run_cli(*args)
+    assert code == 0
+    assert out.startswith("Valid: ")
+
+
+def test_dash_c_is_relative_to_the_current_directory_like_git(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    code, out, _ = run_cli("-C", str(EXAMPLES.parent), "-C", EXAMPLES.name, "validate")
+    assert code == 0, out
+
+
+def test_dash_c_to_a_missing_directory_is_a_clear_error(run_cli: RunCli, tmp_path: Path) -> None:
+    code, _, err = run_cli("-C", str(tmp_path / "nope"), "validate")
+    assert code == 1
+    assert "cannot change to" in err
+    assert "Traceback" not in err
+
+
+def test_validate_outside_a_prompt_repository_names_the_fix(run_cli: RunCli) -> None:
+    code, _, err = run_cli("validate")
+    assert code == 1
+    assert "no ivrsync.yaml in" in err
+    assert "-C DIR" in err
+
+
+def test_validate_json_reports_summary_problems_and_resources(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("-C", str(EXAMPLES), "validate", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["valid"] is True
+    assert result["summary"] == {
+        "prompts": 5,
+        "resources": 16,
+        "providers": 2,
+        "errors": 0,
+        "warnings": 1,
+    }
+    [warning] = result["problems"]
+    assert warning["severity"] == "warning"
+    assert warning["file"] == "prompts/menus.yaml"
+    assert isinstance(warning["line"], int)
+    addresses = {r["address"] for r in result["resources"]}
+    assert "aicc.welcome.en_US" in addresses
+    assert "ccc.hold.zh_CN" in addresses
+    assert "aicc.hold.zh_CN" not in addresses  # hold goes to ccc only
+
+
+def test_strict_turns_warnings_into_failure(run_cli: RunCli) -> None:
+    code, _, err = run_cli("-C", str(EXAMPLES), "validate", "--strict")
+    assert code == 1
+    assert "Invalid: 0 errors, 1 warning." in err
+
+
+def test_data_goes_to_stdout_and_messages_to_stderr(run_cli: RunCli) -> None:
+    code, out, err = run_cli("-C", str(EXAMPLES), "validate")
+    assert code == 0
+    assert out == "Valid: 5 prompts, 16 resources, 2 providers (1 warning).\n"
+    assert "warning:" in err
+    assert "warning" not in out.split("(")[0]
+
+
+@pytest.mark.parametrize(
+    ("no_color_flag", "env_value", "tty", "expected"),
+    [
+        (False, None, True, True),
+        (False, "1", True, False),
+        (False, "", True, True),  # an empty NO_COLOR does not count (no-color.org)
+        (True, None, True, False),
+        (False, None, False, False),
+    ],
+)
+def test_colour_only_on_a_terminal_without_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+    no_color_flag: bool,
+    env_value: str | None,
+    tty: bool,
+    expected: bool,
+) -> None:
+    if env_value is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", env_value)
+    stream = FakeTTY() if tty else io.StringIO()
+    assert colour_wanted(stream, no_color_flag) is expected
+
+
+def test_no_ansi_codes_when_output_is_not_a_terminal(run_cli: RunCli) -> None:
+    _, out, err = run_cli("-C", str(EXAMPLES), "validate")
+    assert "\x1b[" not in out + err
+
+
+def test_internal_error_is_one_line_with_the_trace_in_a_file(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def explode(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("ivrsync.cli.validate.validate_repository", explode)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, _, err = run_cli("-C", str(EXAMPLES), "validate")
+    assert code == 1
+    assert "internal error (RuntimeError)" in err
+    assert "Traceback" not in err
+    [log] = tmp_path.glob("ivrsync-crash-*.log")
+    assert log.name in err
+    assert "RuntimeError: boom" in log.read_text()
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ivrsync", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_help_imports_no_cloud_sdk_nor_heavy_libraries() -> None:
+    """`ivrsync --help` must start fast: commands load their dependencies when they run."""
+    probe = (
+        "import sys\n"
+        "from ivrsync.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = {'tencentcloud', 'httpx', 'pydantic', 'deepdiff', 'mutagen', 'yaml'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.stderr.strip() == "[]"
+
+
+def test_validate_imports_no_cloud_sdk() -> None:
+    probe = (
+        "import sys\n"
+        "from ivrsync.cli.main import main\n"
+        f"try:\n    main(['-C', {str(EXAMPLES)!r}, 'validate'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tencentcloud', 'httpx', "
+        "'deepdiff'}), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.stderr.strip().splitlines()[-1] == "[]"
