@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivrsync.audio import AudioError, AudioInfo, probe
-from ivrsync.errors import ManifestError, Problem, Severity, sort_key
-from ivrsync.manifest.loader import Project, load_project
+from ivrsync.errors import Problem, Severity, sort_key
+from ivrsync.manifest.loader import Project, read_project
 from ivrsync.providers import PROVIDER_TYPES
 
 logger = logging.getLogger(__name__)
@@ -35,19 +35,21 @@ class ValidationReport:
 
 
 def validate_repository(root: Path, env: Mapping[str, str] | None = None) -> ValidationReport:
-    try:
-        project = load_project(root, env)
-    except ManifestError as exc:
-        return ValidationReport(None, exc.problems)
+    """Every problem at once: the audio of the prompts that could be read is checked even when
+    the manifests have errors (the report's project is then None)."""
+    project, problems = read_project(root, env)
+    if project is None:
+        return ValidationReport(None, sorted(problems, key=sort_key))
+    manifest_ok = not problems
     logger.info(
         "loaded %s: %d prompts, %d resources",
         ", ".join(project.files),
         len(project.prompt_names),
         len(project.resources),
     )
-    audio, problems = inspect_audio(project)
-    problems.sort(key=sort_key)
-    return ValidationReport(project, problems, audio)
+    audio, audio_problems = inspect_audio(project)
+    problems = sorted([*problems, *audio_problems], key=sort_key)
+    return ValidationReport(project if manifest_ok else None, problems, audio)
 
 
 def inspect_audio(project: Project) -> tuple[dict[str, AudioInfo], list[Problem]]:

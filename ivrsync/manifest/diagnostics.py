@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import types
 import typing
@@ -35,7 +36,7 @@ def validate(
             return model.model_validate(data), problems
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
-        problems.extend(_problem(model, document, error) for error in errors)
+        problems.extend(_problems(model, document, errors))
         in_prompts = [e["loc"] for e in errors if len(e["loc"]) >= 2 and e["loc"][0] == "prompts"]
         if len(in_prompts) < len(errors) or not isinstance(data, dict):
             return None, problems
@@ -47,38 +48,152 @@ def validate(
         }
 
 
+def _problems(
+    model: type[BaseModel], document: YamlDocument, errors: list[ErrorDetails]
+) -> list[Problem]:
+    """One problem per error, except that the type errors of a union at one place become one."""
+    problems: list[Problem] = []
+    wrong_types: dict[DataPath, tuple[int, list[str]]] = {}
+    for error in errors:
+        kind = error["type"]
+        if kind in _TYPE_WORDS:
+            path, _ = _data_path(document.data, error["loc"])
+            if path in wrong_types:
+                wrong_types[path][1].append(_TYPE_WORDS[kind])
+                continue
+            wrong_types[path] = (len(problems), [_TYPE_WORDS[kind]])
+        problems.append(_problem(model, document, error))
+    for path, (index, words) in wrong_types.items():
+        if len(words) > 1:
+            first = problems[index]
+            unique = list(dict.fromkeys(words))
+            expected = ", ".join(unique[:-1]) + f" or {unique[-1]}"
+            got = _shown(_value_at(document.data, path))
+            message = f"{_dotted(path)}: must be {expected} (got {got})"
+            problems[index] = Problem(first.code, message, first.location)
+    return problems
+
+
+# What a person calls the type pydantic expected, by its error type.
+_MAP = "a map (`key: value` lines)"
+_TYPE_WORDS = {
+    "dict_type": _MAP,
+    "model_type": _MAP,
+    "model_attributes_type": _MAP,
+    "list_type": "a list (`[a, b]` or `- a` lines)",
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
+# Number limits: pydantic's error type -> (words, ctx key).
+_BOUNDS = {
+    "greater_than": ("more than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
+
+def _value_at(data: Any, path: DataPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it, and what YAML read it as when that is a surprise."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a map" if value else "an empty map"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, bool | int | float | datetime.date | bytes):
+        kind = {bool: "true/false", bytes: "binary data"}.get(type(value))
+        if isinstance(value, datetime.date):
+            kind = "a date"
+        return f"{value!r}" if kind is None else f"{value!s}, which YAML reads as {kind}"
+    text = str(value)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def _problem(model: type[BaseModel], document: YamlDocument, error: ErrorDetails) -> Problem:
     kind = error["type"]
     path, rest = _data_path(document.data, error["loc"])
     key = str(rest[0]) if rest else (str(path[-1]) if path else "")
-    where_key = kind in ("extra_forbidden", "missing", "invalid_name") or "[key]" in rest
-    location = document.location(
-        (*path, key) if kind == "extra_forbidden" else path, at_key=where_key
+    if kind == "extra_forbidden":
+        # The unknown key is in the data, so `path` ends with it.
+        key_path = (*path, key) if rest else path
+        location = document.location(key_path, at_key=True)
+        message = _unknown_key_message(model, error["loc"], key, _dotted(key_path[:-1]))
+        return Problem("schema-extra-forbidden", message, location)
+    is_prompt = path[:1] == ("prompts",) and len(path) == 2
+    where_key = (
+        kind in ("missing", "invalid_name")
+        or "[key]" in rest
+        or (is_prompt and kind in ("model_type", "dict_type"))
     )
+    if kind == "union_tag_invalid":
+        location = document.location((*path, "type"))
+    else:
+        location = document.location(path, at_key=where_key)
+    message = _message(error, path, key)
+    return Problem(f"schema-{kind.replace('_', '-')}", message, location)
+
+
+def _message(error: ErrorDetails, path: DataPath, key: str) -> str:
+    """What is wrong at `path` and what is allowed there, in the manifest's own words."""
+    kind = error["type"]
     subject = _dotted(path)
     ctx = error.get("ctx", {})
-    if kind == "extra_forbidden":
-        message = _unknown_key_message(model, error["loc"], key, subject)
-    elif kind == "missing":
+    got = f"(got {_shown(error['input'])})"
+    if kind == "missing":
         message = f"missing required key '{key}'" + (f" in {subject}" if subject else "")
         if key == "audio":
             message += " (a prompt needs `audio:` mapping each locale to a file)"
-    elif kind == "union_tag_invalid":
-        message = f"{subject}: unknown type '{ctx.get('tag')}'; allowed: {ctx.get('expected_tags')}"
-    elif kind == "union_tag_not_found":
-        allowed = ", ".join(PROVIDER_TYPES) if path[:1] == ("providers",) else "url, s3"
-        message = f"{subject}: missing required key 'type' (one of: {allowed})"
-    elif kind == "literal_error":
-        message = f"{subject}: must be one of {ctx.get('expected')} (got {error['input']!r})"
-    elif kind in ("model_type", "dict_type") and path[:1] == ("prompts",) and len(path) == 2:
-        message = (
-            f"prompt '{path[1]}' is empty or not a map: give it `audio:` with a file per locale"
-        )
-    elif kind == "too_short" and subject.endswith(".audio"):
-        message = f"{subject} is empty: list at least one locale and its audio file"
-    else:
-        message = f"{subject}: {error['msg']}" if subject else error["msg"]
-    return Problem(f"schema-{kind.replace('_', '-')}", message, location)
+        elif key == "version" and not path:
+            message += " (write `version: 1` at the top of the file)"
+        return message
+    if kind == "union_tag_invalid":
+        return f"{subject}: unknown type '{ctx.get('tag')}'; allowed: {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        is_provider = path[:1] == ("providers",) and len(path) == 2
+        allowed = ", ".join(PROVIDER_TYPES) if is_provider else "url, s3"
+        return f"{subject}: missing required key 'type' (one of: {allowed})"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected"))
+        choice = "one of " if " or " in expected else ""
+        note = ", the manifest format this ivrsync reads" if path == ("version",) else ""
+        return f"{subject}: must be {choice}{expected}{note} {got}"
+    if kind in ("model_type", "dict_type") and path[:1] == ("prompts",) and len(path) == 2:
+        return f"prompt '{path[1]}' is empty or not a map: give it `audio:` with a file per locale"
+    if kind == "too_short" and subject.endswith(".audio"):
+        return f"{subject} is empty: list at least one locale and its audio file"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        size = ctx.get("min_length", ctx.get("max_length"))
+        bound = "at least" if "short" in kind else "at most"
+        if kind.startswith("string"):
+            units = "character" if size == 1 else "characters"
+        else:
+            units = "entry" if size == 1 else "entries"
+        return f"{subject}: must have {bound} {size} {units} {got}"
+    if kind in _BOUNDS:
+        word, limit = _BOUNDS[kind]
+        return f"{subject}: must be {word} {ctx.get(limit)} {got}"
+    if kind in _TYPE_WORDS:
+        message = f"{subject}: must be {_TYPE_WORDS[kind]} {got}"
+        value = error["input"]
+        if kind == "string_type" and isinstance(value, bool | int | float | datetime.date):
+            message += "; put it in quotes to make it text"
+        return message
+    return f"{subject}: {error['msg']}" if subject else error["msg"]
 
 
 def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[DataPath, tuple[Any, ...]]:

@@ -71,7 +71,24 @@ class _PromptSource:
 
 def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
     """Load `ivrsync.yaml` under `root` with its includes; raise `ManifestError` on any error."""
-    return _Loader(root, os.environ if env is None else env).load()
+    project, problems = read_project(root, env)
+    if project is None or problems:
+        raise ManifestError(problems)
+    return project
+
+
+def read_project(
+    root: Path, env: Mapping[str, str] | None = None
+) -> tuple[Project | None, list[Problem]]:
+    """Load as much as can be loaded, and every problem found.
+
+    The project is None when the root manifest's own settings are unusable; otherwise it holds
+    the resources that could be read (prompts with errors left out), so that their audio can
+    still be checked and reported together with the manifest's problems.
+    """
+    loader = _Loader(root, os.environ if env is None else env)
+    project = loader.load()
+    return project, loader.problems
 
 
 class _Loader:
@@ -83,9 +100,9 @@ class _Loader:
         self.problems: list[Problem] = []
         self.files: list[str] = []
         self.path_cache: dict[tuple[str, str], str | None] = {}
-
-    def fail(self) -> ManifestError:
-        return ManifestError(self.problems)
+        # Where a `${VAR}` was left unset: the schema's complaint about the value is noise.
+        self.unset_at: set[Location] = set()
+        self.bad_remote_names: set[tuple[Location, str]] = set()
 
     def error(self, code: str, message: str, where: Location | None) -> None:
         self.problems.append(Problem(code, message, where))
@@ -99,14 +116,20 @@ class _Loader:
             self.problems.extend(exc.problems)
             return None
         if not isinstance(document.data, dict):
-            what = "empty" if document.data is None else f"a {type(document.data).__name__}"
+            what = (
+                "empty"
+                if document.data is None
+                else "a list"
+                if isinstance(document.data, list)
+                else f"a single value ({document.data!r})"
+            )
             self.error(
                 "not-a-map", f"the file is {what}; it must be a map of keys", document.location()
             )
             return None
         return document
 
-    def load(self) -> Project:
+    def load(self) -> Project | None:
         root_file = self.root / ROOT_FILE
         if not root_file.is_file():
             hint = " (found ivrsync.yml: rename it)" if (self.root / "ivrsync.yml").exists() else ""
@@ -115,25 +138,23 @@ class _Loader:
                 f"no {ROOT_FILE} in {self.root}{hint}; run in a prompt repository or pass -C DIR",
                 None,
             )
-            raise self.fail()
+            return None
         root_doc = self.read(root_file)
         if root_doc is None:
-            raise self.fail()
+            return None
         self.interpolate_env(root_doc)
         model, problems = diagnostics.validate(Manifest, root_doc.data, root_doc)
-        self.problems.extend(problems)
+        self.problems.extend(p for p in problems if p.location not in self.unset_at)
         manifest = cast("Manifest | None", model)
         sources = self.load_includes(root_doc)
         if manifest is None:
-            raise self.fail()
+            return None
         for name, spec in manifest.prompts.items():
             sources.setdefault(name, []).insert(0, _PromptSource(spec, root_doc))
         prompts = self.unique_prompts(sources)
         self.check_provider_references(manifest, root_doc, prompts)
         resources = self.expand(manifest, prompts)
         self.check_remote_names(resources)
-        if self.problems:
-            raise self.fail()
         return Project(self.root, manifest, resources, sorted(prompts), self.files)
 
     def interpolate_env(self, document: YamlDocument) -> None:
@@ -157,11 +178,13 @@ class _Loader:
                     return self.env[name]
                 if default is not None:
                     return str(default)
+                where = document.location(path)
+                self.unset_at.add(where)
                 self.error(
                     "env-unset",
                     f"environment variable {name} is not set; set it, or give a default "
                     f"with ${{{name}:-value}}",
-                    document.location(path),
+                    where,
                 )
                 return ""
 
@@ -195,7 +218,15 @@ class _Loader:
     def glob_include(self, pattern: str, where: Location) -> list[Path]:
         problem = _path_syntax_problem(pattern)
         if problem:
-            self.error("include-path", f"include '{pattern}': {problem}", where)
+            self.error("include-path", f"include '{_shown(pattern)}': {problem}", where)
+            return []
+        if Path(os.path.normpath(pattern)).parts[:1] == ("..",):
+            self.error(
+                "include-outside-root",
+                f"include '{pattern}' leaves the repository root; include only files inside "
+                f"it (globs are relative to {ROOT_FILE})",
+                where,
+            )
             return []
         matches = sorted(
             Path(p)
@@ -286,20 +317,49 @@ class _Loader:
                             "with `providers:` to send it elsewhere)",
                             source.location(name, "audio", locale, at_key=True),
                         )
+                    address = Address(provider, name, locale)
+                    remote_name = self.remote_name(source, name, locale, rules)
+                    self.check_remote_name(address, settings.type, remote_name, source, where)
                     if audio_path is None:
                         continue
                     resources.append(
                         Resource(
-                            address=Address(provider, name, locale),
+                            address=address,
                             provider_type=settings.type,
                             audio_path=audio_path,
                             voice_type=spec.voice_type or manifest.defaults.voice_type,
-                            remote_name=self.remote_name(source, name, locale, rules),
+                            remote_name=remote_name,
                             description=spec.description,
                             where=where,
                         )
                     )
         return resources
+
+    def check_remote_name(
+        self,
+        address: Address,
+        provider_type: str,
+        remote_name: str,
+        source: _PromptSource,
+        where: Location,
+    ) -> None:
+        """Report a name the provider refuses, at the `remote_name` that made it if any."""
+        problem = PROVIDER_TYPES[provider_type].remote_name_problem(remote_name)
+        if problem is None:
+            return
+        override = source.spec.remote_name
+        if isinstance(override, dict) and address.locale in override:
+            where = source.location(address.prompt, "remote_name", address.locale)
+            fix = "change this remote_name"
+        elif isinstance(override, str):
+            where = source.location(address.prompt, "remote_name")
+            fix = "change remote_name (the locale is appended to it)"
+        else:
+            fix = "set remote_name"
+        if (where, provider_type) in self.bad_remote_names:
+            return
+        self.bad_remote_names.add((where, provider_type))
+        self.error("remote-name", f"{address}: {problem}; {fix}", where)
 
     def remote_name(self, source: _PromptSource, name: str, locale: str, rules: Any) -> str:
         override = source.spec.remote_name
@@ -310,17 +370,7 @@ class _Loader:
 
     def check_remote_names(self, resources: list[Resource]) -> None:
         claimed: dict[tuple[str, str], Resource] = {}
-        reported: set[tuple[str, str]] = set()
         for resource in resources:
-            rules = PROVIDER_TYPES[resource.provider_type]
-            problem = rules.remote_name_problem(resource.remote_name)
-            if problem and (resource.remote_name, resource.provider_type) not in reported:
-                reported.add((resource.remote_name, resource.provider_type))
-                self.error(
-                    "remote-name",
-                    f"{resource.address}: {problem} (set remote_name)",
-                    resource.where,
-                )
             key = (resource.address.provider, resource.remote_name)
             first = claimed.setdefault(key, resource)
             if first is not resource:
@@ -343,7 +393,7 @@ class _Loader:
     def _audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
         problem = _path_syntax_problem(raw)
         if problem:
-            self.error("audio-path", f"audio path '{raw}': {problem}", where)
+            self.error("audio-path", f"audio path '{_shown(raw)}': {problem}", where)
             return None
         base = (self.root / document.display_path).parent
         path = Path(os.path.normpath(base / raw))
@@ -368,7 +418,8 @@ class _Loader:
             self.error("audio-missing", f"audio file not found: {relative}{dangling}", where)
             return None
         if not path.is_file():
-            self.error("audio-not-file", f"{relative} is not a file", where)
+            what = "a directory" if path.is_dir() else "not a regular file"
+            self.error("audio-not-file", f"{relative} is {what}; name a .wav or .mp3 file", where)
             return None
         if not self.inside_root(path):
             self.error(
@@ -386,6 +437,11 @@ class _Loader:
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
+
+
+def _shown(raw: str) -> str:
+    """A path as written, with control characters escaped so the message prints cleanly."""
+    return raw if raw.isprintable() else raw.encode("unicode_escape").decode("ascii")
 
 
 def _path_syntax_problem(raw: str) -> str | None:

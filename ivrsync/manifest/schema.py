@@ -98,7 +98,7 @@ def _url_template(value: str) -> str:
     if unknown or not fields:
         raise PydanticCustomError(
             "invalid_template",
-            "the template must use {{path}} or {{sha256}} and no other placeholder "
+            "the template must use {path} or {sha256} and no other placeholder "
             "(allowed: {allowed}; found: {found})",
             {"allowed": ", ".join(URL_TEMPLATE_FIELDS), "found": ", ".join(unknown) or "none"},
         )

@@ -73,7 +73,7 @@ def parse_yaml(text: str, display_path: str) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        raise YamlLoadError([_syntax_problem(exc, display_path)]) from None
+        raise YamlLoadError([_syntax_problem(exc, display_path, text)]) from None
     except yaml.YAMLError as exc:
         raise YamlLoadError(
             [Problem("yaml-syntax", f"invalid YAML: {exc}", Location(display_path))]
@@ -101,15 +101,33 @@ def _decode(raw: bytes, display_path: str) -> str:
         raise YamlLoadError([Problem("encoding", message, where)]) from None
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, display_path: str) -> Problem:
+def _syntax_problem(exc: yaml.MarkedYAMLError, display_path: str, text: str = "") -> Problem:
     mark = exc.problem_mark or exc.context_mark
     where = Location(display_path, mark.line + 1, mark.column + 1) if mark else None
     what = exc.problem or "invalid YAML"
     if exc.context:
-        what = f"{exc.context}, {what}"
-    if "\t" in str(exc) or "tab" in what:
+        context = exc.context
+        start = exc.context_mark
+        if start and mark and start.line != mark.line:
+            context += f" that starts at line {start.line + 1}"
+        what = f"{context}, {what}"
+    if _tab_at(text, mark) or "\t" in str(exc) or "tab" in what:
         what += " (YAML indentation must use spaces, not tabs)"
+    elif "mapping values are not allowed" in what:
+        what += " (put a value that contains ': ' in quotes, and check the indentation)"
+    elif "expected key" in what or "expected <block end>" in what:
+        what += " (check the indentation of this line against the lines above)"
     return Problem("yaml-syntax", f"invalid YAML: {what}", where)
+
+
+def _tab_at(text: str, mark: yaml.Mark | None) -> bool:
+    """Whether the error is at a tab used as indentation (libyaml does not always say so)."""
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines):
+        return False
+    line = lines[mark.line]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    return "\t" in indent or line[mark.column : mark.column + 1] == "\t"
 
 
 class _Builder:
@@ -164,7 +182,16 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
             self.problems.append(_syntax_problem(exc, self.display_path))
-            return None
+        except Exception:  # a bad `!!tag` value raises anything (ValueError, KeyError, ...)
+            self.problems.append(
+                Problem(
+                    "yaml-tag",
+                    f"'{node.value}' is not a valid {node.tag.rsplit(':', 1)[-1]}; "
+                    "remove the `!!` tag or fix the value",
+                    self.where(node),
+                )
+            )
+        return None
 
     def mapping(self, node: MappingNode, path: DataPath) -> dict[str, Any]:
         result: dict[str, Any] = {}

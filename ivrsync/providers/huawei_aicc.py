@@ -46,8 +46,13 @@ def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
 def remote_name_problem(name: str) -> str | None:
     if _NAME.fullmatch(name):
         return None
+    bad = sorted(set("".join(_NOT_NAME_CHARS.findall(name))))
+    if bad:
+        why = "contains " + ", ".join(repr(c) for c in bad)
+    else:
+        why = f"is {len(name)} characters long" if name else "is empty"
     return (
-        f"'{name}' is not a valid Huawei voiceFileName: at most {MAX_NAME_LENGTH} letters, "
+        f"'{name}' {why}; a Huawei voiceFileName is at most {MAX_NAME_LENGTH} letters, "
         "digits and Chinese characters (no spaces, '_', '-' or '.')"
     )
 
