@@ -504,6 +504,21 @@ CASES = [
         ),
     ),
     Case(
+        "huawei-remote-name-base-too-long-is-not-shortened",
+        "remote-name",
+        ("is 52 characters long", "change remote_name (the locale is appended to it)"),
+        root(
+            f"""\
+            prompts:
+              welcome:
+                providers: [aicc]
+                remote_name: WelcomeToTheExampleTelecomCustomerServiceHotline  {MARK}
+                audio:
+                  en_US: audio/welcome.wav
+            """
+        ),
+    ),
+    Case(
         "huawei-remote-name-bad-characters",
         "remote-name",
         ("contains '-'", "no spaces, '_', '-' or '.'", "change remote_name"),
@@ -835,3 +850,30 @@ def test_bad_input_exits_1_from_a_real_process(tmp_path: Path, case_id: str) -> 
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(case.where), result.stderr
     assert result.stderr.endswith("Invalid: 1 error, 0 warnings.\n")
+
+
+def test_a_provider_with_errors_does_not_hide_problems_in_prompts(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """The broken provider is left out; the other provider's checks and all paths still run."""
+    manifest = root(
+        """\
+        prompts:
+          welcome:
+            audio:
+              en_US: audio/welcome.wav
+          goodbye:
+            audio:
+              en_US: ../goodbye.wav
+        """,
+        providers_with("    endpoint: https://aicc.example.com\n", "    endpoint: ftp://x\n"),
+    )
+    repo = build(tmp_path, manifest, {"audio/welcome.wav": "text, not audio\n"})
+    code, out, _ = run_cli("-C", str(repo), "validate", "--json")
+    assert code == 1
+    found = {(p["code"], p["line"]) for p in json.loads(out)["problems"]}
+    assert found == {
+        ("schema-invalid-endpoint", 5),
+        ("audio-invalid", 15),  # checked for ccc, the provider that loaded
+        ("path-outside-root", 18),
+    }

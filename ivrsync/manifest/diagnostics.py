@@ -6,6 +6,7 @@ import datetime
 import difflib
 import types
 import typing
+from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -26,26 +27,68 @@ _SECRET_HINTS = {
 }
 
 
-def validate(
-    model: type[BaseModel], data: Any, document: YamlDocument
-) -> tuple[BaseModel | None, list[Problem]]:
-    """Validate `data`; a prompt with errors is reported and left out so the rest is checked."""
-    problems: list[Problem] = []
-    while True:
-        try:
-            return model.model_validate(data), problems
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-        problems.extend(_problems(model, document, errors))
-        in_prompts = [e["loc"] for e in errors if len(e["loc"]) >= 2 and e["loc"][0] == "prompts"]
-        if len(in_prompts) < len(errors) or not isinstance(data, dict):
-            return None, problems
-        bad_prompts = {loc[1] for loc in in_prompts}
-        # Every error is inside some prompts: drop them and check everything else.
-        data = {
-            **data,
-            "prompts": {k: v for k, v in data["prompts"].items() if k not in bad_prompts},
-        }
+# Entries of these maps are independent: one with errors is left out and the rest checked.
+_SEPARABLE = ("prompts", "providers")
+# What a salvage pass writes in place of a required key the user got wrong.
+_STAND_INS = {"version": 1}
+
+
+@dataclass
+class Checked:
+    """The validated model (None when nothing usable is left) and what was left out."""
+
+    model: BaseModel | None
+    problems: list[Problem]
+    left_out: dict[str, set[str]] = field(default_factory=dict)
+
+
+def validate(model: type[BaseModel], data: Any, document: YamlDocument) -> Checked:
+    """Validate `data`, reporting every error, and salvage what the errors do not touch.
+
+    A prompt or provider with errors is left out, a wrong optional setting falls back to its
+    default, so that the rest (other prompts, paths, audio) is still checked in the same run.
+    """
+    try:
+        return Checked(model.model_validate(data), [])
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    problems = _problems(model, document, errors)
+    salvaged = _salvage(model, data, [error["loc"] for error in errors])
+    if salvaged is None:
+        return Checked(None, problems)
+    data, left_out = salvaged
+    try:
+        return Checked(model.model_validate(data), problems, left_out)
+    except ValidationError:
+        return Checked(None, problems)
+
+
+def _salvage(
+    model: type[BaseModel], data: Any, locs: list[tuple[int | str, ...]]
+) -> tuple[dict[str, Any], dict[str, set[str]]] | None:
+    if not isinstance(data, dict):
+        return None
+    data = dict(data)
+    left_out: dict[str, set[str]] = {}
+    for loc in locs:
+        top = str(loc[0]) if loc else ""
+        if top in _SEPARABLE and len(loc) >= 2 and isinstance(data.get(top), dict):
+            left_out.setdefault(top, set()).add(str(loc[1]))
+        elif top in _STAND_INS:
+            data[top] = _STAND_INS[top]
+        elif top in data and (top not in model.model_fields or not _required(model, top)):
+            del data[top]  # an unknown key, or an optional one that falls back to its default
+        else:
+            return None
+    for section, names in left_out.items():
+        data[section] = {k: v for k, v in data[section].items() if k not in names}
+    if "providers" in model.model_fields and not data.get("providers"):
+        return None
+    return data, left_out
+
+
+def _required(model: type[BaseModel], key: str) -> bool:
+    return model.model_fields[key].is_required()
 
 
 def _problems(

@@ -103,6 +103,7 @@ class _Loader:
         # Where a `${VAR}` was left unset: the schema's complaint about the value is noise.
         self.unset_at: set[Location] = set()
         self.bad_remote_names: set[tuple[Location, str]] = set()
+        self.broken_providers: set[str] = set()
 
     def error(self, code: str, message: str, where: Location | None) -> None:
         self.problems.append(Problem(code, message, where))
@@ -143,9 +144,11 @@ class _Loader:
         if root_doc is None:
             return None
         self.interpolate_env(root_doc)
-        model, problems = diagnostics.validate(Manifest, root_doc.data, root_doc)
-        self.problems.extend(p for p in problems if p.location not in self.unset_at)
-        manifest = cast("Manifest | None", model)
+        checked = diagnostics.validate(Manifest, root_doc.data, root_doc)
+        self.problems.extend(p for p in checked.problems if p.location not in self.unset_at)
+        manifest = cast("Manifest | None", checked.model)
+        # A provider whose settings have errors is left out; prompts naming it are not wrong.
+        self.broken_providers = checked.left_out.get("providers", set())
         sources = self.load_includes(root_doc)
         if manifest is None:
             return None
@@ -208,10 +211,10 @@ class _Loader:
                 document = self.read(path)
                 if document is None:
                     continue
-                model, problems = diagnostics.validate(PromptsFile, document.data, document)
-                self.problems.extend(problems)
-                if model is not None:
-                    for name, spec in cast(PromptsFile, model).prompts.items():
+                checked = diagnostics.validate(PromptsFile, document.data, document)
+                self.problems.extend(checked.problems)
+                if checked.model is not None:
+                    for name, spec in cast(PromptsFile, checked.model).prompts.items():
                         sources.setdefault(name, []).append(_PromptSource(spec, document))
         return sources
 
@@ -275,7 +278,7 @@ class _Loader:
 
         def check(names: list[str] | None, doc: YamlDocument, path: DataPath) -> None:
             for index, name in enumerate(names or []):
-                if name not in manifest.providers:
+                if name not in manifest.providers and name not in self.broken_providers:
                     self.error(
                         "unknown-provider",
                         f"provider '{name}' is not defined under `providers:` (defined: {known})",
@@ -301,14 +304,20 @@ class _Loader:
                             f"audio for (its locales: {', '.join(spec.audio)})",
                             source.location(name, "remote_name", locale, at_key=True),
                         )
+            # Paths are checked whatever providers the prompt goes to (even none that loaded).
+            audio_paths = {
+                locale: self.audio_path(
+                    raw, source.document, source.location(name, "audio", locale)
+                )
+                for locale, raw in spec.audio.items()
+            }
             for provider in spec.providers or default_providers:
                 settings = manifest.providers.get(provider)
                 if settings is None:
                     continue  # reported as an unknown provider
                 rules = PROVIDER_TYPES[settings.type]
-                for locale, raw_path in spec.audio.items():
+                for locale, audio_path in audio_paths.items():
                     where = source.location(name, "audio", locale)
-                    audio_path = self.audio_path(raw_path, source.document, where)
                     if rules.LOCALES is not None and locale not in rules.LOCALES:
                         self.error(
                             "unsupported-locale",

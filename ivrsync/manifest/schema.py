@@ -191,7 +191,7 @@ class TencentCccSettings(_Model):
     """Tencent Cloud CCC (`UploadIvrAudio`, `DescribeIvrAudioList`)."""
 
     type: Literal["tencent-ccc"]
-    sdk_app_id: Annotated[EnvInt, Field(gt=0)]
+    sdk_app_id: Annotated[EnvInt, Field(gt=0, lt=2**63)]
     endpoint: HostOrUrl = "ccc.tencentcloudapi.com"
     region: str = ""
     secret_id_env: EnvName = "TENCENTCLOUD_SECRET_ID"

@@ -34,10 +34,11 @@ def _camel(text: str) -> str:
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
     """`main-menu` in `en_US` -> `MainMenuEnUS`; names over 50 characters keep 42 and a hash.
 
-    The hash keeps long names distinct and the same on every run.
+    The hash keeps long derived names distinct and the same on every run. A name the user
+    chose (`base`) is never shortened: one that is too long is reported instead.
     """
     name = (base if base is not None else _camel(prompt)) + _camel(locale)
-    if len(name) <= MAX_NAME_LENGTH:
+    if len(name) <= MAX_NAME_LENGTH or base is not None:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return name[: MAX_NAME_LENGTH - 8] + digest
