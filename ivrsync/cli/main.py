@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -54,6 +53,8 @@ def cli() -> None:
 
 def _crash_report() -> Path:
     """Write the full trace where the user can attach it to a bug report."""
+    import tempfile  # only on a crash: it costs start-up time
+
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(tempfile.gettempdir()) / f"ivrsync-crash-{stamp}-{id(sys.exc_info()[1]):x}.log"
     path.write_text(f"ivrsync {__version__}\nargv: {sys.argv[1:]}\n\n{traceback.format_exc()}")
