@@ -23,6 +23,12 @@ from ivrsync.errors import IvrsyncError
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("ivrsync.cli.validate:validate", "Check the manifests and audio files."),
     "schema": ("ivrsync.cli.schema:schema", "Print the JSON Schema of the manifest."),
+    "plan": ("ivrsync.cli.plan:plan", "Show what apply would upload, replace, move or forget."),
+    "show": ("ivrsync.cli.show:show", "Show a saved plan, or the state."),
+    "force-unlock": (
+        "ivrsync.cli.force_unlock:force_unlock",
+        "Remove a state lock left by a process that is gone.",
+    ),
 }
 
 
