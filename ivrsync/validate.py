@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivrsync.audio import AudioError, AudioInfo, probe
+from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import Problem, Severity, sort_key
 from ivrsync.manifest.loader import Project, read_project
 from ivrsync.providers import PROVIDER_TYPES
@@ -34,7 +35,9 @@ class ValidationReport:
         return self.project is not None and not self.errors
 
 
-def validate_repository(root: Path, env: Mapping[str, str] | None = None) -> ValidationReport:
+def validate_repository(
+    root: Path, env: Mapping[str, str] | None = None, cache: AudioCache | None = None
+) -> ValidationReport:
     """Every problem at once: the audio of the prompts that could be read is checked even when
     the manifests have errors (the report's project is then None)."""
     project, problems = read_project(root, env)
@@ -47,13 +50,19 @@ def validate_repository(root: Path, env: Mapping[str, str] | None = None) -> Val
         len(project.prompt_names),
         len(project.resources),
     )
-    audio, audio_problems = inspect_audio(project)
+    audio, audio_problems = inspect_audio(project, cache)
     problems = sorted([*problems, *audio_problems], key=sort_key)
     return ValidationReport(project if manifest_ok else None, problems, audio)
 
 
-def inspect_audio(project: Project) -> tuple[dict[str, AudioInfo], list[Problem]]:
-    """Probe each audio file once and check it against every provider it goes to."""
+def inspect_audio(
+    project: Project, cache: AudioCache | None = None
+) -> tuple[dict[str, AudioInfo], list[Problem]]:
+    """Probe each audio file once and check it against every provider it goes to.
+
+    With a cache, files unchanged since the last run are not read again (and are hashed too,
+    for the planner).
+    """
     infos: dict[str, AudioInfo] = {}
     problems: list[Problem] = []
     failed: set[str] = set()
@@ -64,7 +73,7 @@ def inspect_audio(project: Project) -> tuple[dict[str, AudioInfo], list[Problem]
         info = infos.get(path)
         if info is None:
             try:
-                info = probe(project.root / path)
+                info = cache.facts(path).info if cache else probe(project.root / path)
             except AudioError as exc:
                 failed.add(path)
                 problems.append(Problem("audio-invalid", f"{path}: {exc}", resource.where))

@@ -35,6 +35,27 @@ def _verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
     logging.getLogger("ivrsync").setLevel(logging.DEBUG if level > 1 else logging.INFO)
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """`0`, `30s`, `5m`, `1h` or `500ms` (as Terraform's -lock-timeout) -> seconds."""
+    text = value.strip().lower()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            number, scale = text[: -len(unit)], _UNITS[unit]
+            break
+    else:
+        number, scale = text, 1.0
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise click.BadParameter(f"'{value}' is not a duration; write e.g. 0, 30s, 5m or 1h")
+    return seconds
+
+
 def common_options(function: F) -> F:
     """-C DIR (as `git -C`: relative to the current one), --no-color and -v."""
     decorators = [

@@ -298,7 +298,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [field.alias or name for name, field in current.model_fields.items()]
     return []
 
 

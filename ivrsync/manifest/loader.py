@@ -20,6 +20,7 @@ from ivrsync.manifest.schema import (
     ENV_REFERENCE,
     ROOT_FILE,
     Manifest,
+    MovedEntry,
     PromptsFile,
     PromptSpec,
     ProviderSettings,
@@ -44,6 +45,23 @@ class Resource:
     where: Location  # the manifest entry naming the audio file
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A `moved:` entry: both sides are addresses, or both are prompt names."""
+
+    source: str
+    target: str
+    where: Location
+
+    def rename(self, address: Address) -> Address | None:
+        """The new address of `address` under this move, or None if it does not apply."""
+        if "." in self.source:
+            return Address.parse(self.target) if str(address) == self.source else None
+        if address.prompt == self.source:
+            return Address(address.provider, self.target, address.locale)
+        return None
+
+
 @dataclass
 class Project:
     """A prompt repository as loaded: its settings and the resources it asks for."""
@@ -53,6 +71,7 @@ class Project:
     resources: list[Resource]
     prompt_names: list[str]
     files: list[str]
+    moves: list[Move] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
     @property
@@ -104,6 +123,7 @@ class _Loader:
         self.unset_at: set[Location] = set()
         self.bad_remote_names: set[tuple[Location, str]] = set()
         self.broken_providers: set[str] = set()
+        self.moved_sources: list[tuple[MovedEntry, YamlDocument, int]] = []
 
     def error(self, code: str, message: str, where: Location | None) -> None:
         self.problems.append(Problem(code, message, where))
@@ -154,11 +174,13 @@ class _Loader:
             return None
         for name, spec in manifest.prompts.items():
             sources.setdefault(name, []).insert(0, _PromptSource(spec, root_doc))
+        self.moved_sources[:0] = [(m, root_doc, i) for i, m in enumerate(manifest.moved)]
         prompts = self.unique_prompts(sources)
         self.check_provider_references(manifest, root_doc, prompts)
         resources = self.expand(manifest, prompts)
         self.check_remote_names(resources)
-        return Project(self.root, manifest, resources, sorted(prompts), self.files)
+        moves = self.check_moves(resources, prompts)
+        return Project(self.root, manifest, resources, sorted(prompts), self.files, moves)
 
     def interpolate_env(self, document: YamlDocument) -> None:
         """Expand `${NAME}` and `${NAME:-default}` in provider settings (never secrets)."""
@@ -214,7 +236,11 @@ class _Loader:
                 checked = diagnostics.validate(PromptsFile, document.data, document)
                 self.problems.extend(checked.problems)
                 if checked.model is not None:
-                    for name, spec in cast(PromptsFile, checked.model).prompts.items():
+                    included = cast(PromptsFile, checked.model)
+                    self.moved_sources.extend(
+                        (m, document, i) for i, m in enumerate(included.moved)
+                    )
+                    for name, spec in included.prompts.items():
                         sources.setdefault(name, []).append(_PromptSource(spec, document))
         return sources
 
@@ -390,6 +416,24 @@ class _Loader:
                     resource.where,
                 )
 
+    def check_moves(
+        self, resources: list[Resource], prompts: dict[str, _PromptSource]
+    ) -> list[Move]:
+        addresses = {str(r.address) for r in resources}
+        moves: list[Move] = []
+        sources: dict[str, Location] = {}
+        for entry, document, index in self.moved_sources:
+            where = document.location(("moved", index))
+            problem = _move_problem(entry.from_, entry.to, addresses, set(prompts))
+            if entry.from_ in sources:
+                problem = f"'{entry.from_}' is moved twice (also at {sources[entry.from_]})"
+            if problem:
+                self.error("moved", f"moved from {entry.from_} to {entry.to}: {problem}", where)
+                continue
+            sources[entry.from_] = where
+            moves.append(Move(entry.from_, entry.to, where))
+        return moves
+
     def audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
         """The repository-relative path of an audio file, or None after reporting why not."""
         key = (document.display_path, raw)
@@ -442,6 +486,27 @@ class _Loader:
     def inside_root(self, path: Path) -> bool:
         """Whether `path` stays in the repository, both as written and with symlinks followed."""
         return _within(path, self.root) and _within(path.resolve(), self.real_root)
+
+
+def _move_problem(source: str, target: str, addresses: set[str], prompts: set[str]) -> str | None:
+    kinds = []
+    for side in (source, target):
+        if "." in side:
+            try:
+                Address.parse(side)
+            except ValueError as exc:
+                return str(exc)
+            kinds.append("address")
+        else:
+            kinds.append("prompt")
+    if kinds[0] != kinds[1]:
+        return "give two addresses (provider.prompt.locale) or two prompt names"
+    known = addresses if kinds[0] == "address" else prompts
+    if target not in known:
+        return f"{target} is not in the manifests; `to` must name what exists now"
+    if source in known:
+        return f"{source} is still in the manifests; `from` must name what is gone"
+    return None
 
 
 def _within(path: Path, root: Path) -> bool:

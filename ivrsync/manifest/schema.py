@@ -231,10 +231,21 @@ class PromptSpec(_Model):
     )
 
 
+class MovedEntry(_Model):
+    """A rename: the resource keeps its FileId under the new address, with no upload."""
+
+    from_: str = Field(
+        alias="from",
+        description="the old address (provider.prompt.locale) or prompt name",
+    )
+    to: str = Field(description="the new address or prompt name")
+
+
 class PromptsFile(_Model):
-    """A file named by `include:`; it holds only prompts."""
+    """A file named by `include:`; it holds prompts and the renames that concern them."""
 
     prompts: dict[Name, PromptSpec] = Field(default_factory=dict)
+    moved: list[MovedEntry] = Field(default_factory=list)
 
 
 class Manifest(_Model):
@@ -246,6 +257,9 @@ class Manifest(_Model):
     defaults: Defaults = Defaults()
     include: list[str] = Field(default_factory=list, description="globs of files with prompts")
     prompts: dict[Name, PromptSpec] = Field(default_factory=dict)
+    moved: list[MovedEntry] = Field(
+        default_factory=list, description="renames: keep FileIds when prompts are renamed"
+    )
 
 
 def json_schema(kind: Literal["root", "prompts"] = "root") -> dict[str, Any]:

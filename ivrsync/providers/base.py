@@ -39,6 +39,12 @@ class ProviderType(Protocol):
     # What the provider would refuse or transcode in this audio, known before any upload.
     def audio_findings(self, settings: Any, audio: AudioInfo) -> list[Finding]: ...
 
+    # What an upload sends besides the bytes and the name; a change to one means a re-upload.
+    def uploaded_attributes(self, voice_type: str, audio: AudioInfo) -> dict[str, str]: ...
+
+    # Uploads allowed per provider day, or None when the provider documents no such limit.
+    def daily_quota(self, settings: Any) -> int | None: ...
+
 
 def base64_size(size: int) -> int:
     return 4 * math.ceil(size / 3)

@@ -86,3 +86,11 @@ def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Findi
             )
         )
     return findings
+
+
+def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
+    return {"voice_type": voice_type, "file_type": audio.format}
+
+
+def daily_quota(settings: HuaweiAiccSettings) -> int | None:
+    return None

@@ -34,3 +34,12 @@ def audio_findings(settings: TencentCccSettings, audio: AudioInfo) -> list[Findi
             )
         ]
     return []
+
+
+def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
+    """Tencent takes no voice type: only the file and its name go up."""
+    return {}
+
+
+def daily_quota(settings: TencentCccSettings) -> int | None:
+    return settings.daily_quota

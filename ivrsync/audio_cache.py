@@ -1,0 +1,103 @@
+"""What ivrsync knows about each audio file (sha256 and probe), cached by file identity.
+
+A no-op plan over thousands of prompts must not re-read gigabytes of audio. An entry is reused
+only while the file's (size, mtime_ns, inode) are those it was made from; any change to the
+file changes one of them, and the file is read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivrsync.audio import AudioInfo, probe
+
+logger = logging.getLogger(__name__)
+
+CACHE_FILE = ".ivrsync/cache/audio.json"
+_CACHE_VERSION = 1
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    sha256: str
+    info: AudioInfo
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class AudioCache:
+    """Facts about the audio files of one repository; `save()` keeps them for the next run."""
+
+    def __init__(self, root: Path, cache_path: Path | None = None) -> None:
+        self.root = root
+        self.path = cache_path or root / CACHE_FILE
+        self.entries: dict[str, dict[str, Any]] = self._load()
+        self.hits = 0
+        self.misses = 0
+        self._dirty = False
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}  # no cache, or an unreadable one: it is only a cache
+        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+            return {}
+        entries = data.get("files")
+        return entries if isinstance(entries, dict) else {}
+
+    def facts(self, relative: str) -> FileFacts:
+        """sha256 and probe of a repository file; raises AudioError for unusable audio."""
+        path = self.root / relative
+        stat = path.stat()
+        key = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        entry = self.entries.get(relative)
+        if entry is not None and entry.get("key") == key:
+            try:
+                facts = FileFacts(entry["sha256"], AudioInfo(**entry["info"]))
+            except (KeyError, TypeError):
+                pass  # an entry of another shape: read the file again
+            else:
+                self.hits += 1
+                return facts
+        self.misses += 1
+        info = probe(path)
+        facts = FileFacts(sha256_file(path), info)
+        self.entries[relative] = {
+            "key": key,
+            "sha256": facts.sha256,
+            "info": dataclasses.asdict(info),
+        }
+        self._dirty = True
+        return facts
+
+    def save(self) -> None:
+        """Write the cache atomically; a failure to write it is logged, never fatal."""
+        if not self._dirty:
+            return
+        data = {"version": _CACHE_VERSION, "files": self.entries}
+        temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True))
+            temp.replace(self.path)
+            self._dirty = False
+        except OSError as exc:
+            logger.warning("could not write the audio cache %s: %s", self.path, exc)
+            with contextlib.suppress(OSError):
+                temp.unlink()

@@ -1,0 +1,92 @@
+"""`ivrsync plan`: what apply would do, for a person, a PR comment or a machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.plan.planner import PlanOptions
+from ivrsync.plan.render import render_markdown, render_text
+from ivrsync.plan.workflow import plan_repository, save_plan
+
+FORMATS = ["text", "markdown", "json"]
+
+
+@click.command()
+@common_options
+@click.option("--out", "out_path", metavar="FILE", help="Save the plan for `ivrsync apply FILE`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="markdown: for a pull-request comment; json: see docs/plan-format.md.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes."
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDR",
+    help="Plan only these addresses (globs allowed, e.g. 'ccc.*'); repeatable.",
+)
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Upload these again even if unchanged (globs allowed); repeatable.",
+)
+@click.option("--lock/--no-lock", default=True, help="Hold the state lock while reading it.")
+@click.option(
+    "--lock-timeout",
+    default="0s",
+    callback=parse_duration,
+    metavar="DURATION",
+    help="How long to wait for a state lock, e.g. 30s.  [default: 0s]",
+)
+def plan(
+    out_path: str | None,
+    fmt: str,
+    as_json: bool,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    lock: bool,
+    lock_timeout: float,
+) -> int:
+    """Compare the manifests with the state and show what apply would do.
+
+    Needs no credentials and no network. Uploads cannot be undone: a changed file is uploaded
+    again (a new FileId), a removed one is only forgotten (the remote file stays).
+    """
+    out = console()
+    outcome = plan_repository(
+        Path.cwd(), PlanOptions(targets, replace), lock=lock, lock_timeout=lock_timeout
+    )
+    for problem in outcome.report.problems:
+        out.problem(problem)
+    result = outcome.plan
+    if result is None:
+        report = outcome.report
+        out.message(f"Invalid: {len(report.errors)} error(s), {len(report.warnings)} warning(s).")
+        return 1
+    if out_path:
+        save_plan(result, Path(out_path))
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        out.data(result.to_json().rstrip("\n"))
+    elif fmt == "markdown":
+        out.data(render_markdown(result).rstrip("\n"))
+    else:
+        out.data(render_text(result, lambda text, **kw: out.style(text, sys.stdout, **kw)))
+    if out_path:
+        out.message(f"Saved the plan to {out_path}.")
+    return 2 if detailed_exitcode and result.has_changes else 0

@@ -1,0 +1,1 @@
+"""Plans: the difference between the manifests and the state, as a value."""

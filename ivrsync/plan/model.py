@@ -1,0 +1,158 @@
+"""A plan as data: saved by `plan --out`, rendered by `show`, applied by `apply`.
+
+Nothing here knows about terminals. The JSON form is versioned (docs/plan-format.md): fields are
+only added within a major version, and a reader refuses a newer major version.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ivrsync.errors import IvrsyncError
+
+PLAN_FORMAT_VERSION = "1.0"
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    REPLACE = "replace"
+    MOVE = "move"
+    FORGET = "forget"
+    NOOP = "no-op"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reason(_Model):
+    """Why a resource changes: an attribute from `before` to `after`, or a sentence."""
+
+    message: str
+    attribute: str | None = None
+    before: str | None = None
+    after: str | None = None
+
+
+class Desired(_Model):
+    """What the manifests ask for: the upload apply would make."""
+
+    audio_path: str
+    sha256: str
+    size: int
+    remote_name: str
+    attributes: dict[str, str]
+
+
+class Recorded(_Model):
+    """What the state holds for the address before the change."""
+
+    file_id: str
+    audio_path: str
+    sha256: str
+    size: int
+    remote_name: str
+    attributes: dict[str, str]
+    review_status: str
+
+
+class ResourceChange(_Model):
+    address: str
+    previous_address: str | None = None
+    provider: str
+    provider_type: str
+    action: Action
+    reasons: list[Reason] = Field(default_factory=list)
+    before: Recorded | None = None
+    after: Desired | None = None
+
+    @property
+    def uploads(self) -> bool:
+        return self.action in (Action.CREATE, Action.REPLACE)
+
+
+class PlanWarning(_Model):
+    code: str
+    message: str
+    provider: str | None = None
+    addresses: list[str] = Field(default_factory=list)
+
+
+class StateRef(_Model):
+    """The state a plan was made against: apply refuses the plan once it has changed."""
+
+    lineage: str | None
+    serial: int
+
+
+class ProviderRef(_Model):
+    type: str
+    # sha256 of the provider's settings (which hold no secrets): apply refuses the plan when the
+    # settings it would upload with are not the ones the plan was made with.
+    settings_sha256: str
+
+
+class Summary(_Model):
+    create: int = 0
+    replace: int = 0
+    move: int = 0
+    forget: int = 0
+    no_op: int = 0
+
+    @property
+    def changes(self) -> int:
+        return self.create + self.replace + self.move + self.forget
+
+
+class Plan(_Model):
+    format_version: str = PLAN_FORMAT_VERSION
+    ivrsync_version: str
+    created_at: datetime
+    state: StateRef
+    providers: dict[str, ProviderRef]
+    targets: list[str] = Field(default_factory=list)
+    replace: list[str] = Field(default_factory=list)
+    summary: Summary
+    # Every change but no-ops (counted in the summary), sorted by address.
+    changes: list[ResourceChange]
+    warnings: list[PlanWarning] = Field(default_factory=list)
+    # sha256 of every file an upload in this plan reads: apply refuses the plan if one differs.
+    files: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.summary.changes > 0
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str) -> Plan:
+        import json
+
+        from pydantic import ValidationError
+
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise IvrsyncError(f"{source} is not a saved ivrsync plan (not JSON: {exc})") from None
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        if not isinstance(version, str):
+            raise IvrsyncError(f"{source} is not a saved ivrsync plan (no format_version)")
+        major = PLAN_FORMAT_VERSION.split(".", maxsplit=1)[0]
+        if version.split(".", maxsplit=1)[0] != major:
+            raise IvrsyncError(
+                f"{source} is a plan of format {version}; this ivrsync reads "
+                f"{major}.x: make the plan again, or use the ivrsync that made it"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise IvrsyncError(
+                f"{source} is not a valid ivrsync plan ({where}: {first['msg']})"
+            ) from None

@@ -1,0 +1,433 @@
+"""The planner: desired resources and the state in, a `Plan` out. No I/O of its own.
+
+Uploads cannot be undone or updated, and each spends quota, so the planner proposes an upload
+only for content or attributes that really changed, keeps FileIds across renames (`moved:`
+entries, or the same audio under a new address), and never proposes deleting anything: a
+resource gone from the manifests is forgotten, and its remote file stays.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ivrsync import __version__
+from ivrsync.address import Address
+from ivrsync.audio_cache import FileFacts
+from ivrsync.manifest.loader import Move, Project, Resource
+from ivrsync.plan.model import (
+    Action,
+    Desired,
+    Plan,
+    PlanWarning,
+    ProviderRef,
+    Reason,
+    Recorded,
+    ResourceChange,
+    StateRef,
+    Summary,
+)
+from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.state.model import ResourceState, State, provider_day
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    # Only changes whose address (or previous address) matches one of these globs.
+    targets: tuple[str, ...] = ()
+    # Re-upload these (globs) even when nothing changed.
+    replace: tuple[str, ...] = ()
+
+
+def make_plan(
+    project: Project,
+    state: State | None,
+    facts: Callable[[str], FileFacts],
+    options: PlanOptions,
+    now: datetime,
+) -> Plan:
+    desired = _desired(project, facts)
+    recorded = state.resources if state else {}
+    changes = _Differ(desired, recorded, project.moves, options).changes()
+    changes, outside = _targeted(changes, options.targets)
+    planned = [change for change in changes if change.action is not Action.NOOP]
+    warnings = [
+        *_quota_warnings(project, state, planned, now),
+        *_rejected_warnings(recorded, changes),
+        *_renamed_warnings(changes, desired, recorded),
+        *_option_warnings(options, changes, outside),
+    ]
+    return Plan(
+        ivrsync_version=__version__,
+        created_at=now,
+        state=StateRef(
+            lineage=state.lineage if state else None, serial=state.serial if state else 0
+        ),
+        providers={
+            name: ProviderRef(type=settings.type, settings_sha256=settings_digest(settings))
+            for name, settings in sorted(project.providers.items())
+        },
+        targets=list(options.targets),
+        replace=list(options.replace),
+        summary=_summary(changes),
+        changes=planned,
+        warnings=warnings,
+        files={c.after.audio_path: c.after.sha256 for c in planned if c.uploads and c.after},
+    )
+
+
+def settings_digest(settings: object) -> str:
+    from pydantic import BaseModel
+
+    assert isinstance(settings, BaseModel)
+    canonical = json.dumps(settings.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _desired(
+    project: Project, facts: Callable[[str], FileFacts]
+) -> dict[str, tuple[Resource, Desired]]:
+    result: dict[str, tuple[Resource, Desired]] = {}
+    for resource in project.resources:
+        known = facts(resource.audio_path)
+        rules = PROVIDER_TYPES[resource.provider_type]
+        result[str(resource.address)] = (
+            resource,
+            Desired(
+                audio_path=resource.audio_path,
+                sha256=known.sha256,
+                size=known.info.size,
+                remote_name=resource.remote_name,
+                attributes=rules.uploaded_attributes(resource.voice_type, known.info),
+            ),
+        )
+    return result
+
+
+def _recorded(entry: ResourceState) -> Recorded:
+    return Recorded(
+        file_id=entry.file_id,
+        audio_path=entry.audio_path,
+        sha256=entry.sha256,
+        size=entry.size,
+        remote_name=entry.remote_name,
+        attributes=entry.attributes,
+        review_status=entry.review.status,
+    )
+
+
+class _Differ:
+    def __init__(
+        self,
+        desired: dict[str, tuple[Resource, Desired]],
+        recorded: dict[str, ResourceState],
+        moves: list[Move],
+        options: PlanOptions,
+    ) -> None:
+        self.desired = desired
+        self.recorded = recorded
+        self.moves = moves
+        self.options = options
+        self.claimed: set[str] = set()  # state addresses a change accounts for
+
+    def changes(self) -> list[ResourceChange]:
+        changes: dict[str, ResourceChange] = {}
+        new = [address for address in self.desired if address not in self.recorded]
+        for address in new:
+            moved = self.explicit_move(address)
+            if moved:
+                changes[address] = moved
+        for address, change in self.implicit_moves(a for a in new if a not in changes):
+            changes[address] = change
+        for address, (resource, want) in self.desired.items():
+            if address in changes:
+                continue
+            entry = self.recorded.get(address)
+            if entry is None:
+                changes[address] = self.change(
+                    resource, Action.CREATE, [Reason(message="new in the manifests")], None, want
+                )
+            else:
+                self.claimed.add(address)
+                changes[address] = self.compare(resource, entry, want, None, [])
+        for address, entry in self.recorded.items():
+            if address not in self.desired and address not in self.claimed:
+                changes[address] = ResourceChange(
+                    address=address,
+                    provider=entry.provider,
+                    provider_type=entry.provider_type,
+                    action=Action.FORGET,
+                    reasons=[
+                        Reason(
+                            message="gone from the manifests: forgotten from the state; the "
+                            f"remote file stays (FileId {entry.file_id})"
+                        )
+                    ],
+                    before=_recorded(entry),
+                )
+        return [changes[address] for address in sorted(changes)]
+
+    def change(
+        self,
+        resource: Resource,
+        action: Action,
+        reasons: list[Reason],
+        entry: ResourceState | None,
+        want: Desired,
+        previous: str | None = None,
+    ) -> ResourceChange:
+        return ResourceChange(
+            address=str(resource.address),
+            previous_address=previous,
+            provider=resource.address.provider,
+            provider_type=resource.provider_type,
+            action=action,
+            reasons=reasons,
+            before=_recorded(entry) if entry else None,
+            after=want,
+        )
+
+    def compare(
+        self,
+        resource: Resource,
+        entry: ResourceState,
+        want: Desired,
+        previous: str | None,
+        reasons: list[Reason],
+    ) -> ResourceChange:
+        """Replace when the content or an uploaded attribute changed, or when asked to."""
+        why = list(reasons)
+        if entry.sha256 != want.sha256:
+            why.append(
+                Reason(
+                    message="the audio changed",
+                    attribute="sha256",
+                    before=entry.sha256,
+                    after=want.sha256,
+                )
+            )
+            if entry.size != want.size:
+                why.append(
+                    Reason(
+                        message="the size changed",
+                        attribute="size",
+                        before=str(entry.size),
+                        after=str(want.size),
+                    )
+                )
+        why.extend(_attribute_reasons(entry.attributes, want.attributes))
+        changed = len(why) > len(reasons)
+        address = str(resource.address)
+        if not changed and _matches(address, self.options.replace):
+            why.append(Reason(message="requested with --replace"))
+            changed = True
+        if changed:
+            return self.change(resource, Action.REPLACE, why, entry, want, previous)
+        action = Action.MOVE if previous else Action.NOOP
+        return self.change(resource, action, why, entry, want, previous)
+
+    def explicit_move(self, address: str) -> ResourceChange | None:
+        resource, want = self.desired[address]
+        for move in self.moves:
+            for old, entry in self.recorded.items():
+                if old in self.desired or old in self.claimed:
+                    continue
+                if move.rename(Address.parse(old)) == resource.address:
+                    self.claimed.add(old)
+                    why = [Reason(message=f"moved from {old} (moved: at {move.where})")]
+                    return self.compare(resource, entry, want, old, why)
+        return None
+
+    def implicit_moves(self, new: Iterable[str]) -> Iterable[tuple[str, ResourceChange]]:
+        """The same audio, provider and locale under a new address keeps its FileId."""
+        orphans: dict[tuple[str, str, str, str], list[str]] = {}
+        for old, entry in sorted(self.recorded.items()):
+            if old not in self.desired and old not in self.claimed:
+                locale = Address.parse(old).locale
+                key = (entry.provider, locale, entry.sha256, _canonical(entry.attributes))
+                orphans.setdefault(key, []).append(old)
+        for address in sorted(new):
+            resource, want = self.desired[address]
+            key = (
+                resource.address.provider,
+                resource.address.locale,
+                want.sha256,
+                _canonical(want.attributes),
+            )
+            candidates = orphans.get(key)
+            if not candidates:
+                continue
+            old = candidates.pop(0)
+            self.claimed.add(old)
+            why = [Reason(message=f"the same audio as {old}, which is gone: FileId kept")]
+            change = self.compare(resource, self.recorded[old], want, old, why)
+            yield address, change
+
+
+def _canonical(attributes: dict[str, str]) -> str:
+    return json.dumps(attributes, sort_keys=True)
+
+
+_DEEPDIFF_KEY = re.compile(r"^root\['(.*)'\]$")
+
+
+def _attribute_reasons(before: dict[str, str], after: dict[str, str]) -> list[Reason]:
+    """One reason per uploaded attribute that differs (deepdiff names what changed and how)."""
+    if before == after:
+        return []
+    from deepdiff import DeepDiff
+
+    diff = DeepDiff(before, after, verbose_level=2)
+    reasons: list[Reason] = []
+    for kind in ("values_changed", "dictionary_item_added", "dictionary_item_removed"):
+        for path, value in sorted(diff.get(kind, {}).items()):
+            match = _DEEPDIFF_KEY.match(path)
+            name = match.group(1) if match else path
+            if kind == "values_changed":
+                old, new = str(value["old_value"]), str(value["new_value"])
+            elif kind == "dictionary_item_added":
+                old, new = None, str(value)
+            else:
+                old, new = str(value), None
+            reasons.append(Reason(message=f"{name} changed", attribute=name, before=old, after=new))
+    return reasons
+
+
+def _matches(address: str | None, patterns: Iterable[str]) -> bool:
+    return address is not None and any(fnmatch.fnmatchcase(address, p) for p in patterns)
+
+
+def _targeted(
+    changes: list[ResourceChange], targets: tuple[str, ...]
+) -> tuple[list[ResourceChange], int]:
+    if not targets:
+        return changes, 0
+    kept = [
+        c for c in changes if _matches(c.address, targets) or _matches(c.previous_address, targets)
+    ]
+    outside = sum(1 for c in changes if c not in kept and c.action is not Action.NOOP)
+    return kept, outside
+
+
+def _summary(changes: list[ResourceChange]) -> Summary:
+    counts = dict.fromkeys(Action, 0)
+    for change in changes:
+        counts[change.action] += 1
+    return Summary(
+        create=counts[Action.CREATE],
+        replace=counts[Action.REPLACE],
+        move=counts[Action.MOVE],
+        forget=counts[Action.FORGET],
+        no_op=counts[Action.NOOP],
+    )
+
+
+def _quota_warnings(
+    project: Project, state: State | None, planned: list[ResourceChange], now: datetime
+) -> list[PlanWarning]:
+    warnings = []
+    for name, settings in sorted(project.providers.items()):
+        quota = PROVIDER_TYPES[settings.type].daily_quota(settings)
+        if quota is None:
+            continue
+        needed = [c.address for c in planned if c.provider == name and c.uploads]
+        day = provider_day(settings.type, now)
+        used = state.uploads_on(name, day) if state else 0
+        left = max(quota - used, 0)
+        if len(needed) > left:
+            warnings.append(
+                PlanWarning(
+                    code="quota",
+                    provider=name,
+                    addresses=needed[left:],
+                    message=f"{name}: {len(needed)} uploads needed, {left} left today "
+                    f"({used} of {quota} used on {day.isoformat()}, Beijing time); apply "
+                    f"uploads {left} and defers {len(needed) - left} to the next day",
+                )
+            )
+    return warnings
+
+
+def _rejected_warnings(
+    recorded: dict[str, ResourceState], changes: list[ResourceChange]
+) -> list[PlanWarning]:
+    untouched = {c.address for c in changes if c.action is Action.NOOP}
+    warnings = []
+    for address in sorted(untouched):
+        review = recorded[address].review
+        if review.status != "rejected":
+            continue
+        approved = recorded[address].last_approved
+        fallback = (
+            f"flows still use the last approved upload (FileId {approved.file_id})"
+            if approved
+            else "no upload of it was ever approved"
+        )
+        comment = f" ({review.comment})" if review.comment else ""
+        warnings.append(
+            PlanWarning(
+                code="rejected",
+                provider=recorded[address].provider,
+                addresses=[address],
+                message=f"{address}: the last upload was rejected{comment}; {fallback}. "
+                "Change the audio to upload again",
+            )
+        )
+    return warnings
+
+
+def _renamed_warnings(
+    changes: list[ResourceChange],
+    desired: dict[str, tuple[Resource, Desired]],
+    recorded: dict[str, ResourceState],
+) -> list[PlanWarning]:
+    """A new remote name alone is not worth an upload (quota); say so instead."""
+    renamed = [
+        c.address
+        for c in changes
+        if c.action in (Action.NOOP, Action.MOVE)
+        and c.before is not None
+        and c.after is not None
+        and c.before.remote_name != c.after.remote_name
+    ]
+    if not renamed:
+        return []
+    return [
+        PlanWarning(
+            code="remote-name-changed",
+            addresses=renamed,
+            message=f"{len(renamed)} resource(s) keep the remote name they were uploaded with, "
+            "since uploads cannot be renamed: "
+            + ", ".join(renamed[:5])
+            + (" ..." if len(renamed) > 5 else "")
+            + "; use --replace ADDRESS to upload under the new name",
+        )
+    ]
+
+
+def _option_warnings(
+    options: PlanOptions, changes: list[ResourceChange], outside: int
+) -> list[PlanWarning]:
+    warnings = []
+    if options.targets:
+        warnings.append(
+            PlanWarning(
+                code="targeted",
+                message="this plan is limited by --target"
+                + (f"; {outside} other change(s) are left for a later plan" if outside else ""),
+            )
+        )
+    for pattern in options.replace:
+        if not any(_matches(c.address, [pattern]) for c in changes if c.before):
+            warnings.append(
+                PlanWarning(
+                    code="replace-no-match",
+                    message=f"--replace {pattern} matches no resource in the state",
+                )
+            )
+    return warnings
