@@ -20,6 +20,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/ivrsync -C $(EXAMPLE) validate
+	$(BIN)/ivrsync -C $(EXAMPLE) plan
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

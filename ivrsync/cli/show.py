@@ -14,10 +14,10 @@ FORMATS = ["text", "markdown", "json"]
 
 
 def _show_state(out: Console, fmt: str) -> None:
-    from ivrsync.manifest.loader import load_project
-    from ivrsync.plan.workflow import state_store
+    from ivrsync.manifest.loader import read_state_path
+    from ivrsync.state.store import LocalStateStore
 
-    store = state_store(load_project(Path.cwd()))
+    store = LocalStateStore(read_state_path(Path.cwd()))
     state = store.read()
     if state is None:
         out.message(f"No state yet ({store.path} does not exist): nothing has been uploaded.")

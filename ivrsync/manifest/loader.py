@@ -24,6 +24,7 @@ from ivrsync.manifest.schema import (
     PromptsFile,
     PromptSpec,
     ProviderSettings,
+    StateSettings,
     VoiceType,
 )
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
@@ -110,6 +111,34 @@ def read_project(
     return project, loader.problems
 
 
+def read_state_path(root: Path) -> Path:
+    """Where the state lives, read without checking the rest of the manifests.
+
+    Commands that only touch the state (`force-unlock`, `show`) must work while a manifest or
+    an audio file is broken: that is often when they are needed.
+    """
+    root = Path(os.path.abspath(root))  # noqa: PTH100 - as in _Loader
+    root_file = root / ROOT_FILE
+    if not root_file.is_file():
+        raise ManifestError([_no_manifest(root)])
+    try:
+        data = load_yaml_file(root_file, ROOT_FILE).data
+    except YamlLoadError as exc:
+        raise ManifestError(exc.problems) from None
+    state = data.get("state") if isinstance(data, dict) else None
+    path = state.get("path") if isinstance(state, dict) else None
+    return root / (path if isinstance(path, str) else StateSettings().path)
+
+
+def _no_manifest(root: Path) -> Problem:
+    hint = " (found ivrsync.yml: rename it)" if (root / "ivrsync.yml").exists() else ""
+    return Problem(
+        "no-manifest",
+        f"no {ROOT_FILE} in {root}{hint}; run in a prompt repository or pass -C DIR",
+        None,
+    )
+
+
 class _Loader:
     def __init__(self, root: Path, env: Mapping[str, str]) -> None:
         # abspath, not resolve(): symlinks are checked on purpose, in inside_root().
@@ -153,12 +182,7 @@ class _Loader:
     def load(self) -> Project | None:
         root_file = self.root / ROOT_FILE
         if not root_file.is_file():
-            hint = " (found ivrsync.yml: rename it)" if (self.root / "ivrsync.yml").exists() else ""
-            self.error(
-                "no-manifest",
-                f"no {ROOT_FILE} in {self.root}{hint}; run in a prompt repository or pass -C DIR",
-                None,
-            )
+            self.problems.append(_no_manifest(self.root))
             return None
         root_doc = self.read(root_file)
         if root_doc is None:

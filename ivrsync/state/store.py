@@ -1,0 +1,523 @@
+"""Where the state lives: read, write only over the version that was read, and lock.
+
+`StateStore` is the small protocol the planner and apply engine use, so that a remote backend
+can follow; `LocalStateStore` keeps the state in a file next to the manifests:
+
+- `ivrsync.state.json`: written atomically (temp file, fsync, rename, directory fsync), so that
+  a job killed at any moment leaves either the old or the new version, never a mix.
+- `ivrsync.state.json.backup`: the version before the last write.
+- `ivrsync.state.json.lock`: who is working on the state; created with O_EXCL, so exactly one
+  process gets it.
+
+Nothing here ever overwrites a state file it could not read: a corrupt or newer-format file
+may be the only record of uploads that cannot be repeated without spending quota.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ivrsync import __version__
+from ivrsync.state.errors import (
+    StateConflictError,
+    StateCorruptError,
+    StateError,
+    StateLockedError,
+    StateVersionError,
+)
+from ivrsync.state.model import STATE_FORMAT_VERSION, State, UtcDateTime
+
+__all__ = [
+    "LocalStateStore",
+    "LockInfo",
+    "StateConflictError",
+    "StateCorruptError",
+    "StateError",
+    "StateLockCorruptError",
+    "StateLockedError",
+    "StateStore",
+    "StateVersionError",
+    "locked",
+]
+
+log = logging.getLogger(__name__)
+
+LOCK_POLL_SECONDS = 0.1
+# A temp file this old is left over whatever its name says: no write takes an hour.
+STALE_TEMP_SECONDS = 3600.0
+
+_HOST = socket.gethostname() or "unknown"
+# The host as it appears in temp file names: no dots, so that names parse back.
+_HOST_TAG = re.sub(r"[^A-Za-z0-9-]", "-", _HOST)[:64]
+
+
+class StateLockCorruptError(StateError):
+    """The lock file exists but says nothing usable: it is reported, never removed silently."""
+
+
+class LockInfo(BaseModel):
+    """The record in a lock file: enough for a person to tell whether its holder is gone."""
+
+    # Not "forbid": an older ivrsync must still be able to say who holds a newer one's lock.
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    operation: str
+    who: str  # user@host
+    host: str
+    pid: int
+    created: UtcDateTime
+    version: str  # of the ivrsync holding it
+    path: str  # the state file it protects
+
+    @property
+    def since(self) -> str:
+        return self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def describe(self) -> str:
+        return (
+            f"{self.who} (pid {self.pid} on {self.host}, ivrsync {self.version}) "
+            f"for '{self.operation}' since {self.since}, lock ID {self.id}"
+        )
+
+
+class StateStore(Protocol):
+    """What the core needs from a state backend; a remote one can follow without changing it."""
+
+    def read(self) -> State | None:
+        """The current state, or None when none was written yet."""
+        ...
+
+    def write(self, state: State) -> State:
+        """Write `state` over the version it was read from; return it with serial + 1.
+
+        Raises StateConflictError when the stored state is no longer `state.lineage` at
+        `state.serial` (for a new state: when one exists at all).
+        """
+        ...
+
+    def lock(self, operation: str, timeout: float) -> LockInfo:
+        """Take the lock, waiting up to `timeout` seconds; StateLockedError names the holder."""
+        ...
+
+    def unlock(self, lock: LockInfo) -> None:
+        """Release `lock` if it is still the one held; never someone else's."""
+        ...
+
+    def current_lock(self) -> LockInfo | None: ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Remove the lock if its ID is `lock_id`; return what it said."""
+        ...
+
+
+@contextmanager
+def locked(store: StateStore, operation: str, timeout: float) -> Iterator[LockInfo]:
+    """Hold the lock for a `with` block; it is released however the block ends."""
+    lock = store.lock(operation, timeout)
+    try:
+        yield lock
+    except BaseException:
+        # The block's own error is the one the user needs to see.
+        try:
+            store.unlock(lock)
+        except StateError as exc:
+            log.warning("%s", exc)
+        raise
+    store.unlock(lock)
+
+
+Fingerprint = tuple[int, int, int]
+
+
+def _fingerprint(stat: os.stat_result) -> Fingerprint:
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The file this store last read or wrote, and the state version it held."""
+
+    fingerprint: Fingerprint | None  # None: there was no file
+    lineage: str | None
+    serial: int
+
+
+class LocalStateStore:
+    """The state in a local file (see the module docstring for the files next to it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.backup_path = path.with_name(path.name + ".backup")
+        self.lock_path = path.with_name(path.name + ".lock")
+        self._seen: _Seen | None = None
+        self._temp_pattern = re.compile(
+            rf"^\.{re.escape(path.name)}\.([A-Za-z0-9-]*)\.([0-9]+)\.[0-9a-f]{{8}}\.tmp$"
+        )
+
+    # -- reading and writing -------------------------------------------------------------
+
+    def read(self) -> State | None:
+        try:
+            with self.path.open("rb") as file:
+                fingerprint = _fingerprint(os.fstat(file.fileno()))
+                data = file.read()
+        except FileNotFoundError:
+            self._seen = _Seen(None, None, 0)
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read the state file {self.path}: {exc.strerror}") from None
+        try:
+            state = State.from_json(data, str(self.path))
+        except StateCorruptError as exc:
+            backup = self.backup_path if self.backup_path.exists() else None
+            raise StateCorruptError(exc.source, exc.reason, backup) from None
+        self._seen = _Seen(fingerprint, state.lineage, state.serial)
+        return state
+
+    def _on_disk(self) -> _Seen:
+        """Lineage and serial of the file now, re-reading it only if it changed since seen.
+
+        Stat is enough to know that a 100,000-resource state is still the one this store
+        read or wrote; only a changed file is parsed again (and a corrupt one refused).
+        """
+        try:
+            fingerprint: Fingerprint | None = _fingerprint(self.path.stat())
+        except FileNotFoundError:
+            fingerprint = None
+        except OSError as exc:
+            raise StateError(f"cannot read the state file {self.path}: {exc.strerror}") from None
+        seen = self._seen
+        if seen is None or seen.fingerprint != fingerprint:
+            self.read()
+            seen = self._seen
+            assert seen is not None
+        return seen
+
+    def write(self, state: State) -> State:
+        """Atomically replace the file with `state` at serial + 1, if nobody wrote in between.
+
+        The caller is expected to hold the lock; this check is the safety net for when it
+        does not (or a person edited the file meanwhile). The returned state shares its
+        resources with `state`: keep using the returned one.
+        """
+        disk = self._on_disk()
+        self._check_unchanged(disk, state)
+        new = state.model_copy(
+            update={
+                "format_version": STATE_FORMAT_VERSION,
+                "serial": state.serial + 1,
+                "ivrsync_version": __version__,
+            }
+        )
+        try:
+            fingerprint = self._replace(new.to_json())
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the state file {self.path}: {exc}; the state file is unchanged"
+            ) from exc
+        self._seen = _Seen(fingerprint, new.lineage, new.serial)
+        return new
+
+    def _check_unchanged(self, disk: _Seen, state: State) -> None:
+        if disk.lineage is None:
+            if state.serial != 0:
+                raise StateConflictError(
+                    f"the state file {self.path} was removed since it was read "
+                    f"(at serial {state.serial}); restore it from {self.backup_path.name} "
+                    "or git, then run again"
+                )
+            return
+        if disk.lineage != state.lineage:
+            if state.serial == 0:
+                raise StateConflictError(
+                    f"a state already exists at {self.path} (serial {disk.serial}), written "
+                    "since this run found none; ivrsync will not replace it: run again"
+                )
+            raise StateConflictError(
+                f"the state file {self.path} now holds a different state (lineage "
+                f"{disk.lineage}, serial {disk.serial}) from the one this run read (lineage "
+                f"{state.lineage}, serial {state.serial}); it was replaced meanwhile (a git "
+                "checkout?): run again"
+            )
+        if disk.serial != state.serial:
+            raise StateConflictError(
+                f"the state file {self.path} changed since it was read: it is at serial "
+                f"{disk.serial}, this run read serial {state.serial}. Another ivrsync wrote "
+                "it in between; run again to work from the new state"
+            )
+
+    def _replace(self, data: bytes) -> Fingerprint:
+        """Temp file, fsync, backup of the old file, rename over it, fsync the directory.
+
+        `path` exists at every moment (the backup is a hard link, not a rename), and every
+        temp file is removed on error; one killed mid-way is removed by the next write.
+        """
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temps()
+        try:
+            mode: int | None = self.path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = None
+        temp = self._temp_path()
+        created: list[Path] = []
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+            created.append(temp)
+            with os.fdopen(fd, "wb") as file:
+                if mode is not None and hasattr(os, "fchmod"):
+                    os.fchmod(file.fileno(), mode)  # keep the permissions the user gave it
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+                fingerprint = _fingerprint(os.fstat(file.fileno()))
+            if mode is not None:
+                self._keep_backup(created)
+            temp.replace(self.path)
+            created.remove(temp)
+        except BaseException:
+            for leftover in created:
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise
+        _fsync_directory(directory)
+        return fingerprint
+
+    def _keep_backup(self, created: list[Path]) -> None:
+        """Make the current file the backup without ever taking it away from `path`."""
+        temp = self._temp_path()
+        try:
+            os.link(self.path, temp)
+            created.append(temp)
+        except FileNotFoundError:
+            raise
+        except OSError:  # no hard links on this file system (some network or FUSE ones)
+            created.append(temp)
+            _copy_durably(self.path, temp)
+        temp.replace(self.backup_path)
+        created.remove(temp)
+        # rename() between two links to one file does nothing and leaves the source (POSIX).
+        # That is the case after a write killed between its backup and its rename: the
+        # backup is then a link to the state file itself.
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+    def _temp_path(self) -> Path:
+        name = f".{self.path.name}.{_HOST_TAG}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        return self.path.with_name(name)
+
+    def _remove_stale_temps(self) -> None:
+        """Remove temp files of writers that were killed: from a dead process on this host,
+        or older than an hour. Only the lock holder writes, so no live writer is in the way."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.path.parent))
+        except OSError:
+            return
+        for entry in entries:
+            match = self._temp_pattern.match(entry.name)
+            if match is None:
+                continue
+            host, pid = match.group(1), int(match.group(2))
+            try:
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            dead = host == _HOST_TAG and pid != os.getpid() and not _process_alive(pid)
+            if dead or age > STALE_TEMP_SECONDS:
+                log.info("removing %s, left by an ivrsync that was stopped mid-write", entry.path)
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+
+    # -- locking -------------------------------------------------------------------------
+
+    def lock(self, operation: str, timeout: float) -> LockInfo:
+        template = LockInfo(
+            id=str(uuid.uuid4()),
+            operation=operation,
+            who=f"{_user()}@{_HOST}",
+            host=_HOST,
+            pid=os.getpid(),
+            created=datetime.now(UTC),
+            version=__version__,
+            path=str(self.path),
+        )
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create the lock file {self.lock_path}: {exc}") from None
+        deadline = time.monotonic() + max(timeout, 0.0)
+        vanished = 0
+        while True:
+            info = template.model_copy(update={"created": datetime.now(UTC)})
+            if self._create_lock(info):
+                return info
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                time.sleep(min(LOCK_POLL_SECONDS, remaining))
+                continue
+            holder = self._holder_after_timeout()
+            if holder is not None:
+                raise StateLockedError(holder)
+            vanished += 1  # released just now: try once more, but do not spin forever
+            if vanished > 3:
+                raise StateError(
+                    f"the state {self.path} is locked and unlocked again faster than ivrsync "
+                    "can take the lock; run again"
+                )
+
+    def _create_lock(self, info: LockInfo) -> bool:
+        try:
+            fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StateError(f"cannot create the lock file {self.lock_path}: {exc}") from None
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(info.model_dump_json(indent=2).encode() + b"\n")
+                file.flush()
+                os.fsync(file.fileno())
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                self.lock_path.unlink()
+            if isinstance(exc, OSError):
+                raise StateError(f"cannot write the lock file {self.lock_path}: {exc}") from None
+            raise
+        return True
+
+    def _holder_after_timeout(self) -> LockInfo | None:
+        """Who holds the lock; a lock file still empty is given a moment, since its holder
+        may be writing it right now (it is created empty, then filled)."""
+        for _ in range(4):
+            try:
+                return self.current_lock()
+            except StateLockCorruptError:
+                time.sleep(0.1)
+        return self.current_lock()
+
+    def current_lock(self) -> LockInfo | None:
+        try:
+            data = self.lock_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._corrupt_lock(f"it cannot be read: {exc.strerror}") from None
+        if not data.strip():
+            raise self._corrupt_lock("it is empty")
+        try:
+            return LockInfo.model_validate_json(data)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise self._corrupt_lock(
+                f"it is not a lock record ({where + ': ' if where else ''}{problem['msg']})"
+            ) from None
+
+    def _corrupt_lock(self, what: str) -> StateLockCorruptError:
+        return StateLockCorruptError(
+            f"the state {self.path} is locked, but its lock file {self.lock_path} is "
+            f"unusable: {what}. An ivrsync may have been killed while taking the lock. "
+            f"ivrsync will not remove it: if no ivrsync is working on this state, delete "
+            f"{self.lock_path} by hand"
+        )
+
+    def unlock(self, lock: LockInfo) -> None:
+        try:
+            current = self.current_lock()
+        except StateLockCorruptError as exc:
+            log.warning("not releasing lock %s: %s", lock.id, exc)
+            return
+        if current is None or current.id != lock.id:
+            # Someone force-unlocked it (and maybe took it since): theirs is not ours to remove.
+            log.warning("lock %s on %s was no longer held at release", lock.id, self.path)
+            return
+        self._remove_lock()
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        current = self.current_lock()
+        if current is None:
+            raise StateError(
+                f"the state {self.path} is not locked (there is no {self.lock_path.name}); "
+                "nothing to unlock"
+            )
+        if current.id != lock_id:
+            raise StateError(
+                f"lock ID {lock_id} does not match the lock on {self.path}: it is held by "
+                f"{current.describe()}. If that process is gone, run: "
+                f"ivrsync force-unlock {current.id}"
+            )
+        self._remove_lock()
+        return current
+
+    def _remove_lock(self) -> None:
+        try:
+            self.lock_path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StateError(f"cannot remove the lock file {self.lock_path}: {exc}") from None
+
+
+_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no passwd entry (some containers)
+        return "unknown"
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but belongs to someone else
+        return True
+    return True
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    with source.open("rb") as reader, target.open("xb") as writer:
+        shutil.copyfileobj(reader, writer)
+        writer.flush()
+        os.fsync(writer.fileno())
+    shutil.copymode(source, target)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames durable; some platforms and file systems cannot, which is no error."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
