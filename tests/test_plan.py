@@ -400,3 +400,30 @@ def test_plan_needs_no_credentials_and_imports_no_cloud_sdk(repo: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False, env=env
     )
     assert result.stderr.strip().splitlines()[-1] == "0 []"
+
+
+def test_two_plans_racing_one_waits_the_other_gives_up_naming_the_holder(repo: Path) -> None:
+    """Real processes: a holder keeps the lock ~1 s; a patient plan waits, a hasty one exits 1."""
+    import subprocess
+    import sys
+    import time
+
+    helper = Path(__file__).parent / "state_lock_helper.py"
+    state = repo / "ivrsync.state.json"
+    holder = subprocess.Popen(
+        [sys.executable, str(helper), "hold", str(state), "1.0"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    lock_id = holder.stdout.readline().split()[1]
+    plan = [sys.executable, "-m", "ivrsync", "-C", str(repo), "plan", "--lock-timeout"]
+    started = time.monotonic()
+    patient = subprocess.Popen([*plan, "10s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    hasty = subprocess.run([*plan, "200ms"], capture_output=True, text=True, check=False)
+    assert hasty.returncode == 1
+    assert f"lock ID {lock_id}" in hasty.stderr
+    assert f"ivrsync force-unlock {lock_id}" in hasty.stderr
+    out, _ = patient.communicate(timeout=20)
+    holder.wait(timeout=5)
+    assert patient.returncode == 0
+    assert time.monotonic() - started >= 0.9  # it really waited for the holder
+    assert b"Plan: 16 to upload" in out
