@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/manifests
 
-.PHONY: demo test lint typecheck pytest schema clean
+.PHONY: demo test lint typecheck pytest schema bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/ivrsync -C $(EXAMPLE) validate
-	$(BIN)/ivrsync -C $(EXAMPLE) plan
+	BIN=$(BIN) scripts/demo.sh
+
+# Benchmarks print their figures with PASS/FAIL (docs/performance.md).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/apply_huawei.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -40,4 +43,4 @@ schema: $(VENV)/.installed
 	$(BIN)/ivrsync schema --kind prompts > schema/prompts.schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

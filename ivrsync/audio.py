@@ -14,6 +14,7 @@ frame headers, Xing/VBRI headers and ID3 tags far better than a hand parser.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO, Literal
 import mutagen
 import mutagen.mp3
 
-__all__ = ["AudioError", "AudioFormat", "AudioInfo", "probe", "sniff_format"]
+__all__ = ["AudioError", "AudioFormat", "AudioInfo", "probe", "probe_bytes", "sniff_format"]
 
 AudioFormat = Literal["wav", "mp3"]
 
@@ -162,6 +163,29 @@ def probe(path: Path) -> AudioInfo:
         raise AudioError(f"cannot read: {e.strerror or e}") from e
     except (struct.error, ValueError, mutagen.MutagenError) as e:
         # Last line of defence: a malformed file must never crash validate.
+        raise AudioError(f"malformed audio file: {e}") from e
+
+
+def probe_bytes(data: bytes) -> AudioInfo:
+    """Describe audio held in memory, exactly as ``probe`` describes a file.
+
+    The provider emulators receive prompts as base64 in a request body; checking them with
+    the same parser as ``validate`` means both sides agree on what counts as audio.
+    """
+    if not data:
+        raise AudioError("file is empty (0 bytes)")
+    head = data[:_HEAD_SIZE]
+    f = io.BytesIO(data)
+    try:
+        kind = sniff_format(head)
+        if kind == "wav":
+            return _probe_wav(f, len(data))
+        if kind == "mp3":
+            return _probe_mp3(f, len(data), head)
+        raise AudioError(_describe_unknown(head))
+    except AudioError:
+        raise
+    except (struct.error, ValueError, mutagen.MutagenError) as e:
         raise AudioError(f"malformed audio file: {e}") from e
 
 

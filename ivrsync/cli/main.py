@@ -16,8 +16,8 @@ from typing import NoReturn
 import click
 
 from ivrsync import __version__
-from ivrsync.cli.options import common_options
-from ivrsync.errors import IvrsyncError
+from ivrsync.cli.options import common_options, reset_logging
+from ivrsync.errors import IvrsyncError, ManifestError
 
 # name -> (module:function, one-line help shown by `ivrsync --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("ivrsync.cli.schema:schema", "Print the JSON Schema of the manifest."),
     "plan": ("ivrsync.cli.plan:plan", "Show what apply would upload, replace, move or forget."),
     "show": ("ivrsync.cli.show:show", "Show a saved plan, or the state."),
+    "apply": ("ivrsync.cli.apply:apply", "Upload what a plan says, recording every FileId."),
+    "emulator": ("ivrsync.cli.emulator:emulator", "Serve local emulators of the provider APIs."),
     "force-unlock": (
         "ivrsync.cli.force_unlock:force_unlock",
         "Remove a state lock left by a process that is gone.",
@@ -69,6 +71,7 @@ def _crash_report() -> Path:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Exit 0 on success, 1 on any error (usage errors too), or the command's own code."""
+    reset_logging()
     try:
         code = cli.main(args=argv, prog_name="ivrsync", standalone_mode=False)
     except click.exceptions.Abort:
@@ -76,6 +79,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = 1
     except click.ClickException as exc:
         exc.show()
+        code = 1
+    except ManifestError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"Error: {exc}", err=True)
         code = 1
     except IvrsyncError as exc:
         click.echo(f"Error: {exc}", err=True)

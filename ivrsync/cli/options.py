@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,11 +28,35 @@ def _no_color(ctx: click.Context, _: click.Parameter, value: bool) -> None:
         ctx.meta["ivrsync.no_color"] = True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now, not to the one there was at start-up."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+
+def reset_logging() -> None:
+    """Warnings only, to stderr; each run starts here (tests run many in one process)."""
+    logger = logging.getLogger("ivrsync")
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+
+
 def _verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
     if not value:
         return
     level = ctx.meta["ivrsync.verbosity"] = ctx.meta.get("ivrsync.verbosity", 0) + value
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("ivrsync").setLevel(logging.DEBUG if level > 1 else logging.INFO)
 
 

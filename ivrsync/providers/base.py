@@ -8,11 +8,14 @@ shares lives here beside the protocol.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
+from ivrsync.providers.errors import CredentialsMissingError, ProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,49 @@ class Finding:
     code: str
     message: str
     severity: Severity = Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class UploadItem:
+    """One file to upload, as the plan describes it."""
+
+    address: str
+    path: Path  # absolute
+    sha256: str
+    size: int
+    remote_name: str
+    locale: str
+    attributes: dict[str, str]  # as planned (Huawei: voice_type, file_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    """The provider confirmed an upload: the FileId must reach the state."""
+
+    address: str
+    file_id: str
+    remote_name: str
+
+
+ItemOutcome = Uploaded | ProviderError
+
+
+class Uploader(Protocol):
+    """A provider's client, configured and holding credentials, ready to upload."""
+
+    # Requests per second the engine must never exceed.
+    rate_limit: float
+    # Files per request (1 where the API takes one file per call).
+    batch_size: int
+    # Requests that may be in flight at once.
+    max_concurrency: int
+    # Uploads allowed per provider day (the engine defers the rest), or None for no limit.
+    daily_quota: int | None
+
+    # Upload a batch; one outcome per item, in order. A failure of the whole request raises.
+    def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]: ...
+
+    def close(self) -> None: ...
 
 
 class ProviderType(Protocol):
@@ -45,6 +91,9 @@ class ProviderType(Protocol):
     # Uploads allowed per provider day, or None when the provider documents no such limit.
     def daily_quota(self, settings: Any) -> int | None: ...
 
+    # A client for provider `name`, with credentials from the variables the settings name.
+    def uploader(self, name: str, settings: Any, env: Mapping[str, str]) -> Uploader: ...
+
 
 def base64_size(size: int) -> int:
     return 4 * math.ceil(size / 3)
@@ -52,3 +101,14 @@ def base64_size(size: int) -> int:
 
 def megabytes(size: int) -> str:
     return f"{size / 1_000_000:.2f} MB ({size:,} bytes)"
+
+
+def credential(env: Mapping[str, str], provider: str, key: str, variable: str) -> str:
+    """The value of a credential's environment variable; missing is an error before uploads."""
+    value = env.get(variable, "")
+    if not value:
+        raise CredentialsMissingError(
+            f"{provider}: the environment variable {variable} is not set ({key} in ivrsync.yaml "
+            "names it); set it to the credential before apply"
+        )
+    return value

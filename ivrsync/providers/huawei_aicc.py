@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
 from ivrsync.manifest.schema import HuaweiAiccSettings
-from ivrsync.providers.base import Finding, base64_size, megabytes
+from ivrsync.providers.base import Finding, Uploader, base64_size, credential, megabytes
 
 TYPE = "huawei-aicc"
 # The `locale` values the upload API lists (the console offers more; the API these four).
@@ -94,3 +95,16 @@ def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
 
 def daily_quota(settings: HuaweiAiccSettings) -> int | None:
     return None
+
+
+def uploader(name: str, settings: HuaweiAiccSettings, env: Mapping[str, str]) -> Uploader:
+    from ivrsync.providers.huawei_aicc_client import HuaweiAiccClient, HuaweiAiccUploader
+
+    client = HuaweiAiccClient(
+        settings.endpoint,
+        credential(env, name, "app_key_env", settings.app_key_env),
+        credential(env, name, "app_secret_env", settings.app_secret_env),
+        provider=name,
+        callback_url=settings.callback_url,
+    )
+    return HuaweiAiccUploader(client, settings.rate_limit)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ivrsync.audio import AudioInfo
+from ivrsync.errors import IvrsyncError
 from ivrsync.manifest.schema import TencentCccSettings
-from ivrsync.providers.base import Finding, megabytes
+from ivrsync.providers.base import Finding, Uploader, megabytes
 
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
@@ -43,3 +46,10 @@ def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
 
 def daily_quota(settings: TencentCccSettings) -> int | None:
     return settings.daily_quota
+
+
+def uploader(name: str, settings: TencentCccSettings, env: Mapping[str, str]) -> Uploader:
+    raise IvrsyncError(
+        f"{name}: uploading to Tencent Cloud CCC is not built yet; limit apply to other "
+        "providers with --target (e.g. --target 'aicc.*')"
+    )

@@ -1,0 +1,158 @@
+"""`apply` as an operation: everything between taking the state lock and releasing it.
+
+The lock is held from reading the state to its last write, so a plan shown for confirmation
+is the plan applied, and a second apply waits or stops instead of uploading twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from ivrsync.apply.engine import ApplyOptions, ApplyResult, Reporter, apply_plan
+from ivrsync.audio import AudioError
+from ivrsync.audio_cache import AudioCache
+from ivrsync.errors import IvrsyncError, ManifestError
+from ivrsync.manifest.loader import Project
+from ivrsync.plan.model import Plan
+from ivrsync.plan.planner import PlanOptions, make_plan, settings_digest
+from ivrsync.plan.workflow import load_plan, state_store
+from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers.base import Uploader
+from ivrsync.state.model import State
+from ivrsync.state.store import LockInfo, StateStore
+from ivrsync.validate import validate_repository
+
+
+class StalePlanError(IvrsyncError):
+    """A saved plan no longer describes what applying it would do."""
+
+
+class ApplySession:
+    """Validated manifests, the state, and its lock, for one apply."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        lock_timeout: float = 0.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.env = os.environ if env is None else env
+        self.lock_timeout = lock_timeout
+        self.cache = AudioCache(root)
+        self._lock: LockInfo | None = None
+
+    def __enter__(self) -> ApplySession:
+        report = validate_repository(self.root, self.env, self.cache)
+        if report.project is None or not report.valid:
+            raise ManifestError(report.problems)
+        self.warnings = report.warnings
+        self.project: Project = report.project
+        self.store: StateStore = state_store(self.project)
+        self._lock = self.store.lock("apply", self.lock_timeout)
+        self.state: State | None = self.store.read()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._lock is not None:
+            self.store.unlock(self._lock)
+        self.cache.save()
+
+    def new_plan(self, options: PlanOptions) -> Plan:
+        return make_plan(self.project, self.state, self.cache.facts, options, datetime.now(UTC))
+
+    def saved_plan(self, path: Path) -> Plan:
+        plan = load_plan(path)
+        reasons = stale_reasons(plan, self.project, self.state, self.cache)
+        if reasons:
+            listed = "; ".join(reasons[:5]) + (
+                f"; and {len(reasons) - 5} more" if len(reasons) > 5 else ""
+            )
+            raise StalePlanError(
+                f"the saved plan {path} is stale: {listed}. Make a new one with "
+                "`ivrsync plan --out FILE`"
+            )
+        return plan
+
+    def uploaders(self, plan: Plan) -> dict[str, Uploader]:
+        """A client per provider the plan uploads to; credentials are checked before any upload."""
+        names = sorted({c.provider for c in plan.changes if c.uploads})
+        made: dict[str, Uploader] = {}
+        try:
+            for name in names:
+                settings = self.project.providers[name]
+                made[name] = PROVIDER_TYPES[settings.type].uploader(name, settings, self.env)
+        except BaseException:
+            for uploader in made.values():
+                uploader.close()
+            raise
+        return made
+
+    def apply(self, plan: Plan, options: ApplyOptions, reporter: Reporter) -> ApplyResult:
+        uploaders = self.uploaders(plan)
+        try:
+            result = apply_plan(
+                plan,
+                root=self.project.root,
+                store=self.store,
+                state=self.state,
+                uploaders=uploaders,
+                options=options,
+                reporter=reporter,
+            )
+        finally:
+            for uploader in uploaders.values():
+                uploader.close()
+        self.state = result.state
+        return result
+
+
+def stale_reasons(
+    plan: Plan, project: Project, state: State | None, cache: AudioCache
+) -> list[str]:
+    """Why applying `plan` now would not do what it says (empty when it is current)."""
+    reasons: list[str] = []
+    lineage = state.lineage if state else None
+    serial = state.serial if state else 0
+    if plan.state.lineage is None and lineage is not None:
+        reasons.append(
+            f"the state changed since the plan was made (it was created: serial 0 -> {serial})"
+        )
+    elif lineage is None and plan.state.lineage is not None:
+        reasons.append(
+            f"the state the plan was made against (lineage {plan.state.lineage}) is gone"
+        )
+    elif plan.state.lineage != lineage:
+        reasons.append(
+            f"the state is another one (lineage {plan.state.lineage} in the plan, {lineage} now)"
+        )
+    elif plan.state.serial != serial:
+        reasons.append(
+            f"the state changed since the plan was made (serial {plan.state.serial} -> {serial})"
+        )
+    for name in sorted({c.provider for c in plan.changes if c.uploads}):
+        settings = project.providers.get(name)
+        ref = plan.providers.get(name)
+        if settings is None or ref is None:
+            reasons.append(f"provider {name} is not in ivrsync.yaml any more")
+        elif settings_digest(settings) != ref.settings_sha256:
+            reasons.append(f"the settings of provider {name} changed")
+    for path, sha256 in sorted(plan.files.items()):
+        try:
+            current = cache.facts(path).sha256
+        except (OSError, AudioError) as exc:
+            reasons.append(f"{path} cannot be read ({exc})")
+            continue
+        if current != sha256:
+            reasons.append(f"{path} changed since the plan was made")
+    return reasons

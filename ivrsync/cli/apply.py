@@ -1,0 +1,168 @@
+"""`ivrsync apply [PLANFILE]`: upload what the plan says, the way a careful operator would."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ivrsync.apply.engine import ApplyOptions, ResourceOutcome, Status
+from ivrsync.apply.workflow import ApplySession
+from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.cli.output import Console
+from ivrsync.errors import IvrsyncError
+from ivrsync.plan.planner import PlanOptions
+from ivrsync.plan.render import render_text, summary_line
+
+# Exit codes (docs/cli.md): 0 complete, 1 failed or nothing applied, 3 partial.
+EXIT_PARTIAL = 3
+_STATUS_COLOURS = {
+    Status.DONE: "green",
+    Status.FAILED: "red",
+    Status.DEFERRED: "yellow",
+    Status.IN_DOUBT: "yellow",
+    Status.UNRECORDED: "red",
+}
+
+
+def _line(out: Console, outcome: ResourceOutcome) -> str:
+    status = out.style(
+        outcome.message if outcome.status is Status.DONE else outcome.status.value,
+        sys.stderr,
+        fg=_STATUS_COLOURS[outcome.status],
+    )
+    text = f"{outcome.address}: {status}"
+    if outcome.status is not Status.DONE:
+        text += f": {outcome.message}"
+    if outcome.file_id and outcome.action.value in ("create", "replace"):
+        text += f", FileId {outcome.file_id}"
+    if outcome.seconds:
+        text += f" ({outcome.seconds:.2f} s)"
+    return text
+
+
+class ProgressReporter:
+    """One line per resource; on a terminal, also a progress bar redrawn under them."""
+
+    def __init__(self, out: Console, bar: bool) -> None:
+        self.out = out
+        self.bar = bar
+        self.total = 0
+        self.finished_uploads = 0
+        self.lock = threading.Lock()
+
+    def begin(self, uploads: int) -> None:
+        self.total = uploads
+        self._draw()
+
+    def finished(self, outcome: ResourceOutcome) -> None:
+        with self.lock:
+            if outcome.action.value in ("create", "replace"):
+                self.finished_uploads += 1
+            prefix = "\r\x1b[K" if self.bar else ""
+            self.out.message(prefix + _line(self.out, outcome))
+            self._draw()
+
+    def _draw(self) -> None:
+        if not self.bar or not self.total:
+            return
+        width = 30
+        filled = width * self.finished_uploads // self.total
+        sys.stderr.write(
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.finished_uploads}/{self.total} uploads"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar and self.total:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+@click.command()
+@common_options
+@click.argument("plan_file", required=False, metavar="[PLANFILE]")
+@click.option(
+    "--auto-approve", is_flag=True, help="Apply without asking (needed in CI without a saved plan)."
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=10,
+    show_default=True,
+    help="Uploads in flight at once, where the provider allows it; its rate limit still holds.",
+)
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="As for plan.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="As for plan.")
+@click.option(
+    "--lock-timeout",
+    default="0s",
+    callback=parse_duration,
+    metavar="DURATION",
+    help="How long to wait for the state lock, e.g. 30s.  [default: 0s]",
+)
+def apply(
+    plan_file: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    lock_timeout: float,
+) -> int:
+    """Upload what the plan says and record every FileId in the state.
+
+    With PLANFILE (saved by `plan --out`) it applies exactly that plan, and refuses it if the
+    state or an audio file changed since. Without it, it plans now, shows the plan and asks;
+    in CI (CI set, or no terminal) it needs PLANFILE or --auto-approve.
+
+    Exit codes: 0 complete, 1 failed, 3 partial (some done; the rest failed, was deferred by
+    a quota, or is in doubt: see the lines above the summary).
+    """
+    out = console()
+    if plan_file and (targets or replace):
+        raise IvrsyncError(
+            "--target and --replace shape a new plan; a saved plan is applied as it is"
+        )
+    interactive = sys.stdin.isatty() and not os.environ.get("CI")
+    with ApplySession(Path.cwd(), lock_timeout=lock_timeout) as session:
+        for warning in session.warnings:
+            out.problem(warning)
+        if plan_file:
+            plan = session.saved_plan(Path(plan_file))
+        else:
+            plan = session.new_plan(PlanOptions(targets, replace))
+            if plan.has_changes:
+                out.data(render_text(plan, lambda text, **kw: out.style(text, sys.stdout, **kw)))
+                if not auto_approve:
+                    if not interactive:
+                        raise IvrsyncError(
+                            "not at a terminal (or CI is set): apply a saved plan "
+                            "(`ivrsync plan --out FILE`, then `ivrsync apply FILE`) or pass "
+                            "--auto-approve"
+                        )
+                    answer = click.prompt(
+                        "\nUpload these? Only 'yes' is accepted", default="", show_default=False
+                    )
+                    if answer.strip() != "yes":
+                        out.message("Apply cancelled: nothing was uploaded.")
+                        return 1
+        if not plan.has_changes:
+            out.data(summary_line(plan.summary))
+            return 0
+        reporter = ProgressReporter(out, bar=sys.stderr.isatty())
+        try:
+            result = session.apply(plan, ApplyOptions(parallelism=parallelism), reporter)
+        finally:
+            reporter.close()
+    out.data(out.style(result.summary_line(), sys.stdout, bold=True))
+    in_doubt = result.count(Status.IN_DOUBT)
+    if in_doubt:
+        out.message(
+            f"{in_doubt} upload(s) are in doubt: they were sent but no answer came back. The "
+            "next plan uploads them again; if the provider did store them, that makes a "
+            "duplicate."
+        )
+    return {"complete": 0, "partial": EXIT_PARTIAL}.get(result.status, 1)

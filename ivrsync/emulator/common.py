@@ -1,0 +1,503 @@
+"""Plumbing every provider emulator shares: a loopback JSON server, faults, traffic control.
+
+The emulators are product features (the demo, CI dry-runs, the tests), so they use only the
+standard library's threaded HTTP server: nothing more to install, and each connection gets its
+own thread, so an injected latency or a slow client never holds up the others. Responses use
+HTTP/1.0 semantics (one request per connection): a "lost response" is then simply a connection
+closed without an answer, and stopping the server leaves no keep-alive connection behind.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import itertools
+import json
+import logging
+import math
+import random
+import selectors
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "EmulatorServer",
+    "Faults",
+    "Request",
+    "Response",
+    "Scheduler",
+    "TokenBucket",
+    "is_loopback",
+    "json_type_name",
+]
+
+logger = logging.getLogger("ivrsync.emulator")
+
+# The emulator's own guard against a runaway client, well above any body a provider accepts
+# (Huawei: 8 MB of base64, or about 10.7 MB when the 8 MB limit is read as the file's size),
+# so that a provider's own size rule, not this guard, answers an oversized upload.
+MAX_BODY_BYTES = 32_000_000
+
+# Seconds a client may stall in the middle of sending a request before its thread gives up.
+_CLIENT_TIMEOUT = 30.0
+
+# How long accepting one connection may take once the listening socket is ready; a bound on
+# how long stop() can wait if a client vanishes between readiness and accept.
+_ACCEPT_TIMEOUT = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request as the provider logic sees it: header names are lower-cased."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    client: str
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A JSON answer; the body is serialised with `Content-Type: application/json`."""
+
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def json_type_name(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages about a wrong field type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only ever means this machine, so serving there exposes nothing.
+
+    A name other than `localhost` is resolved, and counts only if every address is loopback.
+    """
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    if host.lower() == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {str(info[4][0]) for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+@dataclass
+class Faults:
+    """Failures to inject, changeable while the emulator runs (each request reads them anew).
+
+    Which requests a fault applies to is the provider emulator's decision (for Huawei: the
+    upload endpoint); `latency` applies to every answer. A `seed` makes the random draws
+    repeatable; changing it re-seeds.
+    """
+
+    latency: float = 0.0  # seconds added before answering
+    error_rate: float = 0.0  # fraction answered 503 before any processing
+    lost_response_rate: float = 0.0  # fraction processed, then closed without a response
+    throttle_next: int = 0  # the next N requests are throttled whatever the rate
+    seed: int | None = None
+
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+    _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
+    _rng_seed: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def delay(self) -> None:
+        if self.latency > 0:
+            time.sleep(self.latency)
+
+    def should_fail(self) -> bool:
+        return self._roll(self.error_rate)
+
+    def should_lose_response(self) -> bool:
+        return self._roll(self.lost_response_rate)
+
+    def take_throttle(self) -> bool:
+        """Use up one of `throttle_next`; True when this request must be throttled."""
+        with self._lock:
+            if self.throttle_next <= 0:
+                return False
+            self.throttle_next -= 1
+            return True
+
+    def _roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        if rate >= 1:
+            return True
+        with self._lock:
+            if self._rng is None or self._rng_seed != self.seed:
+                self._rng, self._rng_seed = random.Random(self.seed), self.seed
+            return self._rng.random() < rate
+
+
+class TokenBucket:
+    """Traffic control: at most `capacity` requests at once, refilled at `rate` a second.
+
+    A rate of 0 (or infinity) turns control off. The clock is monotonic real time, not an
+    emulator's injected wall clock: traffic control is about how fast requests really come.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.capacity = rate if capacity is None else capacity
+        self._clock = clock
+        self._tokens = self.capacity
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return 0 < self.rate < math.inf
+
+    def take(self) -> bool:
+        """Spend one token; False when the bucket is empty (the request must be refused)."""
+        if not self.enabled:
+            return True
+        with self._lock:
+            now = self._clock()
+            elapsed = max(0.0, now - self._last)
+            self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+class Scheduler:
+    """Runs `action(item)` about `delay` seconds after `schedule`, on one background thread.
+
+    Used for asynchronous reviews: one thread and a heap instead of a timer thread per upload.
+    Items still waiting when the scheduler stops are dropped, as a platform going down would.
+    """
+
+    def __init__(self, action: Callable[[str], None], *, name: str) -> None:
+        self._action = action
+        self._heap: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def schedule(self, delay: float, item: str) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), item))
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                item = self._next_due()
+                if item is None:
+                    return
+            try:
+                self._action(item)
+            except Exception:  # a bug in one item must not stop the others
+                logger.exception("scheduled action for %s failed", item)
+
+    def _next_due(self) -> str | None:
+        """Wait (holding the condition) for the next due item; None once stopped."""
+        while not self._stopped:
+            if not self._heap:
+                self._cond.wait()
+                continue
+            due = self._heap[0][0]
+            now = time.monotonic()
+            if due > now:
+                self._cond.wait(due - now)
+                continue
+            return heapq.heappop(self._heap)[2]
+        return None
+
+
+class _BodyError(Exception):
+    """The request body could not be read; answer `status` with `message`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Do not wait for connection threads on close: a client stalled mid-request must not
+    # keep stop() from returning.
+    block_on_close = False
+
+    timeout = _ACCEPT_TIMEOUT
+
+    def __init__(self, address: tuple[str, int], app: EmulatorServer, family: int) -> None:
+        self.address_family = family
+        self.app = app
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host up with getfqdn, which can stall for seconds
+        # on a machine with slow DNS; a loopback emulator has no use for the name.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is normal here (lost-response faults, timeouts).
+        logger.debug("connection from %s failed", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    timeout = _CLIENT_TIMEOUT
+    server_version = "ivrsync-emulator"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def _serve(self) -> None:
+        app = self.server.app
+        try:
+            body = self._read_body()
+        except _BodyError as e:
+            self.close_connection = True
+            self._send(Response(e.status, app.error_body(e.status, e.message)))
+            return
+        path, _, query = self.path.partition("?")
+        request = Request(
+            method=self.command,
+            path=path,
+            query=query,
+            headers={name.lower(): value for name, value in reversed(self.headers.items())},
+            body=body,
+            client=str(self.client_address[0]),
+        )
+        response = app.dispatch(request)
+        if response is None:
+            # The fault "lost response": the work is done, the answer never arrives.
+            self.close_connection = True
+            return
+        self._send(response)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def _read_body(self) -> bytes:
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise _BodyError(501, f"Transfer-Encoding {encoding!r} is not supported")
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.strip().isdigit():
+            raise _BodyError(400, f"Content-Length {length!r} is not a number")
+        size = int(length)
+        if size > MAX_BODY_BYTES:
+            raise _BodyError(
+                413, f"the body is {size:,} bytes; the emulator reads at most {MAX_BODY_BYTES:,}"
+            )
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise _BodyError(400, f"the body ended after {len(data):,} of {size:,} bytes")
+        return data
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise _BodyError(400, "malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BodyError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise _BodyError(400, "the chunked body ended early")
+            parts.append(chunk)
+            self.rfile.readline(1024)
+
+    def _send(self, response: Response) -> None:
+        data = json.dumps(response.body, ensure_ascii=False).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own errors (bad request line, unknown method) answer in the provider's
+        # JSON error shape rather than an HTML page.
+        self.close_connection = True
+        text = message or self.responses.get(code, ("error",))[0]
+        self._send(Response(code, self.server.app.error_body(code, text)))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.client_address[0], format % args)
+
+
+class EmulatorServer:
+    """A provider emulator's server: start on a port (0 picks a free one), answer, stop.
+
+    Subclasses implement `handle` (the provider's endpoints) and `error_body` (its error shape)
+    and may extend `start`/`stop` for background work (reviews, callbacks).
+    """
+
+    name: ClassVar[str] = "emulator"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._requested_port = port
+        self.faults = Faults()
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._wake_read: socket.socket | None = None
+        self._wake_write: socket.socket | None = None
+
+    # -- what a provider implements ----------------------------------------------------------
+
+    def handle(self, request: Request) -> Response | None:
+        """Answer one request; None closes the connection without an answer."""
+        raise NotImplementedError
+
+    def error_body(self, status: int, description: str) -> dict[str, Any]:
+        """The provider's error body for a failure outside its endpoints' own rules."""
+        return {"status": status, "description": description}
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response | None:
+        """`handle`, shielded: a bug answers 500 (and is logged); latency is added here."""
+        try:
+            response = self.handle(request)
+        except Exception:
+            logger.exception("%s failed on %s %s", self.name, request.method, request.path)
+            response = Response(500, self.error_body(500, "emulator internal error (a bug)"))
+        self.faults.delay()
+        return response
+
+    def start(self) -> Self:
+        """Listen and serve in a background thread; returns self, so `X().start()` reads well."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.name} is already started")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._server = _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name=f"{self.name}-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        """Accept connections until `stop`, which wakes this loop at once through a socket pair.
+
+        (serve_forever would only notice a shutdown at its next poll, a delay every stop pays.)
+        """
+        server, wake = self._server, self._wake_read
+        assert server is not None and wake is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(server, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is server and not self._stopping.is_set():
+                        server.handle_request()
+
+    def stop(self) -> None:
+        """Stop accepting requests and release the port; safe to call twice."""
+        self._stopping.set()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if self._wake_write is not None:
+            self._wake_write.send(b"\0")
+        if self._thread is not None:
+            self._thread.join()
+        server.server_close()
+        for end in (self._wake_read, self._wake_write):
+            if end is not None:
+                end.close()
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once `stop` is called: background loops wait on it instead of sleeping."""
+        return self._stopping
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host.strip("[]")
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

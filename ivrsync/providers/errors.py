@@ -1,0 +1,51 @@
+"""What can go wrong talking to a provider, sorted by what the engine may do about it.
+
+The distinction that matters is whether a retry could upload twice: an upload that may have
+reached the server (`AmbiguousOutcome`) is never retried blindly, since it would spend quota
+and leave a duplicate file behind.
+"""
+
+from __future__ import annotations
+
+from ivrsync.errors import IvrsyncError
+
+
+class ProviderError(IvrsyncError):
+    """A request failed; `retryable` says whether sending it again is safe and may succeed."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientError(ProviderError):
+    """Nothing was done on the server (connection refused, 502/503, timeout before sending)."""
+
+    retryable = True
+
+
+class ThrottledError(TransientError):
+    """The provider's rate limit refused the request; retry after backing off."""
+
+
+class AuthenticationError(ProviderError):
+    """Credentials or token refused; retrying with the same credentials will not help."""
+
+
+class PermanentError(ProviderError):
+    """The provider refused this request (invalid parameter, business rule): fix the input."""
+
+
+class QuotaExceededError(ProviderError):
+    """The provider's daily upload quota is spent: stop this provider until its next day."""
+
+
+class AmbiguousOutcome(ProviderError):
+    """The request may have reached the server, but no answer came back (lost response)."""
+
+
+class CredentialsMissingError(IvrsyncError):
+    """An environment variable the manifest names for a credential is not set."""

@@ -1,0 +1,278 @@
+"""The Huawei Cloud AICC client: token from `tokenByAkSk`, uploads to `importVoiceFile/upload`.
+
+Imported only when something is uploaded, so `validate` and `plan` never load httpx.
+API facts: reference/huawei-aicc.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from ivrsync import __version__
+from ivrsync.providers.base import ItemOutcome, Uploaded, UploadItem, base64_size
+from ivrsync.providers.errors import (
+    AmbiguousOutcome,
+    AuthenticationError,
+    PermanentError,
+    ProviderError,
+    ThrottledError,
+    TransientError,
+)
+
+TOKEN_PATH = "/apigovernance/api/oauth/tokenByAkSk"
+UPLOAD_PATH = "/apiaccess/rest/cc-management/v1/importVoiceFile/upload"
+# `X-Token-Expire` may ask for up to 3600 s; ask for that and renew a minute before it ends.
+TOKEN_LIFETIME = 3600
+TOKEN_RENEW_MARGIN = 60.0
+# Read the file in multiples of 3 bytes, so the base64 of each chunk joins into the whole.
+_CHUNK = 3 * 64 * 1024
+
+
+class HuaweiAiccClient:
+    """One tenant's API gateway. Thread-safe: uploads may run in parallel (10 requests/s)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        app_key: str,
+        app_secret: str,
+        *,
+        provider: str = "aicc",
+        callback_url: str | None = None,
+        send_app_key_header: bool = True,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self._app_key = app_key
+        self._app_secret = app_secret
+        self._callback_url = callback_url
+        self._send_app_key_header = send_app_key_header
+        self._clock = clock
+        self._http = httpx.Client(
+            base_url=endpoint,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            verify=True,
+            transport=transport,
+            headers={"User-Agent": f"ivrsync/{__version__}"},
+        )
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- token ---------------------------------------------------------------------------
+
+    def token(self, *, renew: bool = False, stale: str | None = None) -> str:
+        """A valid access token, fetched again shortly before it expires or when refused.
+
+        `stale` is the token a 401 refused: only the first thread to see it fetches a new one.
+        """
+        with self._token_lock:
+            current = self._token
+            fresh = current is not None and self._clock() < self._token_expires
+            if fresh and not renew and current is not None:
+                return current
+            if renew and stale is not None and current is not None and current != stale:
+                return current  # another thread already renewed it
+            self._token, self._token_expires = self._fetch_token()
+            return self._token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        started = self._clock()
+        try:
+            response = self._http.post(
+                TOKEN_PATH,
+                json={"app_key": self._app_key, "app_secret": self._app_secret},
+                headers={"X-Token-Expire": str(TOKEN_LIFETIME)},
+            )
+        except httpx.TransportError as exc:
+            # Asking for a token changes nothing on the server: always safe to retry.
+            raise TransientError(
+                f"{self.provider}: token request failed: {_describe(exc)}"
+            ) from None
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                f"{self.provider}: tokenByAkSk refused the app key and secret "
+                f"(HTTP {response.status_code}: {_description(response)})",
+                status=response.status_code,
+            )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(
+                f"{self.provider}: token request failed (HTTP {response.status_code}: "
+                f"{_description(response)})",
+                status=response.status_code,
+            )
+        body = _json(response)
+        token = body.get("AccessToken") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            raise PermanentError(
+                f"{self.provider}: unexpected answer to tokenByAkSk (HTTP "
+                f"{response.status_code}: {_description(response)})",
+                status=response.status_code,
+            )
+        try:
+            lifetime = float(body.get("Expires", TOKEN_LIFETIME))
+        except (TypeError, ValueError):
+            lifetime = float(TOKEN_LIFETIME)
+        return token, started + max(lifetime - TOKEN_RENEW_MARGIN, 1.0)
+
+    # -- upload --------------------------------------------------------------------------
+
+    def upload(self, item: UploadItem) -> str:
+        """Upload one file; returns its FileId (a string: it overflows a double)."""
+        token = self.token()
+        response = self._post_upload(item, token)
+        if response.status_code == 401:
+            # The token expired early or was revoked: the request was refused before anything
+            # was stored, so it is safe to send again with a new token.
+            token = self.token(renew=True, stale=token)
+            response = self._post_upload(item, token)
+        return self._file_id(item, response)
+
+    def _post_upload(self, item: UploadItem, token: str) -> httpx.Response:
+        fields: dict[str, str] = {
+            "locale": item.locale,
+            "voiceType": _voice_type_code(item.attributes["voice_type"]),
+            "fileType": item.attributes["file_type"],
+            "voiceFileName": item.remote_name,
+        }
+        if self._callback_url:
+            fields["callBackUrl"] = self._callback_url
+        length, body = _streamed_body(fields, item)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Content-Length": str(length),
+        }
+        if self._send_app_key_header:
+            headers["X-APP-Key"] = self._app_key
+        try:
+            return self._http.post(UPLOAD_PATH, content=body(), headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"{item.address}: {_describe(exc)}") from None
+        except (httpx.WriteError, httpx.WriteTimeout) as exc:
+            # The body was not all sent, so the server cannot have stored the file.
+            raise TransientError(f"{item.address}: {_describe(exc)}") from None
+        except httpx.TransportError as exc:
+            raise AmbiguousOutcome(
+                f"{item.address}: the upload was sent but no answer came back "
+                f"({_describe(exc)}); it may or may not have been stored"
+            ) from None
+
+    def _file_id(self, item: UploadItem, response: httpx.Response) -> str:
+        status = response.status_code
+        what = f"{item.address}: HTTP {status}: {_description(response)}"
+        if status == 200:
+            body = _json(response)
+            code = _return_code(body)
+            file_id = body.get("fileId") if isinstance(body, dict) else None
+            if code == "0" and isinstance(file_id, str | int) and str(file_id).isdigit():
+                return str(file_id)
+            if code not in (None, "0"):
+                raise PermanentError(what, status=status, code=code)
+            # A 200 the client cannot read: the file was probably stored.
+            raise AmbiguousOutcome(f"{what} (a malformed answer to an upload)", status=status)
+        if status == 429:
+            raise ThrottledError(what, status=status)
+        if status in (401, 403):
+            hint = " (the caller's IP may need to be whitelisted)" if status == 403 else ""
+            raise AuthenticationError(what + hint, status=status)
+        if status in (502, 503):
+            raise TransientError(what, status=status)
+        if status == 504:
+            raise AmbiguousOutcome(what + " (the gateway timed out waiting)", status=status)
+        raise PermanentError(what, status=status, code=_return_code(_json(response)))
+
+
+class HuaweiAiccUploader:
+    """`Uploader` for one configured Huawei provider: one file per request, in parallel."""
+
+    batch_size = 1
+    max_concurrency = 64
+    daily_quota: int | None = None  # none documented
+
+    def __init__(self, client: HuaweiAiccClient, rate_limit: float) -> None:
+        self.client = client
+        self.rate_limit = rate_limit
+
+    def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]:
+        outcomes: list[ItemOutcome] = []
+        for item in batch:
+            file_id = self.client.upload(item)
+            outcomes.append(Uploaded(item.address, file_id, item.remote_name))
+        return outcomes
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _voice_type_code(voice_type: str) -> str:
+    from ivrsync.providers.huawei_aicc import VOICE_TYPE_CODES
+
+    return VOICE_TYPE_CODES[voice_type]
+
+
+def _streamed_body(
+    fields: dict[str, str], item: UploadItem
+) -> tuple[int, Callable[[], Iterator[bytes]]]:
+    """The JSON body with `fileInfo` base64-encoded from the file as it is sent.
+
+    A file is never held in memory whole (nor its base64, a third larger); Content-Length is
+    known ahead from the file size.
+    """
+    head = json.dumps(fields, ensure_ascii=False)
+    prefix = (head[:-1] + ', "fileInfo": "').encode()
+    suffix = b'"}'
+    length = len(prefix) + base64_size(item.size) + len(suffix)
+
+    def chunks() -> Iterator[bytes]:
+        yield prefix
+        with item.path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                yield base64.b64encode(chunk)
+        yield suffix
+
+    return length, chunks
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _return_code(body: Any) -> str | None:
+    """Sibling APIs call it `retCode`: accept either."""
+    if not isinstance(body, dict):
+        return None
+    code = body.get("returnCode", body.get("retCode"))
+    return None if code is None else str(code)
+
+
+def _description(response: httpx.Response) -> str:
+    body = _json(response)
+    if isinstance(body, dict):
+        for key in ("description", "retMsg", "message", "error_msg"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    text = response.text.strip()
+    return text[:200] if text else "(no body)"
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+__all__ = ["HuaweiAiccClient", "HuaweiAiccUploader", "ProviderError"]

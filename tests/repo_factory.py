@@ -1,0 +1,57 @@
+"""Prompt repositories of any size, with real (tiny) audio, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import struct
+import textwrap
+from pathlib import Path
+
+
+def alaw_wav(samples: bytes) -> bytes:
+    """A valid WAV: A-law, 8000 Hz, mono (what Huawei AICC plays without transcoding)."""
+    fmt = struct.pack("<HHIIHH", 0x0006, 1, 8000, 8000, 1, 8)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"data" + struct.pack("<I", len(samples)) + samples
+    if len(samples) % 2:
+        chunks += b"\0"
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+def distinct_wav(number: int, size: int = 800) -> bytes:
+    """A different A-law WAV for every `number` (so every file has its own sha256)."""
+    seed = number.to_bytes(4, "big")
+    return alaw_wav((seed * (size // 4 + 1))[:size])
+
+
+def huawei_repository(
+    root: Path,
+    count: int,
+    *,
+    endpoint: str,
+    callback_url: str | None = None,
+    rate_limit: float = 10,
+) -> Path:
+    """`count` prompts in en_US for one Huawei provider `aicc`, one distinct file each."""
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    prompts = []
+    for number in range(count):
+        (audio / f"p{number:05d}.wav").write_bytes(distinct_wav(number))
+        prompts.append(f"  p{number:05d}:\n    audio:\n      en_US: audio/p{number:05d}.wav\n")
+    callback = f"    callback_url: {callback_url}\n" if callback_url else ""
+    (root / "ivrsync.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            providers:
+              aicc:
+                type: huawei-aicc
+                endpoint: {endpoint}
+                rate_limit: {rate_limit}
+            """
+        )
+        + callback
+        + "prompts:\n"
+        + "".join(prompts)
+    )
+    return root
