@@ -30,6 +30,7 @@ def item(path: Path = DATA / "alaw_8k_mono.wav", name: str = "WelcomeEnUS") -> U
     return UploadItem(
         address="aicc.welcome.en_US",
         path=path,
+        audio_path=path.name,
         sha256="unused",
         size=path.stat().st_size,
         remote_name=name,

@@ -22,10 +22,9 @@ from ivrsync.plan.model import (
     StateRef,
     Summary,
 )
-from ivrsync.plan.planner import PlanOptions
+from ivrsync.plan.planner import PlanOptions, desired_upload
 from ivrsync.plan.render import MARKDOWN_LIMIT, render_markdown
 from ivrsync.plan.workflow import plan_repository
-from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.state.model import ResourceState, Review, State, provider_day
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import EXAMPLES, RunCli
@@ -46,17 +45,16 @@ def record_applied(repo: Path, *, status: str = "approved") -> State:
     cache = AudioCache(repo)
     state = State.new()
     for number, resource in enumerate(project.resources):
-        facts = cache.facts(resource.audio_path)
-        rules = PROVIDER_TYPES[resource.provider_type]
+        upload = desired_upload(project, resource, cache.facts)
         state.resources[str(resource.address)] = ResourceState(
             provider=resource.address.provider,
             provider_type=resource.provider_type,
             file_id=str(1182733043937561600 + number),
-            remote_name=resource.remote_name,
-            audio_path=resource.audio_path,
-            sha256=facts.sha256,
-            size=facts.info.size,
-            attributes=rules.uploaded_attributes(resource.voice_type, facts.info),
+            remote_name=upload.remote_name,
+            audio_path=upload.audio_path,
+            sha256=upload.sha256,
+            size=upload.size,
+            attributes=upload.attributes,
             uploaded_at=UPLOADED_AT,
             review=Review(status=status),
         )

@@ -333,6 +333,7 @@ class _Engine:
                 continue
             except QuotaExceededError as exc:
                 provider.stop(Status.DEFERRED, f"{exc}; the next apply continues")
+                self.quota_spent(batch[0], provider.uploader.daily_quota)
                 continue
             except AuthenticationError as exc:
                 provider.stop(Status.FAILED, str(exc))
@@ -352,9 +353,27 @@ class _Engine:
                     self.record(change, outcome, seconds)
                 elif isinstance(outcome, QuotaExceededError):
                     self.finish([change], Status.DEFERRED, str(outcome))
+                elif isinstance(outcome, AmbiguousOutcome):
+                    self.finish([change], Status.IN_DOUBT, str(outcome))
                 else:
                     self.finish([change], Status.FAILED, str(outcome))
             return
+
+    def quota_spent(self, change: ResourceChange, quota: int | None) -> None:
+        """The provider says today's quota is spent (uploads by others count too): record it,
+        so the next plan's quota warning knows."""
+        if quota is None:
+            return
+        day = provider_day(change.provider_type, self.clock()).isoformat()
+
+        def spend(state: State) -> None:
+            days = state.uploads.setdefault(change.provider, {})
+            days[day] = max(days.get(day, 0), quota)
+
+        try:
+            self.journal.commit(spend)
+        except StateWriteError:
+            self.halted.set()
 
     def item(self, change: ResourceChange) -> UploadItem:
         after = change.after
@@ -362,6 +381,7 @@ class _Engine:
         return UploadItem(
             address=change.address,
             path=self.root / after.audio_path,
+            audio_path=after.audio_path,
             sha256=after.sha256,
             size=after.size,
             remote_name=after.remote_name,

@@ -199,6 +199,11 @@ class TencentCccSettings(_Model):
     daily_quota: int = Field(50, ge=1, le=50, description="uploads per day (documented: 50)")
     rate_limit: float = Field(1, gt=0, le=1, description="requests per second (documented: 1)")
     batch_size: int = Field(10, ge=1, le=50, description="files per UploadIvrAudio request")
+    content_hash_in_name: bool = Field(
+        True,
+        description="end each CustomFileName with 8 hex digits of the audio's sha256, so a "
+        "lost upload can be found again instead of uploaded twice",
+    )
     audio_source: AudioSource
 
 

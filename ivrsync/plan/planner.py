@@ -92,21 +92,26 @@ def settings_digest(settings: object) -> str:
 def _desired(
     project: Project, facts: Callable[[str], FileFacts]
 ) -> dict[str, tuple[Resource, Desired]]:
-    result: dict[str, tuple[Resource, Desired]] = {}
-    for resource in project.resources:
-        known = facts(resource.audio_path)
-        rules = PROVIDER_TYPES[resource.provider_type]
-        result[str(resource.address)] = (
-            resource,
-            Desired(
-                audio_path=resource.audio_path,
-                sha256=known.sha256,
-                size=known.info.size,
-                remote_name=resource.remote_name,
-                attributes=rules.uploaded_attributes(resource.voice_type, known.info),
-            ),
-        )
-    return result
+    return {
+        str(resource.address): (resource, desired_upload(project, resource, facts))
+        for resource in project.resources
+    }
+
+
+def desired_upload(
+    project: Project, resource: Resource, facts: Callable[[str], FileFacts]
+) -> Desired:
+    """What an upload of `resource` would send: its content, name and attributes."""
+    known = facts(resource.audio_path)
+    rules = PROVIDER_TYPES[resource.provider_type]
+    settings = project.providers[resource.address.provider]
+    return Desired(
+        audio_path=resource.audio_path,
+        sha256=known.sha256,
+        size=known.info.size,
+        remote_name=rules.uploaded_name(settings, resource.remote_name, known.sha256),
+        attributes=rules.uploaded_attributes(resource.voice_type, known.info),
+    )
 
 
 def _recorded(entry: ResourceState) -> Recorded:

@@ -33,6 +33,7 @@ class UploadItem:
 
     address: str
     path: Path  # absolute
+    audio_path: str  # relative to the repository root, POSIX
     sha256: str
     size: int
     remote_name: str
@@ -90,6 +91,9 @@ class ProviderType(Protocol):
 
     # Uploads allowed per provider day, or None when the provider documents no such limit.
     def daily_quota(self, settings: Any) -> int | None: ...
+
+    # The name an upload of this content carries (Tencent adds a short hash of the content).
+    def uploaded_name(self, settings: Any, remote_name: str, sha256: str) -> str: ...
 
     # A client for provider `name`, with credentials from the variables the settings name.
     def uploader(self, name: str, settings: Any, env: Mapping[str, str]) -> Uploader: ...

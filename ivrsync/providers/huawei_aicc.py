@@ -97,6 +97,10 @@ def daily_quota(settings: HuaweiAiccSettings) -> int | None:
     return None
 
 
+def uploaded_name(settings: HuaweiAiccSettings, remote_name: str, sha256: str) -> str:
+    return remote_name
+
+
 def uploader(name: str, settings: HuaweiAiccSettings, env: Mapping[str, str]) -> Uploader:
     from ivrsync.providers.huawei_aicc_client import HuaweiAiccClient, HuaweiAiccUploader
 

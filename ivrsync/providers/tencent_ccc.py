@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ivrsync.audio import AudioInfo
-from ivrsync.errors import IvrsyncError
 from ivrsync.manifest.schema import TencentCccSettings
 from ivrsync.providers.base import Finding, Uploader, megabytes
 
@@ -14,10 +13,14 @@ TYPE = "tencent-ccc"
 LOCALES: frozenset[str] | None = None
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
+# Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's
+# versions are 1 in 4 billion.
+CONTENT_HASH_CHARS = 8
 
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
-    """`CustomFileName` is free text: `welcome.en_US`, or the base with the locale."""
+    """`CustomFileName` is free text: `welcome.en_US` (or the base with the locale); the
+    upload adds a short content hash (`uploaded_name`)."""
     return f"{base if base is not None else prompt}.{locale}"
 
 
@@ -48,8 +51,18 @@ def daily_quota(settings: TencentCccSettings) -> int | None:
     return settings.daily_quota
 
 
+def uploaded_name(settings: TencentCccSettings, remote_name: str, sha256: str) -> str:
+    """`welcome.en_US.3fa9c2d1`: the name identifies the content.
+
+    After a lost response, apply looks the upload up by this name (DescribeIvrAudioList)
+    instead of uploading again, and the name tells one version of a prompt from another.
+    """
+    if not settings.content_hash_in_name:
+        return remote_name
+    return f"{remote_name}.{sha256[:CONTENT_HASH_CHARS]}"
+
+
 def uploader(name: str, settings: TencentCccSettings, env: Mapping[str, str]) -> Uploader:
-    raise IvrsyncError(
-        f"{name}: uploading to Tencent Cloud CCC is not built yet; limit apply to other "
-        "providers with --target (e.g. --target 'aicc.*')"
-    )
+    from ivrsync.providers.tencent_ccc_client import make_uploader
+
+    return make_uploader(name, settings, env)

@@ -1,0 +1,124 @@
+"""Where Tencent fetches audio from: `UploadIvrAudio` takes a URL, not bytes.
+
+Two ways, by `audio_source.type`: `url` (the repository's audio is already published, and a
+template makes each file's URL) or `s3` (ivrsync puts each file in S3-compatible storage
+under a key made from its sha256, and hands Tencent a presigned GET URL).
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from ivrsync.manifest.schema import AudioSource, S3AudioSource, UrlAudioSource
+from ivrsync.providers.base import UploadItem, credential
+from ivrsync.providers.errors import PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
+
+_CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg"}
+
+
+class AudioUrls(Protocol):
+    # A URL the provider can fetch the item's audio from, staging it first if needed.
+    def url_for(self, item: UploadItem) -> str: ...
+
+
+class TemplateUrls:
+    """`https://cdn.example.com/ivr/{path}`: the user publishes the audio themselves."""
+
+    def __init__(self, source: UrlAudioSource) -> None:
+        self.template = source.template
+
+    def url_for(self, item: UploadItem) -> str:
+        return self.template.format(
+            path=quote(item.audio_path, safe="/"),
+            sha256=item.sha256,
+            sha256_short=item.sha256[:8],
+            filename=quote(posixpath.basename(item.audio_path)),
+        )
+
+
+class S3Staging:
+    """Content-addressed staging: a file already there (same sha256) is not sent again."""
+
+    def __init__(self, source: S3AudioSource, env: Mapping[str, str], provider: str) -> None:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:  # pragma: no cover - boto3 is a dependency
+            raise PermanentError(
+                f"{provider}: audio_source type s3 needs boto3 (pip install boto3)"
+            ) from None
+        self.source = source
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=source.endpoint,
+            region_name=source.region or "us-east-1",
+            aws_access_key_id=credential(
+                env, provider, "audio_source.access_key_id_env", source.access_key_id_env
+            ),
+            aws_secret_access_key=credential(
+                env, provider, "audio_source.secret_access_key_env", source.secret_access_key_env
+            ),
+            config=Config(signature_version="s3v4", retries={"max_attempts": 3}),
+        )
+
+    def key_for(self, item: UploadItem) -> str:
+        extension = posixpath.splitext(item.audio_path)[1].lower()
+        return f"{self.source.prefix}{item.sha256}{extension}"
+
+    def url_for(self, item: UploadItem) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.key_for(item)
+        bucket = self.source.bucket
+        try:
+            if not self._exists(key):
+                extension = posixpath.splitext(item.audio_path)[1].lower()
+                with item.path.open("rb") as body:
+                    self.client.put_object(
+                        Bucket=bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType=_CONTENT_TYPES.get(extension, "application/octet-stream"),
+                    )
+                logger.info("staged %s as s3://%s/%s", item.audio_path, bucket, key)
+            else:
+                logger.info("%s is already staged as s3://%s/%s", item.audio_path, bucket, key)
+            url: str = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": bucket, "Key": key},
+                ExpiresIn=self.source.url_expires,
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise PermanentError(
+                f"{item.address}: staging in s3://{bucket} failed: "
+                f"{error.get('Code', '?')}: {error.get('Message', exc)}"
+            ) from None
+        except BotoCoreError as exc:
+            raise TransientError(
+                f"{item.address}: staging in s3://{bucket} failed: {exc}"
+            ) from None
+        return url
+
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.source.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+
+def audio_urls(source: AudioSource, env: Mapping[str, str], provider: str) -> AudioUrls:
+    if isinstance(source, UrlAudioSource):
+        return TemplateUrls(source)
+    return S3Staging(source, env, provider)

@@ -1,0 +1,248 @@
+"""The Tencent Cloud CCC client, on the official SDK (`tencentcloud-sdk-python-ccc`).
+
+Imported only when something is uploaded or looked up: the SDK costs ~0.2 s to import.
+API facts and SDK quirks: reference/tencent-ccc.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tencentcloud.ccc.v20200210 import ccc_client, models
+from tencentcloud.common import credential as tc_credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+
+from ivrsync.manifest.schema import TencentCccSettings
+from ivrsync.providers.audio_source import AudioUrls, audio_urls
+from ivrsync.providers.base import ItemOutcome, Uploaded, UploadItem, credential
+from ivrsync.providers.errors import (
+    AmbiguousOutcome,
+    AuthenticationError,
+    PermanentError,
+    ProviderError,
+    QuotaExceededError,
+    ThrottledError,
+    TransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+# DescribeIvrAudioList: PageSize at most 50; PageNumber starts at 0; 20 requests/s.
+PAGE_SIZE = 50
+DESCRIBE_INTERVAL = 1 / 20
+# Tencent's documented review states.
+REVIEW_STATUS = {0: "pending", 1: "approved", 2: "rejected"}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFile:
+    """One entry of DescribeIvrAudioList."""
+
+    file_id: str
+    custom_file_name: str
+    audio_file_name: str
+    status: str  # pending | approved | rejected
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str]:
+    """`ccc.tencentcloudapi.com` -> (https, host); `http://127.0.0.1:8089` -> (http, host:port)."""
+    if "://" in endpoint:
+        scheme, _, rest = endpoint.partition("://")
+        return scheme, rest.rstrip("/")
+    return "https", endpoint
+
+
+def classify(exc: TencentCloudSDKException, what: str, *, upload: bool) -> ProviderError:
+    """The SDK's error codes, sorted by what the engine may do about them."""
+    code = str(exc.get_code() or "")
+    message = f"{what}: {code}: {exc.get_message()}"
+    if code.startswith("AuthFailure"):
+        return AuthenticationError(message, code=code)
+    if code.startswith("RequestLimitExceeded"):
+        return ThrottledError(message, code=code)
+    if code == "FailedOperation.UploadFileOverflow":
+        return QuotaExceededError(message, code=code)
+    if code in ("ClientNetworkError", "ServerNetworkError") or code.startswith("InternalError"):
+        # The SDK cannot tell a refused connection from a lost answer, nor can we tell
+        # whether an internal error happened before or after the file was stored.
+        if upload:
+            return AmbiguousOutcome(message, code=code)
+        return TransientError(message, code=code)
+    return PermanentError(message, code=code)
+
+
+class TencentCccUploader:
+    """`Uploader` for one configured Tencent provider: batches of files, one request a second."""
+
+    max_concurrency = 1
+
+    def __init__(
+        self,
+        name: str,
+        settings: TencentCccSettings,
+        secret_id: str,
+        secret_key: str,
+        urls: AudioUrls,
+        *,
+        timeout: int = 60,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.rate_limit = settings.rate_limit
+        self.batch_size = settings.batch_size
+        self.daily_quota: int | None = settings.daily_quota
+        self.urls = urls
+        protocol, host = split_endpoint(settings.endpoint)
+        http = HttpProfile(protocol=protocol, endpoint=host, reqMethod="POST", reqTimeout=timeout)
+        profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
+        self._client = ccc_client.CccClient(
+            tc_credential.Credential(secret_id, secret_key), settings.region, profile
+        )
+        self._describe_lock = threading.Lock()
+        self._last_describe = 0.0
+
+    def close(self) -> None:
+        pass
+
+    def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]:
+        """One UploadIvrAudio; each FailedFileList entry fails only its own item.
+
+        When the answer is lost, the files are looked up by CustomFileName before anything
+        is sent again: found ones are adopted, the rest are safe to retry.
+        """
+        audio_list = [
+            {"CustomFileName": item.remote_name, "AudioUrl": self.urls.url_for(item)}
+            for item in batch
+        ]
+        request = models.UploadIvrAudioRequest()
+        request.from_json_string(
+            json.dumps({"SdkAppId": self.settings.sdk_app_id, "AudioList": audio_list})
+        )
+        try:
+            response = self._client.UploadIvrAudio(request)
+        except TencentCloudSDKException as exc:
+            error = classify(exc, f"{self.name}: UploadIvrAudio", upload=True)
+            if isinstance(error, AmbiguousOutcome):
+                return self._recover(batch, error)
+            raise error from None
+        succeeded = {str(info.CustomFileName): info for info in (response.SuccessFileList or [])}
+        failed = {
+            str(info.FileName): str(info.FailedMsg) for info in (response.FailedFileList or [])
+        }
+        outcomes: list[ItemOutcome] = []
+        for item in batch:
+            info = succeeded.get(item.remote_name)
+            if info is not None:
+                outcomes.append(Uploaded(item.address, str(info.FileId), item.remote_name))
+            elif item.remote_name in failed:
+                outcomes.append(
+                    PermanentError(
+                        f"{item.address}: Tencent refused it: {failed[item.remote_name]}"
+                    )
+                )
+            else:
+                outcomes.append(
+                    AmbiguousOutcome(
+                        f"{item.address}: the answer names neither success nor failure for "
+                        f"{item.remote_name}"
+                    )
+                )
+        return outcomes
+
+    def _recover(self, batch: list[UploadItem], cause: AmbiguousOutcome) -> list[ItemOutcome]:
+        """After a lost answer: adopt what landed; what did not is safe to send again."""
+        try:
+            found = self.describe(custom_file_names=[item.remote_name for item in batch])
+        except ProviderError as exc:
+            raise AmbiguousOutcome(f"{cause} (and the look-up failed: {exc})") from None
+        by_name: dict[str, AudioFile] = {}
+        for entry in found:
+            by_name.setdefault(entry.custom_file_name, entry)
+        if not by_name:
+            raise TransientError(f"{cause}; none of the files landed, so they are sent again")
+        outcomes: list[ItemOutcome] = []
+        for item in batch:
+            landed = by_name.get(item.remote_name)
+            if landed is not None:
+                logger.info(
+                    "%s: adopted FileId %s after a lost answer", item.address, entry.file_id
+                )
+                outcomes.append(Uploaded(item.address, entry.file_id, item.remote_name))
+            else:
+                outcomes.append(
+                    TransientError(
+                        f"{item.address}: not stored after a lost answer; the next apply sends it"
+                    )
+                )
+        return outcomes
+
+    def describe(
+        self,
+        *,
+        custom_file_names: list[str] | None = None,
+        file_ids: list[str] | None = None,
+    ) -> list[AudioFile]:
+        """Every page of DescribeIvrAudioList for these filters (all files when none)."""
+        filters: dict[str, Any] = {}
+        if custom_file_names:
+            filters["CustomFileName"] = custom_file_names
+        if file_ids:
+            filters["FileId"] = [int(file_id) for file_id in file_ids]
+        files: list[AudioFile] = []
+        page = 0
+        while True:
+            request = models.DescribeIvrAudioListRequest()
+            request.from_json_string(
+                json.dumps(
+                    {
+                        "SdkAppId": self.settings.sdk_app_id,
+                        "PageSize": PAGE_SIZE,
+                        "PageNumber": page,
+                        **filters,
+                    }
+                )
+            )
+            self._space_describe()
+            try:
+                response = self._client.DescribeIvrAudioList(request)
+            except TencentCloudSDKException as exc:
+                raise classify(exc, f"{self.name}: DescribeIvrAudioList", upload=False) from None
+            entries = response.FileInfo or []
+            files.extend(
+                AudioFile(
+                    file_id=str(info.FileId),
+                    custom_file_name=str(info.CustomFileName or ""),
+                    audio_file_name=str(info.AudioFileName or ""),
+                    status=REVIEW_STATUS.get(int(info.Status or 0), "pending"),
+                )
+                for info in entries
+            )
+            total = int(response.TotalCount or 0)
+            page += 1
+            if not entries or len(files) >= total:
+                return files
+
+    def _space_describe(self) -> None:
+        with self._describe_lock:
+            wait = self._last_describe + DESCRIBE_INTERVAL - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_describe = time.monotonic()
+
+
+def make_uploader(
+    name: str, settings: TencentCccSettings, env: Mapping[str, str]
+) -> TencentCccUploader:
+    secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
+    secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
+    return TencentCccUploader(
+        name, settings, secret_id, secret_key, audio_urls(settings.audio_source, env, name)
+    )
