@@ -55,3 +55,46 @@ def huawei_repository(
         + "".join(prompts)
     )
     return root
+
+
+def tencent_repository(
+    root: Path,
+    count: int,
+    *,
+    endpoint: str,
+    audio_base_url: str,
+    batch_size: int = 10,
+    daily_quota: int = 50,
+    audio_source: str | None = None,
+) -> Path:
+    """`count` prompts in en_US for one Tencent provider `ccc`, one distinct file each.
+
+    Tencent fetches each file from `audio_base_url` + its path, unless `audio_source` (YAML
+    lines for the `audio_source:` key, indented 6) says otherwise.
+    """
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    prompts = []
+    for number in range(count):
+        (audio / f"p{number:05d}.wav").write_bytes(distinct_wav(number))
+        prompts.append(f"  p{number:05d}:\n    audio:\n      en_US: audio/p{number:05d}.wav\n")
+    source = audio_source or f"      type: url\n      template: {audio_base_url}/{{path}}\n"
+    (root / "ivrsync.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            providers:
+              ccc:
+                type: tencent-ccc
+                sdk_app_id: 1400000000
+                endpoint: {endpoint}
+                batch_size: {batch_size}
+                daily_quota: {daily_quota}
+                audio_source:
+            """
+        )
+        + source
+        + "prompts:\n"
+        + "".join(prompts)
+    )
+    return root

@@ -76,3 +76,10 @@ def test_backoff_grows_exponentially_with_full_jitter_and_a_cap() -> None:
         delays = [policy.backoff(failures, rng) for _ in range(200)]
         assert all(0 <= d <= bound for d in delays)
         assert max(delays) > bound * 0.8  # spread over the whole range, not fixed
+
+
+def test_the_first_slot_waits_for_a_previous_runs_last_request() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, clock=clock, sleep=clock.sleep, not_before=clock() + 0.7)
+    limiter.acquire()
+    assert abs(clock() - 100.7) < 1e-9

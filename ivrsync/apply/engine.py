@@ -82,11 +82,14 @@ class ApplyResult:
 
     @property
     def status(self) -> str:
-        """complete: everything done; failed: nothing done; partial: in between."""
+        """complete: everything done; failed: nothing done and nothing left for the next run;
+        partial: in between (something done, or deferred by a quota to the next day)."""
         done = self.count(Status.DONE)
         if done == len(self.outcomes):
             return "complete"
-        return "failed" if done == 0 else "partial"
+        if done == 0 and not self.count(Status.DEFERRED):
+            return "failed"
+        return "partial"
 
     def summary_line(self) -> str:
         parts = [
@@ -279,7 +282,7 @@ class _Engine:
             uploader = self.uploaders[name]
             providers[name] = _Provider(
                 uploader,
-                RateLimiter(uploader.rate_limit),
+                RateLimiter(uploader.rate_limit, not_before=self.resume_after(name, uploader)),
                 threading.Semaphore(min(parallelism, uploader.max_concurrency)),
             )
             allowed = self.quota_left(name, changes[0].provider_type, uploader)
@@ -299,6 +302,21 @@ class _Engine:
             ]
             for future in futures:
                 future.result()
+
+    def resume_after(self, name: str, uploader: Uploader) -> float:
+        """When (on the monotonic clock) this run may first send to `name`.
+
+        Runs are separate processes with separate limiters: an apply started right after
+        another must not send within 1/rate of the last upload the state records.
+        """
+        last = max(
+            (e.uploaded_at for e in self.journal.state.resources.values() if e.provider == name),
+            default=None,
+        )
+        if last is None:
+            return 0.0
+        since = (self.clock() - last).total_seconds()
+        return time.monotonic() + max(0.0, 1.0 / uploader.rate_limit - since)
 
     def quota_left(self, name: str, provider_type: str, uploader: Uploader) -> int:
         if uploader.daily_quota is None:

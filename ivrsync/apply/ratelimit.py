@@ -20,13 +20,15 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        not_before: float = 0.0,
     ) -> None:
+        """`not_before` (on `clock`) delays the first slot: a previous run's last request."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.interval = 1.0 / rate
         self._clock = clock
         self._sleep = sleep
-        self._next = 0.0
+        self._next = not_before
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
