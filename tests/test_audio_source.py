@@ -47,8 +47,7 @@ def test_a_template_makes_urls_from_path_and_hash() -> None:
     wav = item(DATA / "alaw_8k_mono.wav", "audio/zh_CN/欢迎 1.wav")
     url = TemplateUrls(source).url_for(wav)
     assert url == (
-        "https://cdn.example.com/ivr/audio/zh_CN/%E6%AC%A2%E8%BF%8E%201.wav"
-        f"?v={wav.sha256[:8]}"
+        f"https://cdn.example.com/ivr/audio/zh_CN/%E6%AC%A2%E8%BF%8E%201.wav?v={wav.sha256[:8]}"
     )
 
 

@@ -14,5 +14,15 @@ from ivrsync.emulator.huawei import (
     HuaweiEmulatorConfig,
     UploadRecord,
 )
+from ivrsync.emulator.tencent import IvrAudioRecord, TencentEmulator, TencentEmulatorConfig
 
-__all__ = ["CallbackAttempt", "Faults", "HuaweiEmulator", "HuaweiEmulatorConfig", "UploadRecord"]
+__all__ = [
+    "CallbackAttempt",
+    "Faults",
+    "HuaweiEmulator",
+    "HuaweiEmulatorConfig",
+    "IvrAudioRecord",
+    "TencentEmulator",
+    "TencentEmulatorConfig",
+    "UploadRecord",
+]

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "EmulatorServer",
     "Faults",
+    "MinInterval",
     "Request",
     "Response",
     "Scheduler",
@@ -202,6 +203,53 @@ class TokenBucket:
             return False
 
 
+class MinInterval:
+    """Traffic control read strictly: at most one request every `1 / rate` seconds.
+
+    "N requests per second" with N = 1 leaves no room for a burst, so a token bucket (which
+    lets a client that was idle send `capacity` at once) is not the right reading. A request is
+    refused while the previous accepted one was less than `(1 - tolerance) / rate` seconds ago;
+    the tolerance absorbs the jitter between a client that spaces its requests by exactly
+    `1 / rate` on its own clock and the moments they arrive here. Refused requests do not move
+    the window. A rate of 0 (or infinity) turns control off; the clock is monotonic real time.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        tolerance: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 <= tolerance < 1:
+            raise ValueError("tolerance must be at least 0 and less than 1")
+        self.rate = rate
+        self.tolerance = tolerance
+        self._clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return 0 < self.rate < math.inf
+
+    @property
+    def interval(self) -> float:
+        """The shortest gap, in seconds, accepted between two requests."""
+        return (1 - self.tolerance) / self.rate if self.enabled else 0.0
+
+    def take(self) -> bool:
+        """Accept (and remember) this request; False when it came too soon after the last."""
+        if not self.enabled:
+            return True
+        with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last < self.interval:
+                return False
+            self._last = now
+            return True
+
+
 class Scheduler:
     """Runs `action(item)` about `delay` seconds after `schedule`, on one background thread.
 
@@ -274,6 +322,9 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
 
     timeout = _ACCEPT_TIMEOUT
+    # socketserver's default backlog of 5 drops the connections of a burst of parallel clients
+    # beyond it, and their SYN is only retried a second later: a stall no real API shows.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: EmulatorServer, family: int) -> None:
         self.address_family = family
@@ -306,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
         except _BodyError as e:
             self.close_connection = True
-            self._send(Response(e.status, app.error_body(e.status, e.message)))
+            self._send(app.error_response(e.status, e.message))
             return
         path, _, query = self.path.partition("?")
         request = Request(
@@ -386,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
         # JSON error shape rather than an HTML page.
         self.close_connection = True
         text = message or self.responses.get(code, ("error",))[0]
-        self._send(Response(code, self.server.app.error_body(code, text)))
+        self._send(self.server.app.error_response(code, text))
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.client_address[0], format % args)
@@ -421,6 +472,14 @@ class EmulatorServer:
         """The provider's error body for a failure outside its endpoints' own rules."""
         return {"status": status, "description": description}
 
+    def error_response(self, status: int, description: str) -> Response:
+        """The answer to a failure outside the endpoints' own rules (a body that cannot be
+        read, a malformed request line, a bug): by default `status` with `error_body`.
+
+        A provider whose API reports every error inside a 200 answer overrides this.
+        """
+        return Response(status, self.error_body(status, description))
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Response | None:
@@ -429,7 +488,7 @@ class EmulatorServer:
             response = self.handle(request)
         except Exception:
             logger.exception("%s failed on %s %s", self.name, request.method, request.path)
-            response = Response(500, self.error_body(500, "emulator internal error (a bug)"))
+            response = self.error_response(500, "emulator internal error (a bug)")
         self.faults.delay()
         return response
 

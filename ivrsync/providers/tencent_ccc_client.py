@@ -164,8 +164,8 @@ class TencentCccUploader:
         except ProviderError as exc:
             raise AmbiguousOutcome(f"{cause} (and the look-up failed: {exc})") from None
         by_name: dict[str, AudioFile] = {}
-        for entry in found:
-            by_name.setdefault(entry.custom_file_name, entry)
+        for audio_file in found:
+            by_name.setdefault(audio_file.custom_file_name, audio_file)
         if not by_name:
             raise TransientError(f"{cause}; none of the files landed, so they are sent again")
         outcomes: list[ItemOutcome] = []
@@ -173,9 +173,9 @@ class TencentCccUploader:
             landed = by_name.get(item.remote_name)
             if landed is not None:
                 logger.info(
-                    "%s: adopted FileId %s after a lost answer", item.address, entry.file_id
+                    "%s: adopted FileId %s after a lost answer", item.address, landed.file_id
                 )
-                outcomes.append(Uploaded(item.address, entry.file_id, item.remote_name))
+                outcomes.append(Uploaded(item.address, landed.file_id, item.remote_name))
             else:
                 outcomes.append(
                     TransientError(
