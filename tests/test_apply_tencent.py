@@ -27,6 +27,8 @@ def emulator() -> Iterator[TencentEmulator]:
     config = TencentEmulatorConfig(secret_id=SECRET_ID, secret_key=SECRET, review_delay=0.05)
     with TencentEmulator(config) as running:
         yield running
+        # No apply may ever break the 1 request/s limit, whatever the test was about.
+        assert running.rate_limited == 0
 
 
 @pytest.fixture(autouse=True)
