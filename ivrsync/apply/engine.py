@@ -33,7 +33,14 @@ from ivrsync.providers.errors import (
     QuotaExceededError,
     TransientError,
 )
-from ivrsync.state.model import ApprovedUpload, ResourceState, Review, State, provider_day
+from ivrsync.state.model import (
+    ApprovedUpload,
+    InDoubt,
+    ResourceState,
+    Review,
+    State,
+    provider_day,
+)
 from ivrsync.state.store import StateStore
 
 
@@ -253,6 +260,7 @@ class _Engine:
             for c in local:
                 if c.action is Action.FORGET:
                     state.resources.pop(c.address, None)
+                    state.in_doubt.pop(c.address, None)
                 elif c.previous_address in state.resources:
                     state.resources[c.address] = state.resources.pop(c.previous_address)
 
@@ -329,14 +337,19 @@ class _Engine:
             self._upload_batch(provider, batch)
 
     def _upload_batch(self, provider: _Provider, batch: list[ResourceChange]) -> None:
+        batch = self.found_after_lost_answers(provider, batch)
+        if not batch:
+            return
+        if not self.mark_in_flight(batch):
+            return
         items = [self.item(change) for change in batch]
         failures = 0
         while True:
             if self.halted.is_set():
-                self.finish(batch, Status.FAILED, "not sent: the state could not be written")
+                self.settle(batch, Status.FAILED, "not sent: the state could not be written")
                 return
             if provider.stop_status is not None:
-                self.finish(batch, provider.stop_status, provider.stop_message)
+                self.settle(batch, provider.stop_status, provider.stop_message)
                 return
             provider.limiter.acquire()
             started = time.monotonic()
@@ -345,7 +358,7 @@ class _Engine:
             except TransientError as exc:
                 failures += 1
                 if failures >= self.options.retry.attempts:
-                    self.finish(batch, Status.FAILED, f"{exc} (gave up after {failures} tries)")
+                    self.settle(batch, Status.FAILED, f"{exc} (gave up after {failures} tries)")
                     return
                 time.sleep(self.options.retry.backoff(failures, self.rng))
                 continue
@@ -357,25 +370,100 @@ class _Engine:
                 provider.stop(Status.FAILED, str(exc))
                 continue
             except AmbiguousOutcome as exc:
-                self.finish(batch, Status.IN_DOUBT, str(exc))
+                self.settle(batch, Status.IN_DOUBT, str(exc))
                 return
             except ProviderError as exc:
-                self.finish(batch, Status.FAILED, str(exc))
+                self.settle(batch, Status.FAILED, str(exc))
                 return
             except OSError as exc:  # the audio file vanished or cannot be read
-                self.finish(batch, Status.FAILED, f"cannot read the audio: {exc}")
+                self.settle(batch, Status.FAILED, f"cannot read the audio: {exc}")
                 return
             seconds = time.monotonic() - started
             for change, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Uploaded):
                     self.record(change, outcome, seconds)
                 elif isinstance(outcome, QuotaExceededError):
-                    self.finish([change], Status.DEFERRED, str(outcome))
+                    self.settle([change], Status.DEFERRED, str(outcome))
                 elif isinstance(outcome, AmbiguousOutcome):
-                    self.finish([change], Status.IN_DOUBT, str(outcome))
+                    self.settle([change], Status.IN_DOUBT, str(outcome))
                 else:
-                    self.finish([change], Status.FAILED, str(outcome))
+                    self.settle([change], Status.FAILED, str(outcome))
             return
+
+    def found_after_lost_answers(
+        self, provider: _Provider, batch: list[ResourceChange]
+    ) -> list[ResourceChange]:
+        """Look up what an earlier run sent without recording the answer; adopt what landed.
+
+        Returns the changes still to upload. Where the provider cannot list (Huawei), the
+        user chose to upload again (`--replace`), and everything is returned.
+        """
+        doubtful = [c for c in batch if c.address in self.journal.state.in_doubt]
+        if not doubtful:
+            return batch
+        try:
+            found = provider.uploader.find([self.item(c) for c in doubtful])
+        except ProviderError as exc:
+            self.finish(doubtful, Status.IN_DOUBT, f"could not look it up: {exc}")
+            return [c for c in batch if c not in doubtful]
+        adopted = set()
+        for change, uploaded in zip(doubtful, found, strict=True):
+            if uploaded is not None:
+                self.record(change, uploaded, 0.0, verb="found (an earlier run lost the answer)")
+                adopted.add(change.address)
+        return [c for c in batch if c.address not in adopted]
+
+    def mark_in_flight(self, batch: list[ResourceChange]) -> bool:
+        """Before sending, write down that these uploads may land: a kill then loses nothing."""
+        since = self.clock()
+
+        def mark(state: State) -> None:
+            for change in batch:
+                after = change.after
+                assert after is not None
+                state.in_doubt[change.address] = InDoubt(
+                    audio_path=after.audio_path,
+                    provider=change.provider,
+                    provider_type=change.provider_type,
+                    reason="sent, and no answer was recorded (the run stopped?)",
+                    remote_name=after.remote_name,
+                    sha256=after.sha256,
+                    since=since,
+                    size=after.size,
+                )
+
+        try:
+            self.journal.commit(mark)
+        except StateWriteError as exc:
+            self.halted.set()
+            self.finish(batch, Status.FAILED, f"not sent: the state could not be written ({exc})")
+            return False
+        return True
+
+    def settle(self, batch: list[ResourceChange], status: Status, message: str) -> None:
+        """Report an outcome that is not an upload; unless it is in doubt, the upload did not
+        land, so its in-flight mark goes."""
+        if status is Status.IN_DOUBT:
+
+            def note(state: State) -> None:
+                for change in batch:
+                    doubt = state.in_doubt.get(change.address)
+                    if doubt is not None:
+                        doubt.reason = message
+
+            update = note
+        else:
+
+            def clear(state: State) -> None:
+                for change in batch:
+                    state.in_doubt.pop(change.address, None)
+
+            update = clear
+        try:
+            self.journal.commit(update)
+        except StateWriteError:
+            self.halted.set()
+        self.finish(batch, status, message)
 
     def quota_spent(self, change: ResourceChange, quota: int | None) -> None:
         """The provider says today's quota is spent (uploads by others count too): record it,
@@ -411,10 +499,12 @@ class _Engine:
         for change in batch:
             self.report(ResourceOutcome(change.address, change.action, status, message))
 
-    def record(self, change: ResourceChange, uploaded: Uploaded, seconds: float) -> None:
+    def record(
+        self, change: ResourceChange, uploaded: Uploaded, seconds: float, *, verb: str = ""
+    ) -> None:
         now = self.clock()
         try:
-            self.journal.commit(lambda state: _record(state, change, uploaded, now))
+            self.journal.commit(lambda state: record_upload(state, change, uploaded, now))
         except StateWriteError as exc:
             self.halted.set()
             self.report(
@@ -429,7 +519,7 @@ class _Engine:
                 )
             )
             return
-        verb = "uploaded" if change.action is Action.CREATE else "uploaded again"
+        verb = verb or ("uploaded" if change.action is Action.CREATE else "uploaded again")
         self.report(
             ResourceOutcome(
                 change.address, change.action, Status.DONE, verb, uploaded.file_id, seconds
@@ -442,8 +532,20 @@ def _batches(changes: list[ResourceChange], size: int) -> Iterator[list[Resource
         yield changes[start : start + size]
 
 
-def _record(state: State, change: ResourceChange, uploaded: Uploaded, now: datetime) -> None:
-    """The new upload becomes current; the previous approved one stays as the fallback."""
+def record_upload(
+    state: State,
+    change: ResourceChange,
+    uploaded: Uploaded,
+    now: datetime,
+    *,
+    review: Review | None = None,
+    count: bool = True,
+) -> None:
+    """The new upload becomes current; the previous approved one stays as the fallback.
+
+    `count` adds it to today's uploads (for quotas); an imported FileId was counted when it
+    was uploaded.
+    """
     after = change.after
     assert after is not None
     previous = state.resources.get(change.previous_address or change.address)
@@ -462,6 +564,7 @@ def _record(state: State, change: ResourceChange, uploaded: Uploaded, now: datet
             last_approved = previous.last_approved
     if change.previous_address:
         state.resources.pop(change.previous_address, None)
+    state.in_doubt.pop(change.address, None)
     state.resources[change.address] = ResourceState(
         provider=change.provider,
         provider_type=change.provider_type,
@@ -472,7 +575,8 @@ def _record(state: State, change: ResourceChange, uploaded: Uploaded, now: datet
         size=after.size,
         attributes=dict(after.attributes),
         uploaded_at=now,
-        review=Review(),
+        review=review or Review(),
         last_approved=last_approved,
     )
-    state.record_upload(change.provider, provider_day(change.provider_type, now))
+    if count:
+        state.record_upload(change.provider, provider_day(change.provider_type, now))

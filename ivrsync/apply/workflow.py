@@ -12,17 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from ivrsync.apply.engine import ApplyOptions, ApplyResult, Reporter, apply_plan
+from ivrsync.apply.engine import ApplyOptions, ApplyResult, Reporter, apply_plan, record_upload
 from ivrsync.audio import AudioError
 from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import IvrsyncError, ManifestError
 from ivrsync.manifest.loader import Project
-from ivrsync.plan.model import Plan
-from ivrsync.plan.planner import PlanOptions, make_plan, settings_digest
+from ivrsync.plan.model import Action, Plan, ResourceChange
+from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, settings_digest
 from ivrsync.plan.workflow import load_plan, state_store
 from ivrsync.providers import PROVIDER_TYPES
-from ivrsync.providers.base import Uploader
-from ivrsync.state.model import State
+from ivrsync.providers.base import Uploaded, Uploader
+from ivrsync.state.model import ResourceState, Review, State
 from ivrsync.state.store import LockInfo, StateStore
 from ivrsync.validate import validate_repository
 
@@ -40,8 +40,10 @@ class ApplySession:
         *,
         lock_timeout: float = 0.0,
         env: Mapping[str, str] | None = None,
+        operation: str = "apply",
     ) -> None:
         self.root = root
+        self.operation = operation
         self.env = os.environ if env is None else env
         self.lock_timeout = lock_timeout
         self.cache = AudioCache(root)
@@ -54,7 +56,7 @@ class ApplySession:
         self.warnings = report.warnings
         self.project: Project = report.project
         self.store: StateStore = state_store(self.project)
-        self._lock = self.store.lock("apply", self.lock_timeout)
+        self._lock = self.store.lock(self.operation, self.lock_timeout)
         self.state: State | None = self.store.read()
         return self
 
@@ -115,6 +117,58 @@ class ApplySession:
                 uploader.close()
         self.state = result.state
         return result
+
+
+def import_file_id(session: ApplySession, address: str, file_id: str) -> ResourceState:
+    """Record an upload made outside this state (a FileId from the console, or an upload in
+    doubt that did land) as the current upload of `address`, without uploading anything.
+
+    Tencent's list is asked whether the FileId exists, and gives its name and review status;
+    Huawei cannot be asked, so the FileId is taken on trust.
+    """
+    if not file_id.isdigit():
+        raise IvrsyncError(f"'{file_id}' is not a FileId: FileIds are decimal numbers")
+    try:
+        resource = next(r for r in session.project.resources if str(r.address) == address)
+    except StopIteration:
+        raise IvrsyncError(
+            f"{address} is not in the manifests; import records the FileId of a resource "
+            "they declare (provider.prompt.locale)"
+        ) from None
+    desired = desired_upload(session.project, resource, session.cache.facts)
+    remote_name, review = desired.remote_name, Review()
+    settings = session.project.providers[resource.address.provider]
+    rules = PROVIDER_TYPES[settings.type]
+    if rules.CAN_LIST:
+        uploader = rules.uploader(resource.address.provider, settings, session.env)
+        try:
+            listed = uploader.files_by_id([file_id])
+        finally:
+            uploader.close()
+        if not listed:
+            raise IvrsyncError(
+                f"{resource.address.provider} lists no file with FileId {file_id}; check the id"
+            )
+        remote_name = listed[0].remote_name
+        review = Review.model_validate({"status": listed[0].review_status})
+    change = ResourceChange(
+        address=address,
+        provider=resource.address.provider,
+        provider_type=resource.provider_type,
+        action=Action.CREATE,
+        after=desired,
+    )
+    state = session.state or State.new()
+    record_upload(
+        state,
+        change,
+        Uploaded(address, file_id, remote_name),
+        datetime.now(UTC),
+        review=review,
+        count=False,
+    )
+    session.state = session.store.write(state)
+    return session.state.resources[address]
 
 
 def stale_reasons(

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("ivrsync.cli.show:show", "Show a saved plan, or the state."),
     "apply": ("ivrsync.cli.apply:apply", "Upload what a plan says, recording every FileId."),
     "emulator": ("ivrsync.cli.emulator:emulator", "Serve local emulators of the provider APIs."),
+    "import": ("ivrsync.cli.import_:import_", "Record an upload's FileId without uploading."),
     "force-unlock": (
         "ivrsync.cli.force_unlock:force_unlock",
         "Remove a state lock left by a process that is gone.",

@@ -33,7 +33,7 @@ from ivrsync.plan.model import (
     Summary,
 )
 from ivrsync.providers import PROVIDER_TYPES
-from ivrsync.state.model import ResourceState, State, provider_day
+from ivrsync.state.model import InDoubt, ResourceState, State, provider_day
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,17 @@ def make_plan(
 ) -> Plan:
     desired = _desired(project, facts)
     recorded = state.resources if state else {}
+    in_doubt = state.in_doubt if state else {}
     changes = _Differ(desired, recorded, project.moves, options).changes()
+    changes, held_back = _in_doubt(changes, in_doubt, desired, options)
     changes, outside = _targeted(changes, options.targets)
     planned = [change for change in changes if change.action is not Action.NOOP]
     warnings = [
+        *_in_doubt_warnings(held_back, in_doubt),
         *_quota_warnings(project, state, planned, now),
         *_rejected_warnings(recorded, changes),
         *_renamed_warnings(changes, desired, recorded),
-        *_option_warnings(options, changes, outside),
+        *_option_warnings(options, changes, outside, set(in_doubt)),
     ]
     return Plan(
         ivrsync_version=__version__,
@@ -274,6 +277,73 @@ class _Differ:
             yield address, change
 
 
+def _in_doubt(
+    changes: list[ResourceChange],
+    in_doubt: dict[str, InDoubt],
+    desired: dict[str, tuple[Resource, Desired]],
+    options: PlanOptions,
+) -> tuple[list[ResourceChange], list[str]]:
+    """Uploads a run sent without recording the answer: never sent again without a choice.
+
+    Where the provider can list (Tencent), apply looks the upload up by name first, so the
+    change stays. Where it cannot (Huawei), the same audio is held back until the user
+    chooses: `--replace ADDR` uploads it again, `ivrsync import ADDR FILE_ID` records it.
+    """
+    kept: list[ResourceChange] = []
+    held_back: list[str] = []
+    for change in changes:
+        doubt = in_doubt.get(change.address)
+        if doubt is None or not change.uploads or change.after is None:
+            kept.append(change)
+            continue
+        since = doubt.since.strftime("%Y-%m-%d %H:%M UTC")
+        if PROVIDER_TYPES[change.provider_type].CAN_LIST:
+            note = f"an upload sent {since} is in doubt: apply looks it up by name first"
+        elif doubt.sha256 != change.after.sha256:
+            note = f"an upload of other audio sent {since} is in doubt (it stays remote)"
+        elif _matches(change.address, options.replace):
+            note = f"an upload sent {since} is in doubt: uploading again, as asked (--replace)"
+        else:
+            held_back.append(change.address)
+            continue
+        kept.append(change.model_copy(update={"reasons": [*change.reasons, Reason(message=note)]}))
+    planned = {c.address for c in kept}
+    for address, doubt in sorted(in_doubt.items()):
+        if address not in desired and address not in planned:
+            kept.append(
+                ResourceChange(
+                    address=address,
+                    provider=doubt.provider,
+                    provider_type=doubt.provider_type,
+                    action=Action.FORGET,
+                    reasons=[
+                        Reason(
+                            message="gone from the manifests: its upload in doubt is forgotten "
+                            "(if it landed, the remote file stays)"
+                        )
+                    ],
+                )
+            )
+    kept.sort(key=lambda c: c.address)
+    return kept, held_back
+
+
+def _in_doubt_warnings(held_back: list[str], in_doubt: dict[str, InDoubt]) -> list[PlanWarning]:
+    return [
+        PlanWarning(
+            code="in-doubt",
+            provider=in_doubt[address].provider,
+            addresses=[address],
+            message=f"{address}: an upload sent "
+            f"{in_doubt[address].since.strftime('%Y-%m-%d %H:%M UTC')} got no answer and may "
+            "have been stored; the provider cannot be asked. Upload it again with "
+            f"`--replace {address}` (a duplicate if it did land), or record its FileId with "
+            f"`ivrsync import {address} FILE_ID`",
+        )
+        for address in held_back
+    ]
+
+
 def _canonical(attributes: dict[str, str]) -> str:
     return json.dumps(attributes, sort_keys=True)
 
@@ -416,7 +486,7 @@ def _renamed_warnings(
 
 
 def _option_warnings(
-    options: PlanOptions, changes: list[ResourceChange], outside: int
+    options: PlanOptions, changes: list[ResourceChange], outside: int, in_doubt: set[str]
 ) -> list[PlanWarning]:
     warnings = []
     if options.targets:
@@ -428,7 +498,8 @@ def _option_warnings(
             )
         )
     for pattern in options.replace:
-        if not any(_matches(c.address, [pattern]) for c in changes if c.before):
+        known = [c.address for c in changes if c.before] + sorted(in_doubt)
+        if not any(_matches(address, [pattern]) for address in known):
             warnings.append(
                 PlanWarning(
                     code="replace-no-match",

@@ -73,6 +73,7 @@ def _details(change: ResourceChange) -> list[str]:
             f"sha256:      {after.sha256[:16]}",
             f"remote_name: {after.remote_name}",
             *(f"{key + ':':<12} {value}" for key, value in sorted(after.attributes.items())),
+            *(f"# {reason.message}" for reason in change.reasons[1:]),
         ]
         return lines
     if change.action is Action.FORGET and before:

@@ -53,6 +53,15 @@ class Uploaded:
 ItemOutcome = Uploaded | ProviderError
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """An upload as the provider lists it."""
+
+    file_id: str
+    remote_name: str
+    review_status: str  # pending | approved | rejected
+
+
 class Uploader(Protocol):
     """A provider's client, configured and holding credentials, ready to upload."""
 
@@ -68,6 +77,13 @@ class Uploader(Protocol):
     # Upload a batch; one outcome per item, in order. A failure of the whole request raises.
     def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]: ...
 
+    # Look up uploads that may have landed (by name); None for each one not found, or for
+    # all of them where the provider cannot list.
+    def find(self, batch: list[UploadItem]) -> list[Uploaded | None]: ...
+
+    # The listed uploads with these FileIds (none where the provider cannot list).
+    def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]: ...
+
     def close(self) -> None: ...
 
 
@@ -76,6 +92,8 @@ class ProviderType(Protocol):
     TYPE: str
     # Locales the API accepts, or None when it takes any.
     LOCALES: frozenset[str] | None
+    # Whether uploads can be looked up (so an upload in doubt is checked, not guessed at).
+    CAN_LIST: bool
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...

@@ -14,6 +14,8 @@ from ivrsync.providers.base import Finding, Uploader, base64_size, credential, m
 TYPE = "huawei-aicc"
 # The `locale` values the upload API lists (the console offers more; the API these four).
 LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
+# No public API lists, queries or deletes uploaded voice files.
+CAN_LIST = False
 # `voiceType`: 0 IVR, 1 prompt tone, 2 fault tone, 3 voice notification.
 VOICE_TYPE_CODES = {"ivr": "0", "prompt_tone": "1", "fault_tone": "2", "voice_notification": "3"}
 # "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says

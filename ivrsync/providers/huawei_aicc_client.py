@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from ivrsync import __version__
-from ivrsync.providers.base import ItemOutcome, Uploaded, UploadItem, base64_size
+from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem, base64_size
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -212,6 +212,12 @@ class HuaweiAiccUploader:
             file_id = self.client.upload(item)
             outcomes.append(Uploaded(item.address, file_id, item.remote_name))
         return outcomes
+
+    def find(self, batch: list[UploadItem]) -> list[Uploaded | None]:
+        return [None] * len(batch)  # the API cannot list uploads
+
+    def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]:
+        return []
 
     def close(self) -> None:
         self.client.close()

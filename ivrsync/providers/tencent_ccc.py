@@ -11,6 +11,8 @@ from ivrsync.providers.base import Finding, Uploader, megabytes
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
 LOCALES: frozenset[str] | None = None
+# DescribeIvrAudioList finds uploads by CustomFileName.
+CAN_LIST = True
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's

@@ -22,7 +22,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 
 from ivrsync.manifest.schema import TencentCccSettings
 from ivrsync.providers.audio_source import AudioUrls, audio_urls
-from ivrsync.providers.base import ItemOutcome, Uploaded, UploadItem, credential
+from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem, credential
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -157,25 +157,39 @@ class TencentCccUploader:
                 )
         return outcomes
 
+    def find(self, batch: list[UploadItem]) -> list[Uploaded | None]:
+        """The uploads of these items by CustomFileName (a name identifies the content)."""
+        by_name: dict[str, AudioFile] = {}
+        for audio_file in self.describe(custom_file_names=[item.remote_name for item in batch]):
+            by_name.setdefault(audio_file.custom_file_name, audio_file)
+        found: list[Uploaded | None] = []
+        for item in batch:
+            landed = by_name.get(item.remote_name)
+            if landed is None:
+                found.append(None)
+            else:
+                logger.info("%s: found as FileId %s", item.address, landed.file_id)
+                found.append(Uploaded(item.address, landed.file_id, item.remote_name))
+        return found
+
+    def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]:
+        return [
+            RemoteFile(f.file_id, f.custom_file_name, f.status)
+            for f in self.describe(file_ids=file_ids)
+        ]
+
     def _recover(self, batch: list[UploadItem], cause: AmbiguousOutcome) -> list[ItemOutcome]:
         """After a lost answer: adopt what landed; what did not is safe to send again."""
         try:
-            found = self.describe(custom_file_names=[item.remote_name for item in batch])
+            found = self.find(batch)
         except ProviderError as exc:
             raise AmbiguousOutcome(f"{cause} (and the look-up failed: {exc})") from None
-        by_name: dict[str, AudioFile] = {}
-        for audio_file in found:
-            by_name.setdefault(audio_file.custom_file_name, audio_file)
-        if not by_name:
+        if not any(found):
             raise TransientError(f"{cause}; none of the files landed, so they are sent again")
         outcomes: list[ItemOutcome] = []
-        for item in batch:
-            landed = by_name.get(item.remote_name)
+        for item, landed in zip(batch, found, strict=True):
             if landed is not None:
-                logger.info(
-                    "%s: adopted FileId %s after a lost answer", item.address, landed.file_id
-                )
-                outcomes.append(Uploaded(item.address, landed.file_id, item.remote_name))
+                outcomes.append(landed)
             else:
                 outcomes.append(
                     TransientError(

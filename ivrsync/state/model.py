@@ -104,8 +104,28 @@ class ResourceState(_Model):
     uploaded_at: UtcDateTime
 
 
+class InDoubt(_Model):
+    """An upload that may have reached the provider, with no answer recorded.
+
+    Written before the request goes out (so a killed apply leaves it behind) and removed once
+    the answer is known. Tencent files are looked up by name before anything is sent again;
+    Huawei cannot list, so the user decides: upload again (`--replace`) or `import` a FileId.
+    """
+
+    audio_path: str
+    provider: str
+    provider_type: str
+    reason: str
+    remote_name: str
+    sha256: str
+    since: UtcDateTime
+    size: int = Field(ge=0)
+
+
 class State(_Model):
     format_version: int = STATE_FORMAT_VERSION
+    # address -> an upload that may have landed without its answer being recorded
+    in_doubt: dict[str, InDoubt] = Field(default_factory=dict)
     ivrsync_version: str  # the version that last wrote it
     lineage: str  # a UUID fixed at creation: tells this state from any other one
     resources: dict[str, ResourceState] = Field(default_factory=dict)
@@ -122,9 +142,9 @@ class State(_Model):
             raise ValueError("lineage must be a UUID") from None
         return value
 
-    @field_validator("resources")
+    @field_validator("resources", "in_doubt")
     @classmethod
-    def _addresses(cls, value: dict[str, ResourceState]) -> dict[str, ResourceState]:
+    def _addresses(cls, value: dict[str, Any]) -> dict[str, Any]:
         for address in value:
             Address.parse(address)
         return value
@@ -171,6 +191,7 @@ class State(_Model):
         for resource in resources.values():
             resource["attributes"] = _sorted(resource["attributes"])
         data["resources"] = _sorted(resources)
+        data["in_doubt"] = _sorted(data["in_doubt"])
         data["uploads"] = {name: _sorted(days) for name, days in sorted(data["uploads"].items())}
         return pydantic_core.to_json(data, indent=2) + b"\n"
 

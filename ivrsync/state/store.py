@@ -91,6 +91,11 @@ class LockInfo(BaseModel):
     def since(self) -> str:
         return self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    @property
+    def holder_is_gone(self) -> bool:
+        """Held by a process of this host that no longer runs (a killed CI job, a crash)."""
+        return self.host == _HOST and not _process_alive(self.pid)
+
     def describe(self) -> str:
         return (
             f"{self.who} (pid {self.pid} on {self.host}, ivrsync {self.version}) "
