@@ -191,7 +191,7 @@ def test_two_applies_at_once_one_runs_the_other_stops_naming_it(
     first = subprocess.Popen(apply, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(0.8)  # the first holds the lock for its ~1.5 s of uploads
     second = subprocess.run(apply, env=env, capture_output=True, text=True, check=False)
-    out, _ = first.communicate(timeout=30)
+    first.communicate(timeout=30)
     assert first.returncode == 0
     assert second.returncode == 1
     assert "is locked by" in second.stderr

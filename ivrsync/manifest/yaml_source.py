@@ -7,6 +7,7 @@ ourselves, recording the line and column of each key and value by their path in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ def parse_yaml(text: str, display_path: str) -> YamlDocument:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise YamlLoadError([_syntax_problem(exc, display_path, text)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise YamlLoadError([_reader_problem(exc, display_path, text)]) from None
     except yaml.YAMLError as exc:
         raise YamlLoadError(
             [Problem("yaml-syntax", f"invalid YAML: {exc}", Location(display_path))]
@@ -118,6 +121,32 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, display_path: str, text: str = ""
     elif "expected key" in what or "expected <block end>" in what:
         what += " (check the indentation of this line against the lines above)"
     return Problem("yaml-syntax", f"invalid YAML: {what}", where)
+
+
+# What YAML (and so every mark it reports) counts as the end of a line.
+_LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, display_path: str, text: str) -> Problem:
+    """A character YAML refuses anywhere (a control character, U+FFFE): say which, and where.
+
+    The reader's own message spans two lines and gives an offset (in bytes or characters,
+    depending on the parser), not a line; YAML reads the text in order and stops at the
+    first such character, so its first occurrence is the place.
+    """
+    index = text.find(chr(exc.character)) if isinstance(exc.character, int) else -1
+    where = Location(display_path)
+    if index >= 0:
+        breaks = _LINE_BREAKS.findall(text, 0, index)
+        line_start = max((m.end() for m in _LINE_BREAKS.finditer(text, 0, index)), default=0)
+        where = Location(display_path, len(breaks) + 1, index - line_start + 1)
+    code = exc.character if isinstance(exc.character, int) else 0
+    message = f"invalid YAML: the character U+{code:04X} is not allowed in a YAML file"
+    if code == 0 and text.count("\0") > len(text) // 4:
+        message += " (is the file saved as UTF-16 or UTF-32? manifests must be saved as UTF-8)"
+    else:
+        message += " (inside double quotes, write it as an escape such as \\x07)"
+    return Problem("yaml-syntax", message, where)
 
 
 def _tab_at(text: str, mark: yaml.Mark | None) -> bool:
