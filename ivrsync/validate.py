@@ -10,7 +10,7 @@ from pathlib import Path
 from ivrsync.audio import AudioError, AudioInfo, probe
 from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import Problem, Severity, sort_key
-from ivrsync.manifest.loader import Project, read_project
+from ivrsync.manifest.loader import Project, one_line, read_project
 from ivrsync.providers import PROVIDER_TYPES
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def validate_repository(
         len(project.resources),
     )
     audio, audio_problems = inspect_audio(project, cache)
-    problems = sorted([*problems, *audio_problems], key=sort_key)
+    problems = sorted([*problems, *map(one_line, audio_problems)], key=sort_key)
     return ValidationReport(project if manifest_ok else None, problems, audio)
 
 

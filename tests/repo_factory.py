@@ -98,3 +98,48 @@ def tencent_repository(
         + "".join(prompts)
     )
     return root
+
+
+def two_provider_repository(
+    root: Path,
+    count: int,
+    *,
+    huawei_endpoint: str,
+    tencent_endpoint: str,
+    audio_base_url: str,
+    batch_size: int = 10,
+) -> Path:
+    """`count` prompts for Huawei (`h00000`...) and `count` for Tencent (`t00000`...)."""
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    prompts = []
+    for number in range(count):
+        for prefix, provider, offset in (("h", "aicc", 0), ("t", "ccc", 500_000)):
+            name = f"{prefix}{number:05d}"
+            (audio / f"{name}.wav").write_bytes(distinct_wav(number + offset))
+            prompts.append(
+                f"  {name}:\n    providers: [{provider}]\n    audio:\n"
+                f"      en_US: audio/{name}.wav\n"
+            )
+    (root / "ivrsync.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            providers:
+              aicc:
+                type: huawei-aicc
+                endpoint: {huawei_endpoint}
+              ccc:
+                type: tencent-ccc
+                sdk_app_id: 1400000000
+                endpoint: {tencent_endpoint}
+                batch_size: {batch_size}
+                audio_source:
+                  type: url
+                  template: {audio_base_url}/{{path}}
+            """
+        )
+        + "prompts:\n"
+        + "".join(prompts)
+    )
+    return root

@@ -33,6 +33,7 @@ from ivrsync.providers.errors import (
     QuotaExceededError,
     TransientError,
 )
+from ivrsync.secrets import redact
 from ivrsync.state.model import (
     ApprovedUpload,
     InDoubt,
@@ -317,8 +318,13 @@ class _Engine:
         Runs are separate processes with separate limiters: an apply started right after
         another must not send within 1/rate of the last upload the state records.
         """
+        state = self.journal.state
         last = max(
-            (e.uploaded_at for e in self.journal.state.resources.values() if e.provider == name),
+            [
+                *(e.uploaded_at for e in state.resources.values() if e.provider == name),
+                # A killed run's last request may be recorded only as "sent".
+                *(d.since for d in state.in_doubt.values() if d.provider == name),
+            ],
             default=None,
         )
         if last is None:
@@ -340,10 +346,9 @@ class _Engine:
         batch = self.found_after_lost_answers(provider, batch)
         if not batch:
             return
-        if not self.mark_in_flight(batch):
-            return
         items = [self.item(change) for change in batch]
         failures = 0
+        marked = False
         while True:
             if self.halted.is_set():
                 self.settle(batch, Status.FAILED, "not sent: the state could not be written")
@@ -352,6 +357,12 @@ class _Engine:
                 self.settle(batch, provider.stop_status, provider.stop_message)
                 return
             provider.limiter.acquire()
+            # Marked as in flight once its slot has come, so a kill while waiting for one
+            # leaves nothing in doubt that was never sent.
+            if not marked:
+                if not self.mark_in_flight(batch):
+                    return
+                marked = True
             started = time.monotonic()
             try:
                 outcomes = provider.uploader.upload(items)
@@ -449,7 +460,7 @@ class _Engine:
                 for change in batch:
                     doubt = state.in_doubt.get(change.address)
                     if doubt is not None:
-                        doubt.reason = message
+                        doubt.reason = redact(message)
 
             update = note
         else:

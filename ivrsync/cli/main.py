@@ -18,6 +18,7 @@ import click
 from ivrsync import __version__
 from ivrsync.cli.options import common_options, reset_logging
 from ivrsync.errors import IvrsyncError, ManifestError
+from ivrsync.secrets import redact
 
 # name -> (module:function, one-line help shown by `ivrsync --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -66,7 +67,8 @@ def _crash_report() -> Path:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(tempfile.gettempdir()) / f"ivrsync-crash-{stamp}-{id(sys.exc_info()[1]):x}.log"
-    path.write_text(f"ivrsync {__version__}\nargv: {sys.argv[1:]}\n\n{traceback.format_exc()}")
+    report = f"ivrsync {__version__}\nargv: {sys.argv[1:]}\n\n{traceback.format_exc()}"
+    path.write_text(redact(report))
     return path
 
 
@@ -83,11 +85,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = 1
     except ManifestError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"Error: {exc}", err=True)
+            click.echo(redact(str(problem)), err=True)
+        click.echo(f"Error: {redact(str(exc))}", err=True)
         code = 1
     except IvrsyncError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {redact(str(exc))}", err=True)
         code = 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import click
 
 from ivrsync.errors import Problem, Severity
+from ivrsync.secrets import redact
 
 _SEVERITY_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow"}
 
@@ -27,13 +28,13 @@ class Console:
     no_color: bool = False
 
     def data(self, text: str) -> None:
-        click.echo(text, file=sys.stdout, color=colour_wanted(sys.stdout, self.no_color))
+        click.echo(redact(text), file=sys.stdout, color=colour_wanted(sys.stdout, self.no_color))
 
     def json(self, value: Any) -> None:
-        click.echo(json.dumps(value, indent=2, ensure_ascii=False), file=sys.stdout)
+        click.echo(redact(json.dumps(value, indent=2, ensure_ascii=False)), file=sys.stdout)
 
     def message(self, text: str) -> None:
-        click.echo(text, file=sys.stderr, color=colour_wanted(sys.stderr, self.no_color))
+        click.echo(redact(text), file=sys.stderr, color=colour_wanted(sys.stderr, self.no_color))
 
     def style(self, text: str, stream: TextIO, **styles: Any) -> str:
         if not colour_wanted(stream, self.no_color):

@@ -6,6 +6,7 @@ that cannot be read is left out and the rest is still checked.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from ivrsync.manifest.schema import (
 )
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
 from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.secrets import SECRET_NAME
+from ivrsync.secrets import register as register_secret
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
 
@@ -108,7 +111,25 @@ def read_project(
     """
     loader = _Loader(root, os.environ if env is None else env)
     project = loader.load()
-    return project, loader.problems
+    return project, [one_line(problem) for problem in loader.problems]
+
+
+def one_line(problem: Problem) -> Problem:
+    """The problem with control and invisible characters in its message escaped.
+
+    Messages quote what the user wrote (keys, names, paths, values from `${VAR}`), and a
+    newline, a carriage return or a bidi override there would break the one-problem-per-line
+    output that people and CI annotations read.
+    """
+    if problem.message.isprintable():
+        return problem
+    return dataclasses.replace(problem, message=_printable(problem.message))
+
+
+def _printable(text: str) -> str:
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 def read_state_path(root: Path) -> Path:
@@ -224,6 +245,8 @@ class _Loader:
             def replace(match: Any) -> str:
                 name, default = match.group(1), match.group(2)
                 if name in self.env:
+                    if SECRET_NAME.search(name) or "callback_url" in path:
+                        register_secret(self.env[name])
                     return self.env[name]
                 if default is not None:
                     return str(default)
@@ -490,22 +513,28 @@ class _Loader:
                 where,
             )
             return None
-        if not path.exists():
-            dangling = " (a broken symlink)" if path.is_symlink() else ""
-            self.error("audio-missing", f"audio file not found: {relative}{dangling}", where)
-            return None
-        if not path.is_file():
-            what = "a directory" if path.is_dir() else "not a regular file"
-            self.error("audio-not-file", f"{relative} is {what}; name a .wav or .mp3 file", where)
-            return None
-        if not self.inside_root(path):
-            self.error(
-                "symlink-outside-root",
-                f"{relative} is a symlink to {path.resolve()}, outside the repository root",
-                where,
-            )
+        try:
+            problem = self._audio_file_problem(path, relative)
+        except OSError as exc:  # a name too long for the file system, a folder it may not read
+            problem = ("audio-unreadable", f"cannot read audio file {relative}: {exc.strerror}")
+        if problem:
+            self.error(*problem, where)
             return None
         return relative
+
+    def _audio_file_problem(self, path: Path, relative: str) -> tuple[str, str] | None:
+        if not path.exists():
+            dangling = " (a broken symlink)" if path.is_symlink() else ""
+            return "audio-missing", f"audio file not found: {relative}{dangling}"
+        if not path.is_file():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            return "audio-not-file", f"{relative} is {what}; name a .wav or .mp3 file"
+        if not self.inside_root(path):
+            return (
+                "symlink-outside-root",
+                f"{relative} is a symlink to {path.resolve()}, outside the repository root",
+            )
+        return None
 
     def inside_root(self, path: Path) -> bool:
         """Whether `path` stays in the repository, both as written and with symlinks followed."""

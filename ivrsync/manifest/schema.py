@@ -47,7 +47,19 @@ def _pattern_check(pattern: str, kind: str, allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _no_hidden_characters(value: str) -> None:
+    """A value from `${VAR}` may end in a newline (a secret read from a file): urlsplit
+    would drop it silently, and the provider would get it. Refused without echoing it."""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise PydanticCustomError(
+            "hidden_characters",
+            "the URL contains spaces, a newline or control characters (from an environment "
+            "variable?); remove them",
+        )
+
+
 def _endpoint_url(value: str) -> str:
+    _no_hidden_characters(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PydanticCustomError(
@@ -84,6 +96,7 @@ def _host_or_url(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
+    _no_hidden_characters(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PydanticCustomError(
@@ -211,8 +224,20 @@ ProviderSettings = Annotated[HuaweiAiccSettings | TencentCccSettings, Field(disc
 PROVIDER_TYPES: tuple[str, ...] = ("huawei-aicc", "tencent-ccc")
 
 
+def _file_path(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("invalid_path", "the path is empty")
+    if not value.isprintable():
+        raise PydanticCustomError(
+            "invalid_path",
+            "'{value}' contains a control character (NUL, newline, ...); write a plain path",
+            {"value": value.encode("unicode_escape").decode("ascii")},
+        )
+    return value
+
+
 class StateSettings(_Model):
-    path: str = "ivrsync.state.json"
+    path: Annotated[str, AfterValidator(_file_path)] = "ivrsync.state.json"
 
 
 class Defaults(_Model):

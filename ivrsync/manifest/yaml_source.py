@@ -106,7 +106,7 @@ def _decode(raw: bytes, display_path: str) -> str:
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, display_path: str, text: str = "") -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    where = Location(display_path, mark.line + 1, mark.column + 1) if mark else None
+    where = _place(mark, display_path, text) if mark else None
     what = exc.problem or "invalid YAML"
     if exc.context:
         context = exc.context
@@ -145,8 +145,17 @@ def _reader_problem(exc: yaml.reader.ReaderError, display_path: str, text: str) 
     if code == 0 and text.count("\0") > len(text) // 4:
         message += " (is the file saved as UTF-16 or UTF-32? manifests must be saved as UTF-8)"
     else:
-        message += " (inside double quotes, write it as an escape such as \\x07)"
+        message += f" (remove it, or write it as \\u{code:04X} inside double quotes)"
     return Problem("yaml-syntax", message, where)
+
+
+def _place(mark: yaml.Mark, display_path: str, text: str) -> Location:
+    """Where a mark points; at the end of the last line when libyaml points past it (as it
+    does when a file without a final newline ends in the middle of something)."""
+    lines = _LINE_BREAKS.split(text)
+    if text and mark.line >= len(lines):
+        return Location(display_path, len(lines), len(lines[-1]) + 1)
+    return Location(display_path, mark.line + 1, mark.column + 1)
 
 
 def _tab_at(text: str, mark: yaml.Mark | None) -> bool:
@@ -157,6 +166,37 @@ def _tab_at(text: str, mark: yaml.Mark | None) -> bool:
     line = lines[mark.line]
     indent = line[: len(line) - len(line.lstrip(" \t"))]
     return "\t" in indent or line[mark.column : mark.column + 1] == "\t"
+
+
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+
+
+def _plain_tag(node: Node) -> bool:
+    """Whether the node is a plain list, map or a value the safe constructor knows.
+
+    Maps and lists are built here, not by PyYAML, so a tag on one (`!!python/object/apply`,
+    `!!set`, `!custom`) would otherwise be dropped silently; it is refused instead, like an
+    unknown tag on a value. Nothing a tag names is ever constructed, let alone run.
+    """
+    if isinstance(node, SequenceNode):
+        return node.tag == _SEQ_TAG
+    if isinstance(node, MappingNode):
+        return node.tag == _MAP_TAG
+    return node.tag is not None and node.tag in SafeConstructor.yaml_constructors
+
+
+def _tag_problem(node: Node, where: Location) -> Problem:
+    tag = str(node.tag)
+    shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+    if not shown.isprintable():
+        shown = shown.encode("unicode_escape").decode("ascii")
+    return Problem(
+        "yaml-tag",
+        f"the YAML tag '{shown}' is not allowed: a manifest holds only plain maps, lists, "
+        "text, numbers and true/false; remove the tag",
+        where,
+    )
 
 
 class _Builder:
@@ -186,6 +226,9 @@ class _Builder:
                 ]
             )
         self.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if not _plain_tag(node):
+            self.problems.append(_tag_problem(node, self.where(node)))
+            return None
         if isinstance(node, ScalarNode):
             return self.scalar(node)
         if id(node) in self.active:
@@ -238,6 +281,9 @@ class _Builder:
                         self.where(key_node),
                     )
                 )
+                continue
+            if not _plain_tag(key_node):
+                self.problems.append(_tag_problem(key_node, self.where(key_node)))
                 continue
             key = str(key_node.value)
             if key in first_seen:

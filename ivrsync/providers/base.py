@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
 from ivrsync.providers.errors import CredentialsMissingError, ProviderError
+from ivrsync.secrets import register as register_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,9 @@ def megabytes(size: int) -> str:
 def credential(env: Mapping[str, str], provider: str, key: str, variable: str) -> str:
     """The value of a credential's environment variable; missing is an error before uploads."""
     value = env.get(variable, "")
-    if not value:
+    if value:
+        register_secret(value)
+    else:
         raise CredentialsMissingError(
             f"{provider}: the environment variable {variable} is not set ({key} in ivrsync.yaml "
             "names it); set it to the credential before apply"
