@@ -561,7 +561,7 @@ def record_upload(
     assert after is not None
     previous = state.resources.get(change.previous_address or change.address)
     last_approved = None
-    if previous is not None:
+    if previous is not None and previous.missing_since is None:
         if previous.review.status == "approved":
             last_approved = ApprovedUpload(
                 file_id=previous.file_id,

@@ -29,6 +29,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("ivrsync.cli.apply:apply", "Upload what a plan says, recording every FileId."),
     "emulator": ("ivrsync.cli.emulator:emulator", "Serve local emulators of the provider APIs."),
     "import": ("ivrsync.cli.import_:import_", "Record an upload's FileId without uploading."),
+    "refresh": ("ivrsync.cli.refresh:refresh", "Record review results and drift from providers."),
+    "status": ("ivrsync.cli.status:status", "Show where each upload stands in review."),
+    "output": ("ivrsync.cli.outputs:output", "Print the FileIds for IVR flows (json/yaml/env)."),
+    "state": ("ivrsync.cli.state:state", "List, show, move or remove state entries."),
+    "review-server": (
+        "ivrsync.cli.review_server:review_server",
+        "Receive Huawei review callbacks and serve them to refresh.",
+    ),
     "force-unlock": (
         "ivrsync.cli.force_unlock:force_unlock",
         "Remove a state lock left by a process that is gone.",

@@ -44,6 +44,11 @@ FORMATS = ["text", "markdown", "json"]
     metavar="ADDR",
     help="Upload these again even if unchanged (globs allowed); repeatable.",
 )
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Ask the providers for review results and drift first (needs credentials).",
+)
 @click.option("--lock/--no-lock", default=True, help="Hold the state lock while reading it.")
 @click.option(
     "--lock-timeout",
@@ -59,20 +64,28 @@ def plan(
     detailed_exitcode: bool,
     targets: tuple[str, ...],
     replace: tuple[str, ...],
+    refresh: bool,
     lock: bool,
     lock_timeout: float,
 ) -> int:
     """Compare the manifests with the state and show what apply would do.
 
-    Needs no credentials and no network. Uploads cannot be undone: a changed file is uploaded
-    again (a new FileId), a removed one is only forgotten (the remote file stays).
+    Needs no credentials and no network (except with --refresh). Uploads cannot be undone: a
+    changed file is uploaded again (a new FileId), a removed one is only forgotten (the remote
+    file stays).
     """
     out = console()
     outcome = plan_repository(
-        Path.cwd(), PlanOptions(targets, replace), lock=lock, lock_timeout=lock_timeout
+        Path.cwd(),
+        PlanOptions(targets, replace),
+        lock=lock,
+        lock_timeout=lock_timeout,
+        refresh=refresh,
     )
     for problem in outcome.report.problems:
         out.problem(problem)
+    for note in outcome.notes:
+        out.message(f"Note: {note}")
     result = outcome.plan
     if result is None:
         report = outcome.report

@@ -193,6 +193,14 @@ class HuaweiAiccSettings(_Model):
         None, description="where Huawei posts review results; may use ${ENV} for its secret"
     )
     rate_limit: float = Field(10, gt=0, le=10, description="requests per second (documented: 10)")
+    reviews_url: HttpUrl | None = Field(
+        None,
+        description="the `ivrsync review-server` that receives the review callbacks: "
+        "`ivrsync refresh` reads the results there",
+    )
+    reviews_token_env: EnvName = Field(
+        "IVRSYNC_REVIEW_TOKEN", description="the variable holding the review server's token"
+    )
     size_limit_of: Literal["base64", "file"] = Field(
         "base64",
         description="whether the 8 MB limit applies to the base64 text (stricter, default) "

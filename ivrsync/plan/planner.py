@@ -212,6 +212,16 @@ class _Differ:
         reasons: list[Reason],
     ) -> ResourceChange:
         """Replace when the content or an uploaded attribute changed, or when asked to."""
+        if entry.missing_since is not None:
+            since = entry.missing_since.strftime("%Y-%m-%d %H:%M UTC")
+            drift = Reason(
+                message=f"{resource.address.provider} no longer lists FileId {entry.file_id} "
+                f"(found by refresh, {since}; deleted in its console?): uploaded again",
+                attribute="file_id",
+                before=entry.file_id,
+                after=None,
+            )
+            return self.change(resource, Action.CREATE, [*reasons, drift], entry, want, previous)
         why = list(reasons)
         if entry.sha256 != want.sha256:
             why.append(

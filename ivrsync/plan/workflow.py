@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ivrsync.validate import ValidationReport, validate_repository
 class PlanOutcome:
     report: ValidationReport
     plan: Plan | None  # None when the manifests are not valid
+    notes: list[str] = field(default_factory=list)  # what a refresh could not find out
 
 
 def state_store(project: Project) -> LocalStateStore:
@@ -39,8 +40,10 @@ def plan_repository(
     lock_timeout: float = 0.0,
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    refresh: bool = False,
 ) -> PlanOutcome:
-    """Needs no credentials and no network: it runs on pull requests from forks."""
+    """Needs no credentials and no network (it runs on pull requests from forks), unless
+    `refresh` asks the providers first (in memory: the state file is not written)."""
     cache = AudioCache(root)
     report = validate_repository(root, env, cache)
     project = report.project
@@ -50,9 +53,15 @@ def plan_repository(
     guard = locked(store, "plan", lock_timeout) if lock else contextlib.nullcontext()
     with guard:
         state = store.read()
-    plan = make_plan(project, state, cache.facts, options, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    notes: list[str] = []
+    if refresh and state is not None:
+        from ivrsync.refresh import refresh_state
+
+        notes = refresh_state(project, state, os.environ if env is None else env, now).notes
+    plan = make_plan(project, state, cache.facts, options, now)
     cache.save()
-    return PlanOutcome(report, plan)
+    return PlanOutcome(report, plan, notes)
 
 
 def save_plan(plan: Plan, path: Path) -> None:

@@ -63,6 +63,18 @@ class RemoteFile:
     review_status: str  # pending | approved | rejected
 
 
+@dataclass
+class ReviewReport:
+    """What a provider says of some uploads: review results, and which it still lists."""
+
+    # FileId -> (pending | approved | rejected, the reviewer's comment)
+    results: dict[str, tuple[str, str | None]]
+    # Every FileId the provider lists, or None where it cannot list (no drift is detectable).
+    listed: set[str] | None
+    # Why results may be missing (no review server configured, ...).
+    note: str | None = None
+
+
 class Uploader(Protocol):
     """A provider's client, configured and holding credentials, ready to upload."""
 
@@ -116,6 +128,11 @@ class ProviderType(Protocol):
 
     # A client for provider `name`, with credentials from the variables the settings name.
     def uploader(self, name: str, settings: Any, env: Mapping[str, str]) -> Uploader: ...
+
+    # Review results of these uploads, and what the provider still lists (for `refresh`).
+    def reviews(
+        self, name: str, settings: Any, env: Mapping[str, str], file_ids: list[str]
+    ) -> ReviewReport: ...
 
 
 def base64_size(size: int) -> int:

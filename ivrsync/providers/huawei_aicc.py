@@ -9,7 +9,14 @@ from collections.abc import Mapping
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
 from ivrsync.manifest.schema import HuaweiAiccSettings
-from ivrsync.providers.base import Finding, Uploader, base64_size, credential, megabytes
+from ivrsync.providers.base import (
+    Finding,
+    ReviewReport,
+    Uploader,
+    base64_size,
+    credential,
+    megabytes,
+)
 
 TYPE = "huawei-aicc"
 # The `locale` values the upload API lists (the console offers more; the API these four).
@@ -114,3 +121,22 @@ def uploader(name: str, settings: HuaweiAiccSettings, env: Mapping[str, str]) ->
         callback_url=settings.callback_url,
     )
     return HuaweiAiccUploader(client, settings.rate_limit)
+
+
+def reviews(
+    name: str, settings: HuaweiAiccSettings, env: Mapping[str, str], file_ids: list[str]
+) -> ReviewReport:
+    """Huawei only calls back: the results are read from the `ivrsync review-server` that
+    received them. Nothing lists uploads, so drift cannot be seen."""
+    if settings.reviews_url is None:
+        return ReviewReport(
+            {},
+            None,
+            note=f"{name}: no reviews_url in ivrsync.yaml, so Huawei's review results (sent "
+            "to callback_url) cannot be read; run `ivrsync review-server` and set reviews_url",
+        )
+    from ivrsync.reviews.client import ReviewClient
+
+    token = credential(env, name, "reviews_token_env", settings.reviews_token_env)
+    found = ReviewClient(settings.reviews_url, token).results(file_ids)
+    return ReviewReport({fid: (r.status, r.comment) for fid, r in found.items()}, None)

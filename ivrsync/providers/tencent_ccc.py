@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from ivrsync.audio import AudioInfo
 from ivrsync.manifest.schema import TencentCccSettings
-from ivrsync.providers.base import Finding, Uploader, megabytes
+from ivrsync.providers.base import Finding, ReviewReport, Uploader, megabytes
 
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
@@ -68,3 +68,13 @@ def uploader(name: str, settings: TencentCccSettings, env: Mapping[str, str]) ->
     from ivrsync.providers.tencent_ccc_client import make_uploader
 
     return make_uploader(name, settings, env)
+
+
+def reviews(
+    name: str, settings: TencentCccSettings, env: Mapping[str, str], file_ids: list[str]
+) -> ReviewReport:
+    """DescribeIvrAudioList gives every file's Status; a FileId it no longer lists is drift."""
+    from ivrsync.providers.tencent_ccc_client import make_listing_client
+
+    files = make_listing_client(name, settings, env).describe()
+    return ReviewReport({f.file_id: (f.status, None) for f in files}, {f.file_id for f in files})

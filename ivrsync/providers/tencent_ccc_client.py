@@ -252,6 +252,20 @@ class TencentCccUploader:
             self._last_describe = time.monotonic()
 
 
+def make_listing_client(
+    name: str, settings: TencentCccSettings, env: Mapping[str, str]
+) -> TencentCccUploader:
+    """A client for looking files up only: it needs no audio source (nor S3 credentials)."""
+    secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
+    secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
+    return TencentCccUploader(name, settings, secret_id, secret_key, _NoAudioUrls())
+
+
+class _NoAudioUrls:
+    def url_for(self, item: UploadItem) -> str:
+        raise PermanentError(f"{item.address}: this client only looks files up")
+
+
 def make_uploader(
     name: str, settings: TencentCccSettings, env: Mapping[str, str]
 ) -> TencentCccUploader:

@@ -95,6 +95,9 @@ class ResourceState(_Model):
     audio_path: str  # repo-relative POSIX path of the uploaded file
     file_id: str  # always a string: Huawei's 19-digit ids overflow a double
     last_approved: ApprovedUpload | None = None
+    # Set by refresh when the provider no longer lists the FileId (deleted in its console?):
+    # the next plan uploads the audio again.
+    missing_since: UtcDateTime | None = None
     provider: str  # the provider's name in the manifest ("aicc")
     provider_type: str  # "huawei-aicc" | "tencent-ccc"
     remote_name: str
