@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ivrsync.errors import IvrsyncError
 
 PLAN_FORMAT_VERSION = "1.0"
+# The reason of a plain create, left unsaid where the action says it already.
+NEW_REASON = "new in the manifests"
 
 
 class Action(enum.StrEnum):

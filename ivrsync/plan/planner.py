@@ -21,6 +21,7 @@ from ivrsync.address import Address
 from ivrsync.audio_cache import FileFacts
 from ivrsync.manifest.loader import Move, Project, Resource
 from ivrsync.plan.model import (
+    NEW_REASON,
     Action,
     Desired,
     Plan,
@@ -161,7 +162,7 @@ class _Differ:
             entry = self.recorded.get(address)
             if entry is None:
                 changes[address] = self.change(
-                    resource, Action.CREATE, [Reason(message="new in the manifests")], None, want
+                    resource, Action.CREATE, [Reason(message=NEW_REASON)], None, want
                 )
             else:
                 self.claimed.add(address)

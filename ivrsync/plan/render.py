@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ivrsync.plan.model import Action, Plan, ResourceChange, Summary
+from ivrsync.plan.model import NEW_REASON, Action, Plan, ResourceChange, Summary
 
 # GitHub refuses a comment longer than this many characters.
 MARKDOWN_LIMIT = 65_536
@@ -73,7 +73,7 @@ def _details(change: ResourceChange) -> list[str]:
             f"sha256:      {after.sha256[:16]}",
             f"remote_name: {after.remote_name}",
             *(f"{key + ':':<12} {value}" for key, value in sorted(after.attributes.items())),
-            *(f"# {reason.message}" for reason in change.reasons[1:]),
+            *(f"# {r.message}" for r in change.reasons if r.message != NEW_REASON),
         ]
         return lines
     if change.action is Action.FORGET and before:

@@ -1,0 +1,131 @@
+"""`ivrsync review-server`: receive Huawei AICC review callbacks until interrupted.
+
+Give Huawei the callback URL it prints (as a manifest's `callback_url`, with the token written
+as `${IVRSYNC_REVIEW_TOKEN}`), and `refresh` reads the stored results back. The token comes
+only from the environment and is never printed: the startup line shows where it goes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from ivrsync.cli.options import common_options, console
+from ivrsync.reviews.token import TOKEN_VARIABLE, token_problem
+
+DEFAULT_LISTEN = "127.0.0.1:8095"
+DEFAULT_DB = Path(".ivrsync") / "reviews.sqlite3"
+
+
+def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT` or a bare `PORT` (on 127.0.0.1) -> (host, port)."""
+    text = value.strip()
+    if text.isdigit():
+        host, port_text = "127.0.0.1", text
+    else:
+        host, colon, port_text = text.rpartition(":")
+        if not colon or not host or (":" in host and not host.startswith("[")):
+            raise click.BadParameter(
+                f"{value!r} is not HOST:PORT; write e.g. 127.0.0.1:8095, 0.0.0.0:8095 or [::1]:8095"
+            )
+        if host.startswith("["):
+            if not host.endswith("]") or len(host) < 3:
+                raise click.BadParameter(f"{value!r}: an IPv6 address is written [ADDRESS]:PORT")
+            host = host[1:-1]
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise click.BadParameter(f"{value!r}: the port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+@click.command("review-server")
+@common_options
+@click.option(
+    "--listen",
+    default=DEFAULT_LISTEN,
+    show_default=True,
+    metavar="HOST:PORT",
+    callback=_parse_listen,
+    help="Address to listen on (port 0: any free port). Huawei must be able to reach it.",
+)
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite database of review results (created if missing), relative to the working "
+    "directory (-C applies).",
+)
+def review_server(listen: tuple[str, int], db: Path) -> int:
+    """Receive Huawei AICC review callbacks, store them durably, and serve them to refresh.
+
+    The secret token comes from IVRSYNC_REVIEW_TOKEN (at least 16 URL-safe characters): Huawei
+    posts to http://HOST:PORT/callbacks/<token>, and `refresh` reads /results with it as a
+    Bearer token. Serves until Ctrl-C or SIGTERM.
+    """
+    from ivrsync import secrets
+    from ivrsync.emulator.common import is_loopback
+    from ivrsync.reviews.server import ReviewServer
+    from ivrsync.reviews.store import ReviewStore
+
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    if token:
+        secrets.register(token)
+    problem = token_problem(token)
+    if problem is not None:
+        raise click.ClickException(problem)
+    host, port = listen
+    out = console()
+    try:
+        store = ReviewStore(db)
+    except (sqlite3.Error, OSError) as e:
+        raise click.ClickException(f"cannot open the review database {db}: {e}") from None
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server = ReviewServer(store, token, host=host, port=port)
+        try:
+            server.start()
+        except OSError as e:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} for the review server: {e.strerror or e}"
+            ) from None
+        try:
+            url = server.url
+            out.message(
+                f"Review server on {url}: callbacks at {url}/callbacks/<token from "
+                f"{TOKEN_VARIABLE}>; results at {url}/results"
+            )
+            if not is_loopback(host):
+                out.message(
+                    f"Note: {host} is reachable from other machines and this server speaks "
+                    "plain HTTP, with the token in the callback URL: put it behind a TLS "
+                    "proxy and give Huawei an https:// callBackUrl."
+                )
+            # A timeout keeps the main thread returning to Python, where signal handlers run.
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
+    finally:
+        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stats = server.stats
+    out.message(
+        f"Review server stopped: {stats.stored} result(s) stored, {stats.repeated} repeated, "
+        f"{stats.refused_token} refused for a wrong token, {stats.store_failures} failed to "
+        "store."
+    )
+    return 0
