@@ -31,6 +31,7 @@ PY
 huawei_port=$(free_port)
 tencent_port=$(free_port)
 audio_port=$(free_port)
+review_port=$(free_port)
 
 export AICC_APP_KEY=demo-app-key AICC_APP_SECRET=demo-app-secret
 export TENCENTCLOUD_SECRET_ID=AKIDdemo0000000000000000000000000000 TENCENTCLOUD_SECRET_KEY=demo-secret-key
@@ -40,8 +41,24 @@ emulator=$!
 "$BIN/python" -m http.server "$audio_port" --bind 127.0.0.1 --directory "$work/prompts" \
   >/dev/null 2>&1 &
 audio=$!
-trap 'kill "$emulator" "$audio" 2>/dev/null; wait "$emulator" "$audio" 2>/dev/null || true' EXIT
-wait_for "$huawei_port" "$tencent_port" "$audio_port"
+# Huawei posts review results to callback_url: the review server receives them for refresh.
+export IVRSYNC_REVIEW_TOKEN=demo-review-token-0123456789
+"$BIN/ivrsync" review-server --listen "127.0.0.1:$review_port" --db "$work/reviews.sqlite3" &
+reviews=$!
+trap 'kill "$emulator" "$audio" "$reviews" 2>/dev/null; wait "$emulator" "$audio" "$reviews" 2>/dev/null || true' EXIT
+wait_for "$huawei_port" "$tencent_port" "$audio_port" "$review_port"
+# The example has no review server: point Huawei's callbacks at this one.
+"$BIN/python" - "$work/prompts/ivrsync.yaml" "$review_port" <<'PY'
+import sys
+path, port = sys.argv[1], sys.argv[2]
+text = open(path).read()
+anchor = "    app_secret_env: AICC_APP_SECRET\n"
+hook = (
+    f"    callback_url: http://127.0.0.1:{port}/callbacks/${{IVRSYNC_REVIEW_TOKEN}}\n"
+    f"    reviews_url: http://127.0.0.1:{port}\n"
+)
+open(path, "w").write(text.replace(anchor, anchor + hook))
+PY
 
 export AICC_ENDPOINT="http://127.0.0.1:$huawei_port"
 export CCC_ENDPOINT="http://127.0.0.1:$tencent_port"
@@ -52,3 +69,7 @@ run validate
 run plan --out ../plan.json
 run apply ../plan.json
 run plan
+sleep 2  # the emulators review each upload a second after it arrives
+run refresh
+run status
+run output --approved-only --format env
