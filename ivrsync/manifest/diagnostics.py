@@ -97,10 +97,15 @@ def _problems(
     """One problem per error, except that the type errors of a union at one place become one."""
     problems: list[Problem] = []
     wrong_types: dict[DataPath, tuple[int, list[str]]] = {}
-    for error in errors:
+    paths = [_data_path(document.data, error["loc"])[0] for error in errors]
+    # A union member that took the value's shape (a map for `str | dict`) reports errors
+    # inside it; the other members' "wrong type" at the value itself is noise then.
+    inside = {path[:depth] for path in paths for depth in range(len(path))}
+    for error, path in zip(errors, paths, strict=True):
         kind = error["type"]
         if kind in _TYPE_WORDS:
-            path, _ = _data_path(document.data, error["loc"])
+            if path in inside:
+                continue
             if path in wrong_types:
                 wrong_types[path][1].append(_TYPE_WORDS[kind])
                 continue
@@ -110,7 +115,7 @@ def _problems(
         if len(words) > 1:
             first = problems[index]
             unique = list(dict.fromkeys(words))
-            expected = ", ".join(unique[:-1]) + f" or {unique[-1]}"
+            expected = ", ".join(unique[:-1]) + " or " * (len(unique) > 1) + unique[-1]
             got = _shown(_value_at(document.data, path))
             message = f"{_dotted(path)}: must be {expected} (got {got})"
             problems[index] = Problem(first.code, message, first.location)
@@ -125,6 +130,7 @@ _TYPE_WORDS = {
     "model_attributes_type": _MAP,
     "list_type": "a list (`[a, b]` or `- a` lines)",
     "string_type": "text",
+    "string_unicode": "text",
     "int_type": "a whole number",
     "int_parsing": "a whole number",
     "int_from_float": "a whole number",
@@ -254,7 +260,12 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[DataPath, tuple[A
         elif (
             isinstance(current, dict)
             and isinstance(part, str)
-            and (part in PROVIDER_TYPES or part in ("url", "s3"))
+            and (
+                part in PROVIDER_TYPES
+                or part in ("url", "s3")
+                # a union member's name, such as 'dict[...]', before a key of the data
+                or (index + 1 < len(loc) and loc[index + 1] in current)
+            )
         ):
             continue
         else:

@@ -514,11 +514,11 @@ class _Loader:
             )
             return None
         try:
-            problem = self._audio_file_problem(path, relative)
+            found = self._audio_file_problem(path, relative)
         except OSError as exc:  # a name too long for the file system, a folder it may not read
-            problem = ("audio-unreadable", f"cannot read audio file {relative}: {exc.strerror}")
-        if problem:
-            self.error(*problem, where)
+            found = ("audio-unreadable", f"cannot read audio file {relative}: {exc.strerror}")
+        if found:
+            self.error(*found, where)
             return None
         return relative
 

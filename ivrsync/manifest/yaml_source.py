@@ -25,6 +25,10 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Aliases can make a small file expand exponentially ("billion laughs"); no real manifest
 # comes near this many values.
 _MAX_VALUES = 2_000_000
+# Nesting: a manifest needs about six levels. Building the data recurses once per level, and
+# libyaml's composer recurses in C, where tens of thousands of `[` overflow the stack.
+_MAX_DEPTH = 100
+_COMPOSE_SAFE_DEPTH = 1_000
 
 
 @dataclass
@@ -72,6 +76,7 @@ def load_yaml_file(path: Path, display_path: str) -> YamlDocument:
 
 def parse_yaml(text: str, display_path: str) -> YamlDocument:
     try:
+        _check_depth(text, display_path)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise YamlLoadError([_syntax_problem(exc, display_path, text)]) from None
@@ -81,11 +86,40 @@ def parse_yaml(text: str, display_path: str) -> YamlDocument:
         raise YamlLoadError(
             [Problem("yaml-syntax", f"invalid YAML: {exc}", Location(display_path))]
         ) from None
-    builder = _Builder(display_path)
+    builder = _Builder(display_path, text)
     data = builder.build(node, ()) if node is not None else None
     if builder.problems:
         raise YamlLoadError(builder.problems)
     return YamlDocument(display_path, data, builder.value_marks, builder.key_marks)
+
+
+def _check_depth(text: str, display_path: str) -> None:
+    """Refuse absurd nesting before composing, when the text could hold any.
+
+    A collection nests one level deeper per indentation column, indicator (`- `, `? `) or
+    bracket, so only a file with very long lines or very many brackets is read twice.
+    """
+    longest = max(map(len, text.splitlines()), default=0)
+    if longest + text.count("[") + text.count("{") <= _COMPOSE_SAFE_DEPTH:
+        return
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                mark = event.start_mark
+                where = Location(display_path)
+                if mark is not None:
+                    where = Location(display_path, mark.line + 1, mark.column + 1)
+                raise YamlLoadError([_too_deep(where)])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _too_deep(where: Location) -> Problem:
+    return Problem(
+        "yaml-too-deep", f"maps and lists nest more than {_MAX_DEPTH} levels deep here", where
+    )
 
 
 def _decode(raw: bytes, display_path: str) -> str:
@@ -200,8 +234,13 @@ def _tag_problem(node: Node, where: Location) -> Problem:
 
 
 class _Builder:
-    def __init__(self, display_path: str) -> None:
+    def __init__(self, display_path: str, text: str) -> None:
         self.display_path = display_path
+        self.text = text
+        # The last position in the text: an empty value at the very end of a file without a
+        # final newline (`key:`, `---`) has its mark on the line after it.
+        breaks = list(_LINE_BREAKS.finditer(text))
+        self.end = (len(breaks) + 1, len(text) - (breaks[-1].end() if breaks else 0) + 1)
         self.constructor = SafeConstructor()
         self.value_marks: dict[DataPath, tuple[int, int]] = {}
         self.key_marks: dict[DataPath, tuple[int, int]] = {}
@@ -209,9 +248,12 @@ class _Builder:
         self.count = 0
         self.active: set[int] = set()
 
-    def where(self, node: Node) -> Location:
+    def position(self, node: Node) -> tuple[int, int]:
         mark = node.start_mark
-        return Location(self.display_path, mark.line + 1, mark.column + 1)
+        return min((mark.line + 1, mark.column + 1), self.end)
+
+    def where(self, node: Node) -> Location:
+        return Location(self.display_path, *self.position(node))
 
     def build(self, node: Node, path: DataPath) -> Any:
         self.count += 1
@@ -225,7 +267,9 @@ class _Builder:
                     )
                 ]
             )
-        self.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if len(path) > _MAX_DEPTH:
+            raise YamlLoadError([_too_deep(self.where(node))])
+        self.value_marks[path] = self.position(node)
         if not _plain_tag(node):
             self.problems.append(_tag_problem(node, self.where(node)))
             return None
@@ -253,7 +297,7 @@ class _Builder:
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
-            self.problems.append(_syntax_problem(exc, self.display_path))
+            self.problems.append(_syntax_problem(exc, self.display_path, self.text))
         except Exception:  # a bad `!!tag` value raises anything (ValueError, KeyError, ...)
             self.problems.append(
                 Problem(
@@ -299,16 +343,13 @@ class _Builder:
                 continue
             first_seen[key] = key_node
             child: DataPath = (*path, key)
-            self.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            self.key_marks[child] = self.position(key_node)
             result[key] = self.build(value_node, child)
         for key_node, value_node in merged:
             key = str(key_node.value)
             if key not in result:
                 child = (*path, key)
-                self.key_marks[child] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
+                self.key_marks[child] = self.position(key_node)
                 result[key] = self.build(value_node, child)
         return result
 
