@@ -54,7 +54,10 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         review=reject_names_matching("H00001"),
     )
     tencent_config = TencentEmulatorConfig(
-        secret_id=TC_ID, secret_key=TC_KEY, review_delay=0.2, review=lambda r: "t00001" not in r.custom_file_name
+        secret_id=TC_ID,
+        secret_key=TC_KEY,
+        review_delay=0.2,
+        review=lambda r: "t00001" not in r.custom_file_name,
     )
     with (
         HuaweiEmulator(huawei_config) as huawei,
@@ -164,9 +167,7 @@ def test_a_file_deleted_at_tencent_is_drift_that_the_next_apply_recreates(
     assert entry.last_approved is None  # the deleted file is no fallback
 
 
-def test_plan_refresh_sees_reviews_without_writing_the_state(
-    world: World, run_cli: RunCli
-) -> None:
+def test_plan_refresh_sees_reviews_without_writing_the_state(world: World, run_cli: RunCli) -> None:
     repo = str(world.repo)
     assert run_cli("-C", repo, "apply", "--auto-approve")[0] == 0
     wait_for_reviews(world, 6)
