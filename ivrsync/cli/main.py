@@ -22,6 +22,8 @@ from ivrsync.secrets import redact
 
 # name -> (module:function, one-line help shown by `ivrsync --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("ivrsync.cli.init:init", "Create a prompt repository that validates at once."),
+    "fmt": ("ivrsync.cli.fmt:fmt", "Rewrite manifests in the canonical order and style."),
     "validate": ("ivrsync.cli.validate:validate", "Check the manifests and audio files."),
     "schema": ("ivrsync.cli.schema:schema", "Print the JSON Schema of the manifest."),
     "plan": ("ivrsync.cli.plan:plan", "Show what apply would upload, replace, move or forget."),
