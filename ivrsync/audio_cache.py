@@ -47,9 +47,11 @@ class AudioCache:
         self.root = root
         self.path = cache_path or root / CACHE_FILE
         self.entries: dict[str, dict[str, Any]] = self._load()
+        self.root_text = str(root)
         self.hits = 0
         self.misses = 0
         self._dirty = False
+        self._this_run: dict[str, FileFacts] = {}
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
@@ -62,9 +64,16 @@ class AudioCache:
         return entries if isinstance(entries, dict) else {}
 
     def facts(self, relative: str) -> FileFacts:
-        """sha256 and probe of a repository file; raises AudioError for unusable audio."""
-        path = self.root / relative
-        stat = path.stat()
+        """sha256 and probe of a repository file; raises AudioError for unusable audio.
+
+        Asked twice a file in one run (validate, then plan): the second answer comes from
+        memory, the first from the cache file when the file's identity is unchanged.
+        """
+        known = self._this_run.get(relative)
+        if known is not None:
+            return known
+        path = os.path.join(self.root_text, relative)
+        stat = os.stat(path)
         key = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         entry = self.entries.get(relative)
         if entry is not None and entry.get("key") == key:
@@ -74,10 +83,12 @@ class AudioCache:
                 pass  # an entry of another shape: read the file again
             else:
                 self.hits += 1
+                self._this_run[relative] = facts
                 return facts
         self.misses += 1
-        info = probe(path)
-        facts = FileFacts(sha256_file(path), info)
+        info = probe(Path(path))
+        facts = FileFacts(sha256_file(Path(path)), info)
+        self._this_run[relative] = facts
         self.entries[relative] = {
             "key": key,
             "sha256": facts.sha256,

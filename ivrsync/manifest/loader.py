@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,9 @@ class _Loader:
         # abspath, not resolve(): symlinks are checked on purpose, in inside_root().
         self.root = Path(os.path.abspath(root))  # noqa: PTH100
         self.real_root = self.root.resolve()
+        self.root_text = str(self.root)
+        self.real_root_text = str(self.real_root)
+        self.real_folders: dict[str, str] = {}
         self.env = env
         self.problems: list[Problem] = []
         self.files: list[str] = []
@@ -491,13 +495,15 @@ class _Loader:
         return result
 
     def _audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
+        # Plain strings and os.path, not pathlib: this runs once per audio file, and a
+        # repository can hold 100,000 of them.
         problem = _path_syntax_problem(raw)
         if problem:
             self.error("audio-path", f"audio path '{_shown(raw)}': {problem}", where)
             return None
-        base = (self.root / document.display_path).parent
-        path = Path(os.path.normpath(base / raw))
-        if not _within(path, self.root):
+        base = os.path.dirname(os.path.join(self.root_text, document.display_path))
+        path = os.path.normpath(os.path.join(base, raw))
+        if not _within_text(path, self.root_text):
             self.error(
                 "path-outside-root",
                 f"audio path '{raw}' leaves the repository root; audio must live inside "
@@ -505,11 +511,12 @@ class _Loader:
                 where,
             )
             return None
-        relative = path.relative_to(self.root).as_posix()
-        if path.suffix.lower() not in AUDIO_SUFFIXES:
+        relative = path[len(self.root_text) + 1 :].replace(os.sep, "/")
+        suffix = os.path.splitext(path)[1]
+        if suffix.lower() not in AUDIO_SUFFIXES:
             self.error(
                 "audio-extension",
-                f"audio file {relative} must be .wav or .mp3 (found '{path.suffix}')",
+                f"audio file {relative} must be .wav or .mp3 (found '{suffix}')",
                 where,
             )
             return None
@@ -522,19 +529,33 @@ class _Loader:
             return None
         return relative
 
-    def _audio_file_problem(self, path: Path, relative: str) -> tuple[str, str] | None:
-        if not path.exists():
-            dangling = " (a broken symlink)" if path.is_symlink() else ""
+    def _audio_file_problem(self, path: str, relative: str) -> tuple[str, str] | None:
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            dangling = " (a broken symlink)" if os.path.islink(path) else ""
             return "audio-missing", f"audio file not found: {relative}{dangling}"
-        if not path.is_file():
-            what = "a directory" if path.is_dir() else "not a regular file"
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             return "audio-not-file", f"{relative} is {what}; name a .wav or .mp3 file"
-        if not self.inside_root(path):
+        real = self._real_path(path)
+        if not _within_text(real, self.real_root_text):
             return (
                 "symlink-outside-root",
-                f"{relative} is a symlink to {path.resolve()}, outside the repository root",
+                f"{relative} is a symlink to {real}, outside the repository root",
             )
         return None
+
+    def _real_path(self, path: str) -> str:
+        """realpath(), with the folders' real paths remembered: one lstat a file, not one a
+        path component."""
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        folder, name = os.path.split(path)
+        real_folder = self.real_folders.get(folder)
+        if real_folder is None:
+            real_folder = self.real_folders[folder] = os.path.realpath(folder)
+        return os.path.join(real_folder, name)
 
     def inside_root(self, path: Path) -> bool:
         """Whether `path` stays in the repository, both as written and with symlinks followed."""
@@ -564,6 +585,10 @@ def _move_problem(source: str, target: str, addresses: set[str], prompts: set[st
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
+
+
+def _within_text(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _shown(raw: str) -> str:

@@ -1,0 +1,61 @@
+"""Shared by the benchmarks: generated repositories, timing of fresh processes."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.repo_factory import alaw_wav  # noqa: E402
+
+PYTHON = sys.executable
+
+
+def flat_repository(root: Path, count: int, *, per_file: int = 1000) -> Path:
+    """`count` Huawei resources: prompts spread over include files of `per_file` prompts."""
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    (root / "prompts").mkdir(exist_ok=True)
+    for start in range(0, count, per_file):
+        lines = ["prompts:\n"]
+        for number in range(start, min(count, start + per_file)):
+            name = f"p{number:06d}"
+            (audio / f"{name}.wav").write_bytes(alaw_wav(number.to_bytes(4, "big") * 50))
+            lines.append(f"  {name}:\n    audio:\n      en_US: ../audio/{name}.wav\n")
+        (root / "prompts" / f"part{start // per_file:04d}.yaml").write_text("".join(lines))
+    (root / "ivrsync.yaml").write_text(
+        "version: 1\nproviders:\n  aicc:\n    type: huawei-aicc\n"
+        "    endpoint: https://service.besclouds.com\ninclude:\n  - prompts/*.yaml\n"
+    )
+    return root
+
+
+def run_seconds(args: list[str], *, cwd: Path | None = None, repeat: int = 3) -> float:
+    """The median wall time of a fresh process (the first run is a warm-up)."""
+    times = []
+    for attempt in range(repeat + 1):
+        started = time.perf_counter()
+        subprocess.run(args, cwd=cwd, check=True, capture_output=True, env=os.environ)
+        if attempt:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def peak_rss_mb(args: list[str], *, cwd: Path | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one fresh process."""
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return time.perf_counter() - started, max(after, before) / 1024
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
