@@ -112,7 +112,8 @@ def desired_upload(
     known = facts(resource.audio_path)
     rules = PROVIDER_TYPES[resource.provider_type]
     settings = project.providers[resource.address.provider]
-    return Desired(
+    # model_construct: every input is validated already, and this runs once a resource.
+    return Desired.model_construct(
         audio_path=resource.audio_path,
         sha256=known.sha256,
         size=known.info.size,
@@ -122,7 +123,7 @@ def desired_upload(
 
 
 def _recorded(entry: ResourceState) -> Recorded:
-    return Recorded(
+    return Recorded.model_construct(
         file_id=entry.file_id,
         audio_path=entry.audio_path,
         sha256=entry.sha256,
@@ -193,7 +194,7 @@ class _Differ:
         want: Desired,
         previous: str | None = None,
     ) -> ResourceChange:
-        return ResourceChange(
+        return ResourceChange.model_construct(
             address=str(resource.address),
             previous_address=previous,
             provider=resource.address.provider,
