@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,13 +47,25 @@ def run_seconds(args: list[str], *, cwd: Path | None = None, repeat: int = 3) ->
     return statistics.median(times)
 
 
-def peak_rss_mb(args: list[str], *, cwd: Path | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one fresh process."""
-    started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return time.perf_counter() - started, max(after, before) / 1024
+def peak_rss_mb(
+    args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one fresh process.
+
+    Measured by a wrapper process whose only child is `args`: RUSAGE_CHILDREN of this
+    process would also hold every earlier child's peak.
+    """
+    wrapper = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", wrapper, *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
+    seconds, kilobytes = done.stdout.split()
+    return float(seconds), int(kilobytes) / 1024
 
 
 def verdict(ok: bool) -> str:

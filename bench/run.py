@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["plan_scale.py", "startup_and_files.py", "apply_huawei.py"]
+BENCHMARKS = [
+    "plan_scale.py",
+    "cold_plan.py",
+    "startup_and_files.py",
+    "apply_huawei.py",
+    "apply_tencent.py",
+    "upload_memory.py",
+]
 
 
 def main() -> int:
