@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, peak_rss_mb, verdict
 from cold_plan import wav
+from common import PYTHON, peak_rss_mb, verdict
 
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 
