@@ -171,12 +171,16 @@ class S3AudioSource(_Model):
 
     type: Literal["s3"]
     endpoint: EndpointUrl | None = Field(None, description="omit for AWS S3")
-    bucket: Annotated[str, Field(min_length=3, max_length=63)]
-    prefix: str = "ivrsync/"
-    region: str | None = None
+    bucket: Annotated[str, Field(min_length=3, max_length=63, description="the bucket name")]
+    prefix: str = Field("ivrsync/", description="keys are prefix + sha256 + extension")
+    region: str | None = Field(None, description="the storage region, where it needs one")
     url_expires: int = Field(3600, ge=60, le=604800, description="seconds a presigned URL lives")
-    access_key_id_env: EnvName = "AWS_ACCESS_KEY_ID"
-    secret_access_key_env: EnvName = "AWS_SECRET_ACCESS_KEY"
+    access_key_id_env: EnvName = Field(
+        "AWS_ACCESS_KEY_ID", description="the variable holding the storage access key id"
+    )
+    secret_access_key_env: EnvName = Field(
+        "AWS_SECRET_ACCESS_KEY", description="the variable holding the storage secret key"
+    )
 
 
 AudioSource = Annotated[UrlAudioSource | S3AudioSource, Field(discriminator="type")]
@@ -187,8 +191,12 @@ class HuaweiAiccSettings(_Model):
 
     type: Literal["huawei-aicc"]
     endpoint: EndpointUrl = Field(description="scheme://host[:port] of the tenant's API gateway")
-    app_key_env: EnvName = "AICC_APP_KEY"
-    app_secret_env: EnvName = "AICC_APP_SECRET"
+    app_key_env: EnvName = Field(
+        "AICC_APP_KEY", description="the variable holding the app key (never the key itself)"
+    )
+    app_secret_env: EnvName = Field(
+        "AICC_APP_SECRET", description="the variable holding the app secret"
+    )
     callback_url: HttpUrl | None = Field(
         None, description="where Huawei posts review results; may use ${ENV} for its secret"
     )
@@ -212,11 +220,18 @@ class TencentCccSettings(_Model):
     """Tencent Cloud CCC (`UploadIvrAudio`, `DescribeIvrAudioList`)."""
 
     type: Literal["tencent-ccc"]
-    sdk_app_id: Annotated[EnvInt, Field(gt=0, lt=2**63)]
-    endpoint: HostOrUrl = "ccc.tencentcloudapi.com"
-    region: str = ""
-    secret_id_env: EnvName = "TENCENTCLOUD_SECRET_ID"
-    secret_key_env: EnvName = "TENCENTCLOUD_SECRET_KEY"
+    sdk_app_id: Annotated[EnvInt, Field(gt=0, lt=2**63, description="the CCC application id")]
+    endpoint: HostOrUrl = Field(
+        "ccc.tencentcloudapi.com",
+        description="host[:port], or http://host:port for an emulator",
+    )
+    region: str = Field("", description="not required by CCC")
+    secret_id_env: EnvName = Field(
+        "TENCENTCLOUD_SECRET_ID", description="the variable holding the SecretId"
+    )
+    secret_key_env: EnvName = Field(
+        "TENCENTCLOUD_SECRET_KEY", description="the variable holding the SecretKey"
+    )
     daily_quota: int = Field(50, ge=1, le=50, description="uploads per day (documented: 50)")
     rate_limit: float = Field(1, gt=0, le=1, description="requests per second (documented: 1)")
     batch_size: int = Field(10, ge=1, le=50, description="files per UploadIvrAudio request")
@@ -225,7 +240,7 @@ class TencentCccSettings(_Model):
         description="end each CustomFileName with 8 hex digits of the audio's sha256, so a "
         "lost upload can be found again instead of uploaded twice",
     )
-    audio_source: AudioSource
+    audio_source: AudioSource = Field(description="how Tencent gets each file's URL")
 
 
 ProviderSettings = Annotated[HuaweiAiccSettings | TencentCccSettings, Field(discriminator="type")]
@@ -245,23 +260,33 @@ def _file_path(value: str) -> str:
 
 
 class StateSettings(_Model):
-    path: Annotated[str, AfterValidator(_file_path)] = "ivrsync.state.json"
+    """Where the state file lives."""
+
+    path: Annotated[str, AfterValidator(_file_path)] = Field(
+        "ivrsync.state.json", description="the state file, relative to ivrsync.yaml"
+    )
 
 
 class Defaults(_Model):
+    """What a prompt gets unless it says otherwise."""
+
     providers: list[Name] | None = Field(
         None, min_length=1, description="providers a prompt goes to unless it says; default all"
     )
-    voice_type: VoiceType = "ivr"
+    voice_type: VoiceType = Field("ivr", description="the kind of prompt (Huawei's voiceType)")
 
 
 class PromptSpec(_Model):
-    description: str | None = None
+    """One prompt: its audio per locale, and where it goes."""
+
+    description: str | None = Field(None, description="for people; not uploaded")
     audio: dict[Locale, str] = Field(
         min_length=1, description="locale -> audio file, relative to the file that names it"
     )
-    providers: list[Name] | None = Field(None, min_length=1)
-    voice_type: VoiceType | None = None
+    providers: list[Name] | None = Field(
+        None, min_length=1, description="overrides defaults.providers"
+    )
+    voice_type: VoiceType | None = Field(None, description="overrides defaults.voice_type")
     remote_name: str | dict[Locale, str] | None = Field(
         None,
         description="a base name used instead of the prompt name (the locale is appended), "
@@ -282,19 +307,27 @@ class MovedEntry(_Model):
 class PromptsFile(_Model):
     """A file named by `include:`; it holds prompts and the renames that concern them."""
 
-    prompts: dict[Name, PromptSpec] = Field(default_factory=dict)
-    moved: list[MovedEntry] = Field(default_factory=list)
+    prompts: dict[Name, PromptSpec] = Field(
+        default_factory=dict, description="prompt names -> prompts"
+    )
+    moved: list[MovedEntry] = Field(
+        default_factory=list, description="renames: keep FileIds when prompts are renamed"
+    )
 
 
 class Manifest(_Model):
     """`ivrsync.yaml`, the root of a prompt repository."""
 
-    version: Literal[1]
-    state: StateSettings = StateSettings()
-    providers: dict[Name, ProviderSettings] = Field(min_length=1)
-    defaults: Defaults = Defaults()
+    version: Literal[1] = Field(description="the manifest format; always 1")
+    state: StateSettings = Field(default_factory=StateSettings)
+    providers: dict[Name, ProviderSettings] = Field(
+        min_length=1, description="provider names of your choosing -> settings, by `type`"
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
     include: list[str] = Field(default_factory=list, description="globs of files with prompts")
-    prompts: dict[Name, PromptSpec] = Field(default_factory=dict)
+    prompts: dict[Name, PromptSpec] = Field(
+        default_factory=dict, description="prompt names -> prompts"
+    )
     moved: list[MovedEntry] = Field(
         default_factory=list, description="renames: keep FileIds when prompts are renamed"
     )
