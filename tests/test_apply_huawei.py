@@ -186,7 +186,7 @@ def test_a_lost_response_is_in_doubt_and_never_sent_twice(
     repo = repository(tmp_path, emulator, 2)
     emulator.faults.lost_response_rate = 1.0
     code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
-    assert code == 1
+    assert code == 3  # partial: they may well have landed
     assert "2 in-doubt" in out
     assert "no answer came back" in err
     assert len(emulator.uploads) == 2  # stored by the server, each exactly once

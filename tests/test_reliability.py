@@ -58,7 +58,7 @@ def test_a_huawei_upload_in_doubt_is_recorded_held_back_and_resolved_by_the_user
     repo = huawei_repository(tmp_path / "prompts", 2, endpoint=huawei.url)
     huawei.faults.lost_response_rate = 1.0
     code, _, _ = run_cli("-C", str(repo), "apply", "--auto-approve")
-    assert code == 1
+    assert code == 3
     assert set(state_of(repo).in_doubt) == {"aicc.p00000.en_US", "aicc.p00001.en_US"}
     huawei.faults.lost_response_rate = 0.0
 

@@ -90,12 +90,14 @@ class ApplyResult:
 
     @property
     def status(self) -> str:
-        """complete: everything done; failed: nothing done and nothing left for the next run;
-        partial: in between (something done, or deferred by a quota to the next day)."""
+        """complete: everything done; failed: nothing done, nothing deferred or in doubt;
+        partial: in between."""
         done = self.count(Status.DONE)
         if done == len(self.outcomes):
             return "complete"
-        if done == 0 and not self.count(Status.DEFERRED):
+        # Uploads in doubt may have landed, and deferred ones wait for tomorrow's quota:
+        # either way there is more to do, not nothing done.
+        if done == 0 and not self.count(Status.DEFERRED) and not self.count(Status.IN_DOUBT):
             return "failed"
         return "partial"
 

@@ -118,8 +118,8 @@ def apply(
     state or an audio file changed since. Without it, it plans now, shows the plan and asks;
     in CI (CI set, or no terminal) it needs PLANFILE or --auto-approve.
 
-    Exit codes: 0 complete, 1 failed, 3 partial (some done; the rest failed, was deferred by
-    a quota, or is in doubt: see the lines above the summary).
+    Exit codes: 0 complete, 1 failed (nothing done), 3 partial (the rest failed, was deferred
+    by a quota, or is in doubt: see the lines above the summary).
     """
     out = console()
     if plan_file and (targets or replace):
@@ -161,8 +161,9 @@ def apply(
     in_doubt = result.count(Status.IN_DOUBT)
     if in_doubt:
         out.message(
-            f"{in_doubt} upload(s) are in doubt: they were sent but no answer came back. The "
-            "next plan uploads them again; if the provider did store them, that makes a "
-            "duplicate."
+            f"{in_doubt} upload(s) are in doubt: sent, with no answer. The next apply looks "
+            "Tencent ones up by name; Huawei ones are held back until you choose: "
+            "`--replace ADDRESS` to upload again, or `ivrsync import ADDRESS FILE_ID` "
+            "(docs/reliability.md)."
         )
     return {"complete": 0, "partial": EXIT_PARTIAL}.get(result.status, 1)

@@ -1,0 +1,840 @@
+#!/usr/bin/env python3
+"""The logic of the ivrsync GitHub Action (action.yml), kept out of YAML so it can be tested.
+
+Each subcommand is one step of the action. They read their settings from environment
+variables (`IVRSYNC_*`, set by action.yml from its inputs) and GitHub's own (`GITHUB_*`,
+`RUNNER_TEMP`), write step outputs to $GITHUB_OUTPUT, Markdown to $GITHUB_STEP_SUMMARY and
+annotations to stdout, and run ivrsync as `python -m ivrsync` with this same interpreter.
+
+  prepare        check the inputs; name the plan artifact; for apply, find the plan reviewed
+                 on the merged pull request (its run and artifact)
+  fetch-state    take the state file from the tip of the state branch
+  plan           ivrsync plan --out PLAN --detailed-exitcode, then the Markdown for the summary
+                 and the PR comment (2, changes, is not a failure)
+  comment        create or update the one PR comment that carries the marker
+  apply          ivrsync apply PLAN (or --auto-approve); 3 (partial) fails unless allowed
+  commit-state   commit the state file (only it) to the state branch and push, retrying if the
+                 branch moved
+
+Only the standard library is used, plus ivrsync itself where the state path is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+COMMENT_LIMIT = 65_536  # characters: GitHub refuses a longer issue comment
+SUMMARY_LIMIT = 1_048_576  # bytes: GitHub drops a step summary over 1 MiB
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+# Lines apply writes for a resource that was not done (ivrsync/cli/apply.py).
+_NOT_DONE = re.compile(r"^(\S+): (failed|deferred|in-doubt|unrecorded): (.*)$")
+
+
+class CiError(Exception):
+    """A problem the user must fix; printed as an error annotation, exit 1."""
+
+
+# --- GitHub Actions workflow commands and files ------------------------------------------
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotate(kind: str, message: str, title: str | None = None) -> None:
+    """An `error`, `warning` or `notice` annotation on the run."""
+    props = f" title={_escape_property(title)}" if title else ""
+    print(f"::{kind}{props}::{_escape_data(message)}", flush=True)
+
+
+def set_outputs(env: Mapping[str, str], **values: str) -> None:
+    """Step outputs (one-line values), in $GITHUB_OUTPUT; printed when it is not set."""
+    lines = []
+    for name, value in values.items():
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"output {name} must be one line")
+        lines.append(f"{name.replace('_', '-')}={value}\n")
+    path = env.get("GITHUB_OUTPUT")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as out:
+            out.writelines(lines)
+    else:
+        sys.stdout.writelines(f"output {line}" for line in lines)
+
+
+def add_summary(env: Mapping[str, str], markdown: str) -> None:
+    """Append to this step's summary, cut to GitHub's 1 MiB."""
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    text = fit(markdown, SUMMARY_LIMIT, measure=lambda s: len(s.encode("utf-8")))
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(text)
+
+
+def fence(text: str, info: str = "text") -> str:
+    """`text` in a code block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    marks = "`" * max(3, longest + 1)
+    return f"{marks}{info}\n{text.rstrip()}\n{marks}\n"
+
+
+def fit(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
+    """`text` cut at a line boundary to at most `limit` (as `measure` counts), with open
+    `<details>` and code fences closed again and a last line that says it was cut."""
+    if measure(text) <= limit:
+        return text
+    note = "\n\n_Cut to fit GitHub's limit: the plan file (the run's artifact) has all of it._\n"
+    budget = limit - measure(note) - 200  # room for closing tags
+    lines = text.splitlines(keepends=True)
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        size = measure(line)
+        if used + size > budget:
+            break
+        kept.append(line)
+        used += size
+    if not kept and lines:  # one enormous line: cut it by characters
+        head = lines[0]
+        while head and measure(head) > budget:
+            head = head[: len(head) * 9 // 10]
+        kept = [head]
+    body = "".join(kept)
+    closing = ""
+    fence_run: str | None = None
+    for line in body.splitlines():
+        match = re.match(r"^(`{3,})", line)
+        if match and (fence_run is None or match.group(1).startswith(fence_run)):
+            fence_run = None if fence_run is not None else match.group(1)
+    if fence_run is not None:
+        closing += ("\n" if not body.endswith("\n") else "") + fence_run + "\n"
+    opened = body.count("<details>") - body.count("</details>")
+    closing += "\n</details>\n" * max(0, opened)
+    return body + closing + note
+
+
+# --- Running ivrsync ---------------------------------------------------------------------
+
+
+def ivrsync_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ivrsync", "--no-color", *args]
+
+
+def run_streamed(command: list[str], cwd: str) -> tuple[int, str]:
+    """Run `command`, copying its stdout and stderr (merged) to the log as they come;
+    returns the exit code and everything it printed."""
+    print(f"$ ivrsync {' '.join(command[4:])}", flush=True)
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    ) as process:
+        assert process.stdout is not None
+        captured: list[str] = []
+        for line in process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            captured.append(line)
+        code = process.wait()
+    return code, "".join(captured)
+
+
+# --- Settings ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    command: str
+    workdir: str  # as given, normalised: '.' for the repository root
+    plan_file: str
+    comment: bool
+    commit_state: bool
+    state_branch: str  # '' when the state is the file in the checkout
+    allow_partial: bool
+    plan_from_pr: str  # auto | required | off
+    token: str
+    reviewed_plan_dir: str  # where the reviewed plan was downloaded, or ''
+    state: str  # the state file as prepare found it (relative to the workspace), or ''
+
+    @property
+    def marker(self) -> str:
+        return f"<!-- ivrsync-plan:{self.workdir.replace('-->', '--&gt;')} -->"
+
+    @property
+    def artifact_name(self) -> str:
+        if self.workdir == ".":
+            return "ivrsync-plan"
+        return "ivrsync-plan-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", self.workdir).strip("-.") or "x")
+
+    @property
+    def state_artifact_name(self) -> str:
+        return "ivrsync-state" + self.artifact_name.removeprefix("ivrsync-plan")
+
+    @property
+    def plan_path(self) -> str:
+        """The plan file as seen from the workflow's directory (for upload-artifact)."""
+        return os.path.normpath(Path(self.workdir) / self.plan_file)
+
+    @property
+    def heading(self) -> str:
+        where = "" if self.workdir == "." else f" in `{self.workdir}`"
+        return f"### ivrsync {self.command}{where}\n\n"
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise CiError(f"{name}: expected true or false, got {value!r}")
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    command = env.get("IVRSYNC_COMMAND", "").strip()
+    if command not in ("plan", "apply"):
+        raise CiError(f"input command: expected 'plan' or 'apply', got {command!r}")
+    workdir = env.get("IVRSYNC_WORKING_DIRECTORY", "").strip() or "."
+    workdir = os.path.normpath(workdir).replace(os.sep, "/")
+    plan_file = env.get("IVRSYNC_PLAN_FILE", "").strip() or "ivrsync.plan.json"
+    plan_from_pr = env.get("IVRSYNC_PLAN_FROM_PR", "").strip().lower() or "auto"
+    if plan_from_pr not in ("auto", "required", "off"):
+        raise CiError(f"input plan-from-pr: expected auto, required or off, got {plan_from_pr!r}")
+    return Settings(
+        command=command,
+        workdir=workdir,
+        plan_file=plan_file,
+        comment=_flag(env, "IVRSYNC_COMMENT", True),
+        commit_state=_flag(env, "IVRSYNC_COMMIT_STATE", False),
+        state_branch=env.get("IVRSYNC_STATE_BRANCH", "").strip(),
+        allow_partial=_flag(env, "IVRSYNC_ALLOW_PARTIAL", False),
+        plan_from_pr=plan_from_pr,
+        token=env.get("IVRSYNC_GITHUB_TOKEN", ""),
+        reviewed_plan_dir=env.get("IVRSYNC_REVIEWED_PLAN_DIR", "").strip(),
+        state=env.get("IVRSYNC_STATE_FILE", "").strip(),
+    )
+
+
+def event(env: Mapping[str, str]) -> dict[str, Any]:
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path or not Path(path).is_file():
+        return {}
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def pull_request(env: Mapping[str, str]) -> dict[str, Any] | None:
+    pr = event(env).get("pull_request")
+    return pr if isinstance(pr, dict) and isinstance(pr.get("number"), int) else None
+
+
+def state_branch(settings: Settings, env: Mapping[str, str]) -> str:
+    """The branch the state is read from and committed to; '' for the checkout's file."""
+    if settings.state_branch:
+        return settings.state_branch
+    if settings.commit_state and settings.command == "apply":
+        return env.get("GITHUB_REF_NAME", "")
+    return ""
+
+
+def state_file(workdir: str) -> Path:
+    """Where ivrsync keeps the state of the repository in `workdir` (state.path)."""
+    from ivrsync.manifest.loader import read_state_path
+
+    return read_state_path(Path(workdir))
+
+
+def settings_state(settings: Settings) -> Path:
+    """The state file: as `prepare` found it, or read from the manifest now."""
+    return Path(settings.state) if settings.state else state_file(settings.workdir)
+
+
+# --- The GitHub REST API (only what the action needs) -----------------------------------
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, method: str, url: str, body: str) -> None:
+        message = body
+        try:
+            parsed = json.loads(body)
+            if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+                message = parsed["message"]
+        except ValueError:
+            pass
+        super().__init__(f"{method} {url}: HTTP {status}: {message[:300]}")
+        self.status = status
+
+
+class GitHub:
+    def __init__(self, api_url: str, token: str, repository: str) -> None:
+        self.api = api_url.rstrip("/")
+        self.token = token
+        self.repo = repository
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[Any, str]:
+        """(parsed JSON, the URL of the next page or '')."""
+        url = path if path.startswith(("http://", "https://")) else self.api + path
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("X-GitHub-Api-Version", "2022-11-28")
+        request.add_header("User-Agent", "ivrsync-action")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read().decode("utf-8")
+                link = response.headers.get("Link", "")
+        except urllib.error.HTTPError as exc:
+            raise HttpError(exc.code, method, url, exc.read().decode("utf-8", "replace")) from None
+        match = re.search(r'<([^>]+)>;\s*rel="next"', link)
+        return (json.loads(raw) if raw else None), (match.group(1) if match else "")
+
+    def pages(self, path: str, key: str | None = None, max_pages: int = 50) -> Iterator[Any]:
+        """The items of a paginated list (under `key` when the list is wrapped)."""
+        url = path
+        for _ in range(max_pages):
+            data, url = self.request("GET", url)
+            items = data.get(key, []) if key and isinstance(data, dict) else data
+            yield from items if isinstance(items, list) else []
+            if not url:
+                return
+
+
+def github_from(env: Mapping[str, str], token: str) -> GitHub:
+    repository = env.get("GITHUB_REPOSITORY", "")
+    if not repository:
+        raise CiError("GITHUB_REPOSITORY is not set: run this in GitHub Actions")
+    return GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), token, repository)
+
+
+def upsert_comment(github: GitHub, number: int, marker: str, body: str) -> tuple[str, str]:
+    """Update the pull request's comment that starts with `marker`, or create it.
+
+    Returns ("updated" or "created", the comment's URL). A comment the token may not edit
+    (someone else posted the marker) is passed over.
+    """
+    text = fit(body if body.startswith(marker) else f"{marker}\n{body}", COMMENT_LIMIT)
+    path = f"/repos/{github.repo}/issues/{number}/comments"
+    candidates = [
+        comment
+        for comment in github.pages(f"{path}?per_page=100")
+        if isinstance(comment, dict) and str(comment.get("body", "")).startswith(marker)
+    ]
+    for comment in candidates:
+        try:
+            updated, _ = github.request(
+                "PATCH", f"/repos/{github.repo}/issues/comments/{comment['id']}", {"body": text}
+            )
+        except HttpError as exc:
+            if exc.status in (403, 404):
+                continue
+            raise
+        return "updated", str(updated.get("html_url", ""))
+    created, _ = github.request("POST", path, {"body": text})
+    return "created", str(created.get("html_url", ""))
+
+
+@dataclass(frozen=True)
+class ReviewedPlan:
+    pr_number: int
+    run_id: int
+    artifact_id: int
+    head_sha: str
+
+
+def find_reviewed_plan(
+    github: GitHub, sha: str, branch: str, artifact_name: str, workflow_path: str
+) -> tuple[ReviewedPlan | None, str]:
+    """The plan artifact uploaded by this workflow for the last commit of the pull request
+    merged as `sha` into `branch`; with a sentence saying what was found."""
+    pulls, _ = github.request("GET", f"/repos/{github.repo}/commits/{sha}/pulls")
+    merged = [
+        p
+        for p in (pulls if isinstance(pulls, list) else [])
+        if p.get("merged_at") and p.get("base", {}).get("ref") == branch
+    ]
+    merged.sort(key=lambda p: p.get("merge_commit_sha") != sha)
+    if not merged:
+        return None, f"commit {sha[:7]} is not the merge of a pull request into {branch}"
+    pr = merged[0]
+    number, head = int(pr["number"]), str(pr["head"]["sha"])
+    name = urllib.parse.quote(artifact_name)
+    for artifact in github.pages(
+        f"/repos/{github.repo}/actions/artifacts?name={name}&per_page=100", key="artifacts"
+    ):
+        run = artifact.get("workflow_run") or {}
+        if artifact.get("expired") or run.get("head_sha") != head:
+            continue
+        details, _ = github.request("GET", f"/repos/{github.repo}/actions/runs/{run['id']}")
+        if workflow_path and str(details.get("path", "")).split("@")[0] != workflow_path:
+            continue
+        if details.get("event") not in ("pull_request", "pull_request_target"):
+            continue
+        found = ReviewedPlan(number, int(run["id"]), int(artifact["id"]), head)
+        return found, (
+            f"the plan reviewed on pull request #{number} (commit {head[:7]}, run {run['id']})"
+        )
+    return None, (
+        f"pull request #{number} has no unexpired plan artifact {artifact_name!r} from this "
+        f"workflow for its last commit {head[:7]}"
+    )
+
+
+# --- git --------------------------------------------------------------------------------
+
+
+def git(*args: str, cwd: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise CiError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _remote_ref(branch: str) -> str:
+    return f"refs/remotes/ivrsync-state/{branch}"
+
+
+def fetch_branch(branch: str, cwd: str) -> str | None:
+    """Fetch `branch` from origin; its tip commit, or None if origin has no such branch."""
+    listed = subprocess.run(
+        ["git", "ls-remote", "--exit-code", "--heads", "origin", f"refs/heads/{branch}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode == 2:
+        return None
+    if listed.returncode != 0:
+        raise CiError(f"git ls-remote origin failed: {listed.stderr.strip()}")
+    depth = ["--depth=1"] if git("rev-parse", "--is-shallow-repository", cwd=cwd) == "true" else []
+    git("fetch", "--quiet", "--no-tags", *depth, "origin",
+        f"+refs/heads/{branch}:{_remote_ref(branch)}", cwd=cwd)  # fmt: skip
+    return git("rev-parse", _remote_ref(branch), cwd=cwd)
+
+
+def repo_path(path: Path, cwd: str) -> str:
+    """`path` relative to the top of the git repository around `cwd`."""
+    top = Path(git("rev-parse", "--show-toplevel", cwd=cwd)).resolve()
+    try:
+        return path.resolve().relative_to(top).as_posix()
+    except ValueError:
+        raise CiError(
+            f"the state file {path} is outside the git repository {top}: it cannot be committed"
+        ) from None
+
+
+def take_state_from_branch(state: Path, branch: str, workdir: str) -> str:
+    tip = fetch_branch(branch, workdir)
+    if tip is None:
+        return f"origin has no branch {branch!r} yet: using {state.name} from the checkout"
+    inside = repo_path(state, workdir)
+    shown = subprocess.run(
+        ["git", "cat-file", "blob", f"{tip}:{inside}"],
+        cwd=workdir,
+        capture_output=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        return f"{branch} has no {inside} yet: using the checkout's"
+    if state.exists() and state.read_bytes() == shown.stdout:
+        return f"the state in the checkout is the one on {branch} ({tip[:7]})"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=state.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(shown.stdout)
+    Path(tmp.name).replace(state)
+    return f"took {inside} from the tip of {branch} ({tip[:7]})"
+
+
+def commit_state(
+    state: Path, branch: str, workdir: str, message: str, attempts: int = 5, pause: float = 2.0
+) -> tuple[str, str]:
+    """Commit `state` as it is on disk onto the tip of `branch` at origin and push it.
+
+    Only the state changes in that commit, whatever else the checkout holds; a branch that
+    moved meanwhile is fetched again and the commit remade. Returns ("pushed", commit) or
+    ("unchanged", tip).
+    """
+    inside = repo_path(state, workdir)
+    bot = {
+        "GIT_AUTHOR_NAME": BOT_NAME,
+        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
+    for attempt in range(1, attempts + 1):
+        parent = fetch_branch(branch, workdir)
+        blob = git("hash-object", "-w", "--", str(state.resolve()), cwd=workdir)
+        with tempfile.TemporaryDirectory() as scratch:
+            env = {**os.environ, **bot, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            if parent is not None:
+                current = git("rev-parse", "--verify", "--quiet", f"{parent}:{inside}",
+                              cwd=workdir, check=False)  # fmt: skip
+                if current == blob:
+                    return "unchanged", parent
+                git("read-tree", parent, cwd=workdir, env=env)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{inside}",
+                cwd=workdir, env=env)  # fmt: skip
+            tree = git("write-tree", cwd=workdir, env=env)
+            parents = ["-p", parent] if parent is not None else []
+            commit = git("commit-tree", tree, *parents, "-m", message, cwd=workdir, env=env)
+        pushed = subprocess.run(
+            ["git", "push", "--quiet", "origin", f"{commit}:refs/heads/{branch}"],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if pushed.returncode == 0:
+            return "pushed", commit
+        print(f"Push to {branch} refused (attempt {attempt}): {pushed.stderr.strip()}")
+        if attempt < attempts:
+            time.sleep(pause * attempt)
+    raise CiError(
+        f"could not push the state to {branch} after {attempts} attempts; it is kept as the "
+        "run's state artifact: commit it by hand before the next apply"
+    )
+
+
+# --- Subcommands ------------------------------------------------------------------------
+
+
+def _lookup_reviewed_plan(settings: Settings, env: Mapping[str, str]) -> ReviewedPlan | None:
+    """For an apply started by a push: the plan reviewed on the merged pull request."""
+    event_name = env.get("GITHUB_EVENT_NAME", "")
+    if event_name != "push":
+        if settings.plan_from_pr == "required":
+            raise CiError(f"plan-from-pr is 'required', but this run was started by {event_name}")
+        print(f"Started by {event_name}, not a push: ivrsync plans now and applies that.")
+        return None
+    repo = env.get("GITHUB_REPOSITORY", "")
+    workflow_path = env.get("GITHUB_WORKFLOW_REF", "").split("@", 1)[0].removeprefix(repo + "/")
+    try:
+        found, why = find_reviewed_plan(
+            github_from(env, settings.token),
+            env.get("GITHUB_SHA", ""),
+            env.get("GITHUB_REF_NAME", ""),
+            settings.artifact_name,
+            workflow_path,
+        )
+    except HttpError as exc:
+        raise CiError(
+            f"could not look for the reviewed plan ({exc}). The job needs `permissions: "
+            "actions: read` and `pull-requests: read`, or set plan-from-pr: off"
+        ) from None
+    if found is not None:
+        print(f"Applying {why}.")
+        return found
+    if settings.plan_from_pr == "required":
+        raise CiError(f"no reviewed plan to apply: {why} (plan-from-pr is 'required')")
+    annotate(
+        "notice",
+        f"No reviewed plan: {why}. ivrsync plans now and applies that (--auto-approve).",
+        "ivrsync apply",
+    )
+    return None
+
+
+def cmd_prepare(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    if not Path(settings.workdir).is_dir():
+        raise CiError(f"input working-directory: {settings.workdir} is not a directory")
+    state = ""
+    if settings.command == "apply" or settings.state_branch:
+        try:
+            state = os.path.relpath(state_file(settings.workdir))
+        except Exception as exc:  # a broken manifest: apply says what is wrong
+            print(f"Could not read state.path from the manifest: {exc}")
+    reviewed = None
+    if settings.command == "apply" and settings.plan_from_pr != "off":
+        reviewed = _lookup_reviewed_plan(settings, env)
+    temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
+    set_outputs(
+        env,
+        artifact_name=settings.artifact_name,
+        state_artifact_name=settings.state_artifact_name,
+        state_file=state,
+        reviewed_run_id=str(reviewed.run_id) if reviewed else "",
+        reviewed_dir=(
+            str(Path(temp) / f"{settings.artifact_name}-reviewed-{reviewed.run_id}")
+            if reviewed
+            else ""
+        ),
+    )
+    return 0
+
+
+def cmd_fetch_state(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    branch = state_branch(settings, env)
+    if not branch:
+        print("The state is the file in the checkout (no state-branch, commit-state off).")
+        return 0
+    try:
+        state = settings_state(settings)
+    except Exception as exc:  # a broken manifest: plan or apply says what is wrong
+        print(f"Could not read state.path from the manifest: {exc}")
+        return 0
+    print(take_state_from_branch(state, branch, settings.workdir) + ".")
+    return 0
+
+
+def _comment_footer(env: Mapping[str, str], settings: Settings) -> str:
+    pr = pull_request(env) or {}
+    head = str(pr.get("head", {}).get("sha", env.get("GITHUB_SHA", "")))[:7]
+    server = env.get("GITHUB_SERVER_URL", "https://github.com")
+    run_id = env.get("GITHUB_RUN_ID", "")
+    run = f"[run {run_id}]({server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{run_id})"
+    return (
+        f"\n\n<sub>Commit {head}, {run}. The plan file is the run's artifact "
+        f"`{settings.artifact_name}`; the merge applies exactly this plan, and refuses it if "
+        "the state changed meanwhile.</sub>\n"
+    )
+
+
+def cmd_plan(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    code, log = run_streamed(
+        ivrsync_command("plan", "--out", settings.plan_file, "--detailed-exitcode"),
+        cwd=settings.workdir,
+    )
+    planned = code in (0, 2)
+    if planned:
+        shown = subprocess.run(
+            ivrsync_command("show", settings.plan_file, "--format", "markdown"),
+            cwd=settings.workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if shown.returncode != 0:
+            raise CiError(f"ivrsync show failed: {shown.stderr.strip()}")
+        body = shown.stdout.rstrip("\n") + "\n"
+    else:
+        body = f"**ivrsync plan failed** (exit {code}):\n\n" + fence(log)
+    add_summary(env, settings.heading + body)
+    comment_file = ""
+    temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
+    if settings.comment and pull_request(env) is not None:
+        path = Path(temp) / f"{settings.artifact_name}-comment.md"
+        text = f"{settings.marker}\n{settings.heading}{body}{_comment_footer(env, settings)}"
+        path.write_text(fit(text, COMMENT_LIMIT), encoding="utf-8")
+        comment_file = str(path)
+    set_outputs(
+        env,
+        exitcode=str(code),
+        has_changes="true" if code == 2 else "false",
+        plan_file=settings.plan_path if planned else "",
+        comment_file=comment_file,
+    )
+    if not planned:
+        annotate("error", f"ivrsync plan failed (exit {code}): see the log", "ivrsync plan")
+        return 1
+    return 0
+
+
+def cmd_comment(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    pr = pull_request(env)
+    path = env.get("IVRSYNC_COMMENT_FILE", "")
+    if pr is None or not path:
+        print("Not a pull request, or nothing to post.")
+        return 0
+    body = Path(path).read_text(encoding="utf-8")
+    github = github_from(env, settings.token)
+    try:
+        done, url = upsert_comment(github, int(pr["number"]), settings.marker, body)
+    except HttpError as exc:
+        head_repo = (pr.get("head", {}).get("repo") or {}).get("full_name")
+        if exc.status == 403 and head_repo and head_repo != github.repo:
+            annotate(
+                "warning",
+                "The plan is in the job summary: a pull request from a fork gets a read-only "
+                f"token, so it cannot be posted as a comment ({exc}).",
+                "ivrsync plan comment",
+            )
+            return 0
+        raise CiError(
+            f"could not post the plan comment ({exc}); the job needs "
+            "`permissions: pull-requests: write`"
+        ) from None
+    print(f"Plan comment {done}: {url}")
+    return 0
+
+
+def _choose_plan(settings: Settings) -> str | None:
+    """The plan file to apply (as ivrsync in the working directory sees it), or None to plan
+    now: plan-file if it exists there, else the reviewed plan downloaded for this run."""
+    if (Path(settings.workdir) / settings.plan_file).is_file():
+        return settings.plan_file
+    if settings.reviewed_plan_dir:
+        folder = Path(settings.reviewed_plan_dir)
+        named = folder / Path(settings.plan_file).name
+        files = [named] if named.is_file() else sorted(folder.glob("*.json"))
+        if len(files) == 1:
+            return str(files[0].resolve())
+        raise CiError(f"expected one plan file in the downloaded artifact {folder}, found {files}")
+    return None
+
+
+def _left_over(settings: Settings) -> str:
+    """After applying a saved plan: the summary line of what the branch still wants, or ''."""
+    result = subprocess.run(
+        ivrsync_command("plan", "--detailed-exitcode", "--no-lock"),
+        cwd=settings.workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 2:
+        return ""
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Plan: ")]
+    return lines[-1] if lines else "changes"
+
+
+def cmd_apply(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    plan = _choose_plan(settings)
+    if plan is None and settings.plan_from_pr == "required":
+        raise CiError("plan-from-pr is 'required' but no plan file was downloaded")
+    try:
+        state: Path | None = settings_state(settings)
+    except Exception:  # a broken manifest: apply says what is wrong
+        state = None
+    before = state.read_bytes() if state and state.is_file() else None
+    args = ["apply", plan] if plan else ["apply", "--auto-approve"]
+    code, log = run_streamed(ivrsync_command(*args), cwd=settings.workdir)
+    after = state.read_bytes() if state and state.is_file() else None
+    headline = {0: "complete", 3: "partial", 1: "failed"}.get(code, f"failed (exit {code})")
+    what = f"the plan `{Path(plan).name}`" if plan else "a new plan (--auto-approve)"
+    add_summary(env, settings.heading + f"**Apply {headline}** ({what}):\n\n" + fence(log))
+    set_outputs(
+        env,
+        exitcode=str(code),
+        has_changes="true" if before != after else "false",
+        plan_file=os.path.normpath(Path(settings.workdir) / plan) if plan else "",
+    )
+    if code == 0:
+        if plan:
+            rest = _left_over(settings)
+            if rest:
+                annotate(
+                    "warning",
+                    f"The applied plan is done, but the branch wants more ({rest}): changes "
+                    "merged without a plan of their own, or by a run GitHub cancelled while it "
+                    "waited. Run this workflow by hand to plan and apply them.",
+                    "ivrsync apply",
+                )
+        return 0
+    not_done = [line for line in log.splitlines() if _NOT_DONE.match(line)]
+    listed = "\n".join(not_done[:10])
+    if len(not_done) > 10:
+        listed += f"\n... and {len(not_done) - 10} more in the log"
+    if code == 3:
+        annotate(
+            "warning",
+            "ivrsync apply was partial (exit 3): what succeeded is in the state; run apply "
+            f"again for the rest (see docs/ci.md).\n{listed}".rstrip(),
+            "ivrsync apply partial",
+        )
+        return 0 if settings.allow_partial else 1
+    stale = "is stale" in log
+    hint = (
+        " The reviewed plan no longer fits the state: plan again (re-run the pull request's "
+        "checks, or run this workflow by hand to plan and apply the branch as it is)."
+        if stale and plan
+        else ""
+    )
+    annotate("error", f"ivrsync apply failed (exit {code}).{hint}\n{listed}".rstrip(), "ivrsync")
+    return 1
+
+
+def cmd_commit_state(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    branch = state_branch(settings, env)
+    if not branch:
+        raise CiError("commit-state needs a branch: set state-branch, or run on a branch push")
+    try:
+        state = settings_state(settings)
+    except Exception as exc:  # a broken manifest: apply stopped before any upload
+        print(f"Could not read state.path from the manifest ({exc}): nothing to commit.")
+        return 0
+    if not state.is_file():
+        print(f"No state file ({state}): nothing to commit.")
+        return 0
+    sha = env.get("GITHUB_SHA", "")[:7]
+    run = env.get("GITHUB_RUN_ID", "")
+    message = (
+        f"ivrsync: state after apply of {sha or 'the checkout'}"
+        + (f" (run {run})" if run else "")
+        + " [skip ci]"
+    )
+    done, commit = commit_state(state, branch, settings.workdir, message)
+    if done == "unchanged":
+        print(f"The state on {branch} is already this one ({commit[:7]}): nothing to commit.")
+    else:
+        print(f"Committed the state to {branch}: {commit[:7]}.")
+    set_outputs(env, state_commit=commit if done == "pushed" else "")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Mapping[str, str]], int]] = {
+    "prepare": cmd_prepare,
+    "fetch-state": cmd_fetch_state,
+    "plan": cmd_plan,
+    "comment": cmd_comment,
+    "apply": cmd_apply,
+    "commit-state": cmd_commit_state,
+}
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else "")
+    parser.add_argument("step", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.step](os.environ if env is None else env)
+    except (CiError, HttpError) as exc:
+        annotate("error", str(exc), f"ivrsync action ({args.step})")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

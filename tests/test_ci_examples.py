@@ -1,0 +1,958 @@
+"""The CI integration: action.yml, examples/ci/ and scripts/ci/ivrsync_ci.py.
+
+The YAML is checked for what GitHub and GitLab only report at run time (an undeclared input,
+a step output nobody writes, a stage that does not exist). Then CI is played for real against
+the emulators: the workflow's commands one by one, the composite action's steps as the runner
+would run them (its `if:` conditions, `env:` mappings and outputs, with a stand-in for the
+GitHub API and a bare repository as origin), and the GitLab jobs' scripts in bash.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
+from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from tests.static_server import static_files
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
+import ivrsync_ci  # noqa: E402
+
+ACTION = REPO_ROOT / "action.yml"
+WORKFLOW = REPO_ROOT / "examples" / "ci" / "github-actions.yml"
+GITLAB = REPO_ROOT / "examples" / "ci" / "gitlab-ci.yml"
+SCRIPT = REPO_ROOT / "scripts" / "ci" / "ivrsync_ci.py"
+EXAMPLE = REPO_ROOT / "examples" / "manifests"
+
+SECRETS = {
+    "AICC_APP_KEY": "ci-app-key",
+    "AICC_APP_SECRET": "ci-app-secret-5d1e",
+    "TENCENTCLOUD_SECRET_ID": "AKIDci00000000000000000000000000000001",
+    "TENCENTCLOUD_SECRET_KEY": "ci-tencent-key-77ab",
+}
+TOKEN = "ghs_test_token_0123456789"
+REPOSITORY = "example/prompts"
+EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
+GITIGNORE = "ivrsync.plan.json\nivrsync.state.json.backup\nivrsync.state.json.lock\n.ivrsync/\n"
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def expressions(node: object) -> Iterator[str]:
+    """Every `${{ ... }}` in a YAML document, plus every `if:` (an expression without them)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "if" and isinstance(value, str) and "${{" not in value:
+                yield value
+            yield from expressions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from expressions(item)
+    elif isinstance(node, str):
+        yield from EXPR.findall(node)
+
+
+def script_outputs() -> set[str]:
+    """The output names scripts/ci/ivrsync_ci.py writes (keywords of set_outputs calls)."""
+    names = set()
+    for node in ast.walk(ast.parse(SCRIPT.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "set_outputs":
+            names |= {k.arg.replace("_", "-") for k in node.keywords if k.arg}
+    return names
+
+
+# --- The YAML ------------------------------------------------------------------------------
+
+
+# What the third-party actions used by action.yml write (their documented outputs).
+USES_OUTPUTS = {
+    "actions/setup-python": {"python-path", "python-version", "cache-hit"},
+    "actions/download-artifact": {"download-path"},
+    "actions/upload-artifact": {"artifact-id", "artifact-url", "artifact-digest"},
+}
+
+
+def test_the_action_uses_only_declared_inputs_and_existing_step_outputs() -> None:
+    action = load(ACTION)
+    inputs = action["inputs"]
+    for name, spec in inputs.items():
+        assert spec.get("description"), f"input {name} has no description"
+    assert inputs["command"]["required"] is True
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+
+    used = {m for e in expressions(action) for m in re.findall(r"\binputs\.([\w-]+)", e)}
+    assert used <= set(inputs), f"undeclared inputs: {used - set(inputs)}"
+    assert set(inputs) - used == set(), f"inputs never used: {set(inputs) - used}"
+
+    written: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    for step in steps:
+        for expression in expressions(step):
+            for step_id, output in re.findall(r"\bsteps\.([\w-]+)\.outputs\.([\w-]+)", expression):
+                assert step_id in seen, f"steps.{step_id} is used before (or without) its step"
+                assert output in written[step_id], f"steps.{step_id} never writes {output}"
+        if "id" in step:
+            seen.add(step["id"])
+            if "run" in step and "IVRSYNC_SCRIPT" in step.get("env", {}):
+                written[step["id"]] = script_outputs()
+            elif "run" in step:
+                written[step["id"]] = set(re.findall(r"echo \"([\w-]+)=", step["run"]))
+            else:
+                written[step["id"]] = USES_OUTPUTS[step["uses"].split("@")[0]]
+    for name, output in action["outputs"].items():
+        assert output.get("description"), name
+        for step_id, key in re.findall(r"steps\.([\w-]+)\.outputs\.([\w-]+)", output["value"]):
+            assert key in written[step_id], f"output {name}: steps.{step_id} never writes {key}"
+    assert {"exitcode", "has-changes", "plan-file"} <= set(action["outputs"])
+
+    for step in steps:
+        if "run" in step:
+            # Inputs reach scripts through env only: `${{ }}` in a script is an injection risk.
+            assert "${{" not in step["run"], step.get("name", step.get("id"))
+            assert step["shell"] == "bash"
+            assert step["run"].startswith("set -euo pipefail\n")
+            checked = subprocess.run(["bash", "-n"], input=step["run"], text=True, check=False)
+            assert checked.returncode == 0
+        if "IVRSYNC_SCRIPT" in step.get("env", {}):
+            assert step["env"]["IVRSYNC_SCRIPT"].endswith("}}/scripts/ci/ivrsync_ci.py")
+            [called] = re.findall(r'"\$IVRSYNC_SCRIPT" (\S+)', step["run"])
+            for sub in ["plan", "apply"] if called == '"$IVRSYNC_COMMAND"' else [called]:
+                assert sub in ivrsync_ci.COMMANDS
+        if "uses" in step:
+            assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
+
+    # Every IVRSYNC_* variable the script reads is passed by some step.
+    passed = {name for step in steps for name in step.get("env", {})}
+    read = set(re.findall(r'"(IVRSYNC_[A-Z_]+)"', SCRIPT.read_text()))
+    assert read <= passed, f"never passed by action.yml: {read - passed}"
+
+
+def test_the_github_workflow_uses_the_action_as_declared() -> None:
+    inputs = load(ACTION)["inputs"]
+    workflow = load(WORKFLOW)
+    triggers: dict[str, Any] = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert set(triggers) == {"pull_request", "push", "workflow_dispatch"}
+    assert triggers["push"]["branches"] == ["main"]
+    assert "prompts/**" in triggers["pull_request"]["paths"]
+    assert "audio/**" in triggers["pull_request"]["paths"]
+    jobs = workflow["jobs"]
+    commands = {}
+    for name, job in jobs.items():
+        ours = [s for s in job["steps"] if "ivrsync@" in s.get("uses", "")]
+        assert len(ours) == 1, name
+        step = ours[0]
+        assert step["uses"] == "OWNER/ivrsync@v0"
+        assert set(step["with"]) <= set(inputs), set(step["with"]) - set(inputs)
+        assert "command" in step["with"]
+        commands[step["with"]["command"]] = (job, step)
+        for expression in expressions(job):
+            assert not re.search(r"\bsteps\.(?!ivrsync\b)", expression), expression
+            for output in re.findall(r"steps\.ivrsync\.outputs\.([\w-]+)", expression):
+                assert output in load(ACTION)["outputs"]
+    plan_job, plan_step = commands["plan"]
+    assert "env" not in plan_step, "plan needs no secrets (fork pull requests have none)"
+    assert plan_job["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+    apply_job, apply_step = commands["apply"]
+    assert apply_job["concurrency"]["cancel-in-progress"] is False
+    assert "state" in apply_job["concurrency"]["group"]
+    assert apply_job["permissions"]["contents"] == "write"
+    assert apply_job["permissions"]["actions"] == "read"
+    assert str(apply_step["with"]["commit-state"]).lower() == "true"
+    # The secrets are those the example manifest names, each from `secrets.` of the same name.
+    manifest = (EXAMPLE / "ivrsync.yaml").read_text()
+    named = set(re.findall(r"_env: (\w+)", manifest))
+    assert set(apply_step["env"]) == named
+    for name, value in apply_step["env"].items():
+        assert value == f"${{{{ secrets.{name} }}}}"
+
+
+def test_the_gitlab_template_has_its_stages_and_one_apply_at_a_time() -> None:
+    template = load(GITLAB)
+    stages = template["stages"]
+    jobs = {k: v for k, v in template.items() if isinstance(v, dict) and "script" in v}
+    assert set(jobs) == {"ivrsync-plan", "ivrsync-apply"}
+    for name, job in jobs.items():
+        assert job["stage"] in stages, name
+        assert job["extends"] in template, name
+        script = "\n".join([*template[job["extends"]]["before_script"], *job["script"]])
+        assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    assert jobs["ivrsync-apply"]["resource_group"]
+    assert "resource_group" not in jobs["ivrsync-plan"]
+    plan_rules = jobs["ivrsync-plan"]["rules"]
+    assert plan_rules[0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
+    assert all("$CI_DEFAULT_BRANCH" in rule["if"] for rule in jobs["ivrsync-apply"]["rules"])
+    assert "--detailed-exitcode" in jobs["ivrsync-plan"]["script"][0]
+
+
+# --- The helpers of the action -------------------------------------------------------------
+
+
+def test_fit_cuts_at_a_line_and_closes_what_it_opened() -> None:
+    plan = "**Plan: 1 to upload.**\n\n<details><summary>Full plan</summary>\n\n```\n"
+    plan += "".join(f"  + aicc.prompt{n}.en_US\n" for n in range(5000)) + "```\n\n</details>\n"
+    assert ivrsync_ci.fit(plan, len(plan)) == plan
+    cut = ivrsync_ci.fit(plan, 10_000)
+    assert len(cut) <= 10_000
+    assert cut.startswith("**Plan: 1 to upload.**")
+    assert cut.count("```") == 2
+    assert cut.count("<details>") == cut.count("</details>") == 1
+    assert "Cut to fit" in cut.splitlines()[-1]
+    wide = ivrsync_ci.fit("é" * 600_000, ivrsync_ci.SUMMARY_LIMIT, lambda s: len(s.encode()))
+    assert len(wide.encode()) <= ivrsync_ci.SUMMARY_LIMIT
+    assert ivrsync_ci.fence("a ```` b").startswith("`````text\n")
+
+
+@dataclass
+class FakeGitHub:
+    """What the action asks of the GitHub REST API, kept in memory."""
+
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    foreign: set[int] = field(default_factory=set)  # comment ids the token may not edit
+    pulls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by commit
+    artifacts: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    log: list[tuple[str, str]] = field(default_factory=list)
+    url: str = ""
+    next_id: int = 1000
+
+    def handle(self, method: str, target: str, body: Any) -> tuple[int, Any, str]:
+        path, query = urlsplit(target).path, parse_qs(urlsplit(target).query)
+        self.log.append((method, path))
+        repo = f"/repos/{REPOSITORY}"
+        if match := re.fullmatch(rf"{repo}/issues/(\d+)/comments", path):
+            number = int(match.group(1))
+            if method == "POST":
+                self.next_id += 1
+                comment = {"id": self.next_id, "body": body["body"], "html_url": f"c{self.next_id}"}
+                self.comments.setdefault(number, []).append(comment)
+                return 201, comment, ""
+            page, size = int(query.get("page", ["1"])[0]), int(query["per_page"][0])
+            items = self.comments.get(number, [])
+            link = ""
+            if page * size < len(items):
+                link = f'<{self.url}{path}?per_page={size}&page={page + 1}>; rel="next"'
+            return 200, items[(page - 1) * size : page * size], link
+        if match := re.fullmatch(rf"{repo}/issues/comments/(\d+)", path):
+            wanted = int(match.group(1))
+            if wanted in self.foreign:
+                return 403, {"message": "Resource not accessible by integration"}, ""
+            for comment in (c for cs in self.comments.values() for c in cs):
+                if comment["id"] == wanted:
+                    comment["body"] = body["body"]
+                    return 200, comment, ""
+        if match := re.fullmatch(rf"{repo}/commits/(\w+)/pulls", path):
+            return 200, self.pulls.get(match.group(1), []), ""
+        if path == f"{repo}/actions/artifacts":
+            named = [a for a in self.artifacts if a["name"] == query["name"][0]]
+            return 200, {"total_count": len(named), "artifacts": named}, ""
+        if match := re.fullmatch(rf"{repo}/actions/runs/(\d+)", path):
+            return 200, self.runs[int(match.group(1))], ""
+        return 404, {"message": "Not Found"}, ""
+
+
+@pytest.fixture
+def github_api() -> Iterator[FakeGitHub]:
+    fake = FakeGitHub()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            assert self.headers["Authorization"] == f"Bearer {TOKEN}"
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            status, data, link = fake.handle(self.command, self.path, body)
+            raw = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            if link:
+                self.send_header("Link", link)
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_GET = do_POST = do_PATCH = _serve
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_comment_is_found_across_pages_and_updated_in_place(github_api: FakeGitHub) -> None:
+    marker = "<!-- ivrsync-plan:. -->"
+    chatter = [{"id": n, "body": f"looks good {n}"} for n in range(1, 131)]
+    spoof = {"id": 131, "body": f"{marker}\nsomeone else's"}  # a marker the token cannot edit
+    github_api.comments[7] = [*chatter, spoof]
+    github_api.foreign.add(131)
+    api = ivrsync_ci.GitHub(github_api.url, TOKEN, REPOSITORY)
+    assert ivrsync_ci.upsert_comment(api, 7, marker, "first")[0] == "created"
+    assert ivrsync_ci.upsert_comment(api, 7, marker, "second")[0] == "updated"
+    ours = [c for c in github_api.comments[7] if c["body"].startswith(marker) and c["id"] != 131]
+    assert len(ours) == 1
+    assert ours[0]["body"] == f"{marker}\nsecond"
+    assert ("GET", f"/repos/{REPOSITORY}/issues/7/comments") in github_api.log
+    assert github_api.log.count(("POST", f"/repos/{REPOSITORY}/issues/7/comments")) == 1
+    huge = ivrsync_ci.upsert_comment(api, 7, marker, "x\n" * 40_000)
+    assert huge[0] == "updated"
+    assert len(ours[0]["body"]) <= ivrsync_ci.COMMENT_LIMIT
+
+
+# --- Git -----------------------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def make_origin(tmp: Path) -> tuple[str, Path]:
+    """A bare origin with `main` holding a README, and a working clone of it."""
+    bare = tmp / "origin.git"
+    git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    url = bare.as_uri()
+    seed = tmp / "seed"
+    git(tmp, "clone", "--quiet", url, str(seed))
+    git(seed, "checkout", "--quiet", "-b", "main")
+    (seed / "README.md").write_text("IVR prompts\n")
+    git(seed, "add", "README.md")
+    git(seed, "commit", "--quiet", "-m", "start")
+    git(seed, "push", "--quiet", "origin", "main")
+    return url, seed
+
+
+def add_prompts(repo: Path) -> None:
+    shutil.copytree(EXAMPLE, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ivrsync"))
+    (repo / ".gitignore").write_text(GITIGNORE)
+
+
+def test_commit_state_commits_only_the_state_onto_a_branch_that_moved(tmp_path: Path) -> None:
+    url, seed = make_origin(tmp_path)
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--depth=1", url, str(runner))
+    state = runner / "ivrsync.state.json"
+    state.write_text('{"serial": 1}\n')
+    (runner / "scratch.txt").write_text("not for the commit\n")
+    (seed / "NEWS.md").write_text("merged meanwhile\n")  # main moves after the checkout
+    git(seed, "add", "NEWS.md")
+    git(seed, "commit", "--quiet", "-m", "another merge")
+    git(seed, "push", "--quiet", "origin", "main")
+    # The first push is refused, as when yet another merge lands between fetch and push.
+    hook = Path(url.removeprefix("file://")) / "hooks" / "pre-receive"
+    hook.write_text(
+        f"#!/bin/sh\n[ -e {tmp_path}/refused ] && exit 0\ntouch {tmp_path}/refused\nexit 1\n"
+    )
+    hook.chmod(0o755)
+
+    done, commit = ivrsync_ci.commit_state(state, "main", str(runner), "state [skip ci]", pause=0)
+    assert done == "pushed"
+    git(seed, "pull", "--quiet", "origin", "main")
+    assert git(seed, "rev-parse", "HEAD") == commit
+    assert git(seed, "show", "--name-only", "--format=%an", "HEAD").split() == [
+        "github-actions[bot]",
+        "ivrsync.state.json",
+    ]
+    assert (seed / "NEWS.md").exists()
+    assert not (seed / "scratch.txt").exists()
+    again = ivrsync_ci.commit_state(state, "main", str(runner), "state", pause=0)
+    assert again == ("unchanged", commit)
+    # A branch of its own for the state, created on first use.
+    ivrsync_ci.commit_state(state, "ivrsync-state", str(runner), "state", pause=0)
+    git(seed, "fetch", "--quiet", "origin", "ivrsync-state")
+    assert git(seed, "ls-tree", "--name-only", "FETCH_HEAD") == "ivrsync.state.json"
+
+
+# --- The workflow's commands against the emulators -----------------------------------------
+
+
+@dataclass
+class Clouds:
+    env: dict[str, str]  # what the workflow's env gives ivrsync: credentials and endpoints
+    huawei: HuaweiEmulator
+    tencent: TencentEmulator
+
+
+@pytest.fixture
+def clouds(tmp_path: Path) -> Iterator[Clouds]:
+    """Both emulators, and a static server publishing tmp_path/site for Tencent to fetch."""
+    site = tmp_path / "site"
+    site.mkdir()
+    with (
+        HuaweiEmulator(
+            HuaweiEmulatorConfig(
+                app_key=SECRETS["AICC_APP_KEY"], app_secret=SECRETS["AICC_APP_SECRET"]
+            )
+        ) as huawei,
+        TencentEmulator(
+            TencentEmulatorConfig(
+                secret_id=SECRETS["TENCENTCLOUD_SECRET_ID"],
+                secret_key=SECRETS["TENCENTCLOUD_SECRET_KEY"],
+            )
+        ) as tencent,
+        static_files(site) as audio,
+    ):
+        env = {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "CI": "true",
+            **SECRETS,
+            "AICC_ENDPOINT": huawei.url,
+            "CCC_ENDPOINT": tencent.url,
+            "CCC_AUDIO_BASE_URL": audio,
+        }
+        yield Clouds(env, huawei, tencent)
+
+
+def publish(tmp_path: Path, repo: Path) -> None:
+    """What the CDN serves: the prompt repository's audio."""
+    shutil.copytree(repo / "audio", tmp_path / "site" / "audio", dirs_exist_ok=True)
+
+
+def test_the_workflow_commands_in_order(tmp_path: Path, clouds: Clouds) -> None:
+    repo = tmp_path / "prompts"
+    repo.mkdir()
+    add_prompts(repo)
+    publish(tmp_path, repo)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", ".")
+    git(repo, "commit", "--quiet", "-m", "prompts")
+
+    def ivrsync(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ivrsync", *args],
+            cwd=repo,
+            env=clouds.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    planned = ivrsync("plan", "--out", "ivrsync.plan.json", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stderr
+    assert "Plan: 16 to upload, 0 to replace, 0 to forget." in planned.stdout
+    shown = ivrsync("show", "ivrsync.plan.json", "--format", "markdown")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("**Plan: 16 to upload, 0 to replace, 0 to forget.**\n")
+    applied = ivrsync("apply", "ivrsync.plan.json")
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete: 16 uploaded" in applied.stdout
+    git(repo, "add", "ivrsync.state.json")
+    git(repo, "commit", "--quiet", "-m", "ivrsync: state after apply [skip ci]")
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == "ivrsync.state.json"
+    assert git(repo, "status", "--porcelain") == ""  # the plan, backup and cache are ignored
+    again = ivrsync("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stderr
+    assert "No changes." in again.stdout
+    for secret in SECRETS.values():
+        assert secret not in planned.stdout + applied.stdout + applied.stderr
+
+
+# --- The composite action, step by step ----------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One run of the action in a job: what a runner would have at the end of it."""
+
+    outputs: dict[str, str]
+    steps: dict[str, dict[str, str]]
+    outcomes: dict[str, str]
+    summary: str
+    log: str
+
+
+class ActionRunner:
+    """Runs action.yml's steps as the GitHub runner does: `if:` conditions, `env:` mappings,
+    outputs, bash with -eo pipefail. The install step and the actions it uses are stood in
+    for: Python is this one, artifacts are kept in `self.artifacts` per run id."""
+
+    def __init__(self, base_env: dict[str, str], temp: Path) -> None:
+        self.action = load(ACTION)
+        self.base_env = base_env
+        self.temp = temp
+        self.artifacts: dict[int, dict[str, tuple[str, bytes]]] = {}
+
+    def run(self, workspace: Path, inputs: dict[str, str], github: dict[str, str]) -> Run:
+        declared = self.action["inputs"]
+        assert set(inputs) <= set(declared)
+        values = {name: str(spec.get("default", "")) for name, spec in declared.items()}
+        values["github-token"] = TOKEN
+        values.update(inputs)
+        run_id = int(github["run_id"])
+        runner_temp = self.temp / f"runner-{run_id}"
+        shutil.rmtree(runner_temp, ignore_errors=True)
+        runner_temp.mkdir(parents=True)
+        steps: dict[str, dict[str, str]] = {}
+        outcomes: dict[str, str] = {}
+        failed = False
+        summary, log = [], []
+
+        def lookup(name: str) -> str:
+            parts = name.split(".")
+            if parts[0] == "inputs":
+                return values[parts[1]]  # KeyError: an undeclared input
+            if parts[0] == "steps":
+                if parts[2] == "outcome":
+                    return outcomes.get(parts[1], "")
+                return steps.get(parts[1], {}).get(parts[3], "")
+            if name == "github.action_path":
+                return str(REPO_ROOT)
+            if name == "runner.temp":
+                return str(runner_temp)
+            raise AssertionError(f"unexpected context {name}")
+
+        def evaluate(expression: str) -> Any:
+            python = re.sub(
+                r"\b(?:inputs|steps|github|runner)\.[\w.-]+",
+                lambda m: f"_get({m.group(0)!r})",
+                expression,
+            )
+            python = python.replace("&&", " and ").replace("||", " or ")
+            python = re.sub(r"!(?!=)", " not ", python)
+            for function, value in {
+                "always()": "True",
+                "cancelled()": "False",
+                "success()": "(not _failed)",
+                "failure()": "_failed",
+            }.items():
+                python = python.replace(function, value)
+            return eval(python, {"__builtins__": {}}, {"_get": lookup, "_failed": failed})
+
+        def interpolate(text: object) -> str:
+            def one(match: re.Match[str]) -> str:
+                value = evaluate(match.group(1))
+                return str(value).lower() if isinstance(value, bool) else str(value)
+
+            return EXPR.sub(one, str(text))
+
+        for step in self.action["runs"]["steps"]:
+            step_id = step.get("id", f"step{len(outcomes)}")
+            condition = step.get("if")
+            if condition is not None:
+                condition = EXPR.sub(lambda m: m.group(1), condition)
+                if not re.search(r"always\(\)|cancelled\(\)|failure\(\)|success\(\)", condition):
+                    condition = f"success() && ({condition})"
+                go = bool(evaluate(condition))
+            else:
+                go = not failed
+            if not go:
+                outcomes[step_id] = "skipped"
+                continue
+            with_ = {k: interpolate(v) for k, v in step.get("with", {}).items()}
+            ok, out = True, {}
+            uses = step.get("uses", "").split("@")[0]
+            if uses == "actions/setup-python":
+                out = {"python-path": sys.executable}
+            elif step_id == "install":
+                out = {"python": sys.executable}  # installing is pip's business
+            elif uses == "actions/upload-artifact":
+                source = workspace / with_["path"]
+                if source.is_file():
+                    stored = self.artifacts.setdefault(run_id, {})
+                    stored[with_["name"]] = (source.name, source.read_bytes())
+                else:
+                    ok = with_.get("if-no-files-found") == "ignore"
+            elif uses == "actions/download-artifact":
+                assert with_["github-token"] == TOKEN
+                name, data = self.artifacts[int(with_["run-id"])][with_["name"]]
+                Path(with_["path"]).mkdir(parents=True, exist_ok=True)
+                (Path(with_["path"]) / name).write_bytes(data)
+            else:
+                ok, out, text, told = self._bash(step, interpolate, workspace, github, runner_temp)
+                log.append(text)
+                summary.append(told)
+            steps[step_id] = out
+            outcomes[step_id] = "success" if ok else "failure"
+            failed = failed or not ok
+        outputs = {k: interpolate(v["value"]) for k, v in self.action["outputs"].items()}
+        return Run(outputs, steps, outcomes, "".join(summary), "".join(log))
+
+    def _bash(
+        self,
+        step: dict[str, Any],
+        interpolate: Any,
+        workspace: Path,
+        github: dict[str, str],
+        runner_temp: Path,
+    ) -> tuple[bool, dict[str, str], str, str]:
+        files = {
+            name: runner_temp / f"{name}-{len(list(runner_temp.iterdir()))}" for name in ("o", "s")
+        }
+        for path in files.values():
+            path.write_text("")
+        env = {
+            **self.base_env,
+            **{f"GITHUB_{k.upper()}": v for k, v in github.items()},
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_OUTPUT": str(files["o"]),
+            "GITHUB_STEP_SUMMARY": str(files["s"]),
+            "RUNNER_TEMP": str(runner_temp),
+            **{k: interpolate(v) for k, v in step.get("env", {}).items()},
+        }
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        outputs = dict(
+            line.split("=", 1) for line in files["o"].read_text().splitlines() if "=" in line
+        )
+        text = done.stdout + done.stderr
+        return done.returncode == 0, outputs, text, files["s"].read_text()
+
+
+def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    url, seed = make_origin(tmp_path)
+    workflow = load(WORKFLOW)["jobs"]
+    ours = {
+        name: next(s for s in job["steps"] if "ivrsync@" in s.get("uses", ""))
+        for name, job in workflow.items()
+    }
+    # The job's env: the workflow's secrets mapping, with the test's values.
+    secrets_env = {
+        name: SECRETS[value.removeprefix("${{ secrets.").removesuffix(" }}")]
+        for name, value in ours["apply"]["env"].items()
+    }
+    runner = ActionRunner(clouds.env, tmp_path / "temp")
+
+    def checkout(ref: str, name: str) -> Path:
+        workspace = tmp_path / name
+        git(tmp_path, "clone", "--quiet", "--depth=1", "--branch", ref, url, str(workspace))
+        return workspace
+
+    def context(event_name: str, run_id: int, sha: str, event: dict[str, Any]) -> dict[str, str]:
+        path = tmp_path / f"event-{run_id}.json"
+        path.write_text(json.dumps(event))
+        return {
+            "event_name": event_name,
+            "event_path": str(path),
+            "run_id": str(run_id),
+            "sha": sha,
+            "ref_name": "7/merge" if event_name == "pull_request" else "main",
+            "repository": REPOSITORY,
+            "api_url": github_api.url,
+            "server_url": "https://github.com",
+            "workflow_ref": f"{REPOSITORY}/.github/workflows/ivrsync.yml@refs/heads/main",
+        }
+
+    # A pull request adds the prompts.
+    git(seed, "checkout", "--quiet", "-b", "prompts")
+    add_prompts(seed)
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "Add the prompts")
+    git(seed, "push", "--quiet", "origin", "prompts")
+    head = git(seed, "rev-parse", "HEAD")
+    publish(tmp_path, seed)
+    pr_event = {
+        "pull_request": {
+            "number": 7,
+            "head": {"sha": head, "repo": {"full_name": REPOSITORY}},
+        }
+    }
+    plan_inputs = {k: str(v) for k, v in ours["plan"]["with"].items()}
+
+    pr = runner.run(
+        checkout("prompts", "pr-1"), plan_inputs, context("pull_request", 501, head, pr_event)
+    )
+    assert pr.outputs == {"exitcode": "2", "has-changes": "true", "plan-file": "ivrsync.plan.json"}
+    assert pr.outcomes["run"] == "success", pr.log
+    assert "ivrsync-plan" in runner.artifacts[501]
+    assert pr.summary.startswith("### ivrsync plan\n\n**Plan: 16 to upload, 0 to replace")
+    [comment] = github_api.comments[7]
+    assert comment["body"].startswith("<!-- ivrsync-plan:. -->\n### ivrsync plan\n\n**Plan: 16")
+    assert f"Commit {head[:7]}" in comment["body"]
+    # What GitHub's API then lists: the plan artifacts of the pull request's runs, newest first
+    # (one of them from an older commit of the pull request).
+    for run_id in (499, 501):
+        runner.artifacts.setdefault(run_id, runner.artifacts[501])
+        github_api.runs[run_id] = {
+            "id": run_id,
+            "event": "pull_request",
+            "path": ".github/workflows/ivrsync.yml",
+        }
+        github_api.artifacts.insert(
+            0,
+            {
+                "id": 9000 + run_id,
+                "name": "ivrsync-plan",
+                "expired": False,
+                "workflow_run": {"id": run_id, "head_sha": head if run_id == 501 else "0" * 40},
+            },
+        )
+
+    # Merged: the push to main applies the plan reviewed on run 501, and commits the state.
+    git(seed, "checkout", "--quiet", "main")
+    git(seed, "merge", "--quiet", "--no-ff", "-m", "Merge pull request #7", "prompts")
+    git(seed, "push", "--quiet", "origin", "main")
+    merge = git(seed, "rev-parse", "HEAD")
+    github_api.pulls[merge] = [
+        {
+            "number": 7,
+            "merged_at": "2026-11-21T08:00:00Z",
+            "merge_commit_sha": merge,
+            "base": {"ref": "main"},
+            "head": {"sha": head},
+        }
+    ]
+    apply_inputs = {
+        "command": "apply",
+        "commit-state": "true",
+        "plan-from-pr": "auto",  # what the workflow's expression gives for a push
+    }
+    assert set(ours["apply"]["with"]) == set(apply_inputs)
+    runner.base_env = {**clouds.env, **secrets_env}
+    applied = runner.run(checkout("main", "main-1"), apply_inputs, context("push", 601, merge, {}))
+    assert applied.outcomes["run"] == "success", applied.log
+    assert applied.steps["prepare"]["reviewed-run-id"] == "501"
+    assert "Applying the plan reviewed on pull request #7" in applied.log
+    assert applied.outputs["exitcode"] == "0"
+    assert applied.outputs["has-changes"] == "true"
+    assert applied.outputs["plan-file"].endswith("ivrsync-plan-reviewed-501/ivrsync.plan.json")
+    assert "**Apply complete** (the plan `ivrsync.plan.json`)" in applied.summary
+    assert "Apply complete: 16 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.summary
+    assert applied.outcomes["commit-state"] == "success", applied.log
+    assert "ivrsync-state" in runner.artifacts[601]
+    git(seed, "pull", "--quiet", "origin", "main")
+    assert git(seed, "log", "-1", "--format=%an %s").startswith(
+        "github-actions[bot] ivrsync: state after apply of"
+    )
+    assert git(seed, "show", "--name-only", "--format=", "HEAD") == "ivrsync.state.json"
+    for secret in SECRETS.values():
+        assert secret not in applied.log + applied.summary
+    assert len(clouds.huawei.uploads) == 7
+    assert len(clouds.tencent.uploads) == 9
+
+    # The next pull request plans against the committed state: nothing to do.
+    pr = runner.run(
+        checkout("main", "pr-3"), plan_inputs, context("pull_request", 503, merge, pr_event)
+    )
+    assert pr.outputs == {"exitcode": "0", "has-changes": "false", "plan-file": "ivrsync.plan.json"}
+    # ... and says so in the same comment, updated.
+    assert len(github_api.comments[7]) == 1
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{comment['id']}") in github_api.log
+    assert "No changes. The state matches the manifests." in github_api.comments[7][0]["body"]
+    # Applying again by hand: no reviewed plan (plan-from-pr off), a new plan with nothing in it.
+    again = runner.run(
+        checkout("main", "main-2"),
+        {**apply_inputs, "plan-from-pr": "off"},
+        context("workflow_dispatch", 602, git(seed, "rev-parse", "HEAD"), {}),
+    )
+    assert again.outputs == {"exitcode": "0", "has-changes": "false", "plan-file": ""}
+    assert "already this one" in again.log
+
+
+def test_a_failed_plan_is_posted_and_fails_the_step(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    repo = tmp_path / "ws"
+    repo.mkdir()
+    add_prompts(repo)
+    manifest = repo / "ivrsync.yaml"
+    manifest.write_text(manifest.read_text().replace("voice_type: ivr", "voice_type: music"))
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 9, "head": {"sha": "f" * 40}}}))
+    github = {
+        "event_name": "pull_request",
+        "event_path": str(event),
+        "run_id": "700",
+        "sha": "e" * 40,
+        "repository": REPOSITORY,
+        "api_url": github_api.url,
+    }
+    result = ActionRunner(clouds.env, tmp_path / "temp").run(repo, {"command": "plan"}, github)
+    assert result.outcomes["run"] == "failure"
+    assert result.outputs == {"exitcode": "1", "has-changes": "false", "plan-file": ""}
+    assert "::error title=ivrsync plan::ivrsync plan failed (exit 1)" in result.log
+    [comment] = github_api.comments[9]
+    assert "**ivrsync plan failed** (exit 1):" in comment["body"]
+    assert "must be one of 'ivr'" in comment["body"]
+
+
+# --- The GitLab template's jobs, in bash --------------------------------------------------
+
+
+@dataclass
+class FakeGitLab:
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def gitlab_api() -> Iterator[FakeGitLab]:
+    fake = FakeGitLab()
+    notes_path = "/api/v4/projects/42/merge_requests/3/notes"
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, data: object) -> None:
+            raw = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _serve(self) -> None:
+            assert self.headers["PRIVATE-TOKEN"] == "glpat-test"
+            split = urlsplit(self.path)
+            fake.calls.append(f"{self.command} {split.path}")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else {}
+            if self.command == "GET" and split.path == notes_path:
+                query = parse_qs(split.query)
+                page, size = int(query["page"][0]), int(query["per_page"][0])
+                return self._reply(200, fake.notes[(page - 1) * size : page * size])
+            if self.command == "POST" and split.path == notes_path:
+                fake.notes.append({"id": len(fake.notes) + 1, "body": body["body"]})
+                return self._reply(201, fake.notes[-1])
+            if self.command == "PUT" and split.path.startswith(notes_path + "/"):
+                note = fake.notes[int(split.path.rsplit("/", 1)[1]) - 1]
+                note["body"] = body["body"]
+                return self._reply(200, note)
+            return self._reply(404, {"message": "404 Not found"})
+
+        do_GET = do_POST = do_PUT = _serve
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_gitlab_job(
+    name: str, workspace: Path, env: dict[str, str], script: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The job's before_script and script (or `script`) as one bash script, as the GitLab
+    runner does (the pip install is left out: ivrsync is installed already)."""
+    template = load(GITLAB)
+    job = template[name]
+    lines = [*template[job["extends"]]["before_script"], *(script or job["script"])]
+    installs = [line for line in lines if line.startswith("python -m pip install")]
+    assert len(installs) == 1
+    variables = {k: str(v) for k, v in template["variables"].items()}
+    return subprocess.run(
+        ["bash", "-c", "\n".join(line for line in lines if line not in installs)],
+        cwd=workspace,
+        env={**variables, **env, "CI_PROJECT_DIR": str(workspace)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_gitlab_jobs_note_the_plan_and_apply_one_at_a_time(
+    tmp_path: Path, clouds: Clouds, gitlab_api: FakeGitLab
+) -> None:
+    url, seed = make_origin(tmp_path)
+    git(seed, "checkout", "--quiet", "-b", "prompts")
+    add_prompts(seed)
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "Add the prompts")
+    git(seed, "push", "--quiet", "origin", "prompts")
+    publish(tmp_path, seed)
+    gitlab_api.notes = [{"id": n, "body": f"review {n}"} for n in range(1, 121)]
+    ci = {
+        **clouds.env,
+        "CI_API_V4_URL": f"{gitlab_api.url}/api/v4",
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "3",
+        "CI_COMMIT_SHORT_SHA": "abc1234",
+        "CI_PIPELINE_ID": "77",
+        "CI_PIPELINE_URL": "https://gitlab.example.com/p/-/pipelines/77",
+        "CI_SERVER_HOST": "gitlab.example.com",
+        "GITLAB_TOKEN": "glpat-test",
+    }
+
+    def checkout(ref: str, name: str) -> Path:
+        workspace = tmp_path / name
+        git(tmp_path, "clone", "--quiet", "--depth=1", "--branch", ref, url, str(workspace))
+        return workspace
+
+    planned = run_gitlab_job("ivrsync-plan", checkout("prompts", "mr-1"), ci)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "Posted the plan note on !3." in planned.stdout
+    assert (tmp_path / "mr-1" / "ivrsync.plan.json").is_file()  # the artifact
+    ours = [n for n in gitlab_api.notes if n["body"].startswith("<!-- ivrsync-plan:. -->\n")]
+    assert len(ours) == 1
+    assert ours[0]["body"].splitlines()[1] == "**Plan: 16 to upload, 0 to replace, 0 to forget.**"
+    # The next push to the merge request updates that note.
+    (tmp_path / "mr-1" / "next.md").write_text(
+        "**Plan: 1 to upload, 0 to replace, 0 to forget.**\n"
+    )
+    noted = run_gitlab_job("ivrsync-plan", tmp_path / "mr-1", ci, ['ivrsync_note "$PWD/next.md"'])
+    assert "Updated the plan note on !3." in noted.stdout, noted.stderr
+    assert len(gitlab_api.notes) == 121
+    assert ours[0]["body"].splitlines()[1] == "**Plan: 1 to upload, 0 to replace, 0 to forget.**"
+
+    git(seed, "checkout", "--quiet", "main")
+    git(seed, "merge", "--quiet", "--no-ff", "-m", "Merge branch 'prompts'", "prompts")
+    git(seed, "push", "--quiet", "origin", "main")
+    branch = {**ci, "CI_COMMIT_BRANCH": "main", "IVRSYNC_PUSH_URL": url}
+    del branch["CI_MERGE_REQUEST_IID"]
+    applied = run_gitlab_job("ivrsync-apply", checkout("main", "main-1"), branch)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "Apply complete: 16 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.stdout
+    assert "Committed the state to main" in applied.stdout
+    git(seed, "pull", "--quiet", "origin", "main")
+    assert git(seed, "show", "--name-only", "--format=%an", "HEAD").split() == [
+        "ivrsync",
+        "ivrsync.state.json",
+    ]
+    # A pipeline that waited for the resource group has the older commit checked out: it takes
+    # the state from the tip, so it finds nothing to do instead of uploading everything again.
+    stale = checkout("main", "main-2")
+    git(stale, "fetch", "--quiet", "--depth=2", "origin", "main")
+    git(stale, "checkout", "--quiet", "HEAD~1")
+    again = run_gitlab_job("ivrsync-apply", stale, branch)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Took ivrsync.state.json from the tip of main." in again.stdout
+    assert "Nothing to apply." in again.stdout
+    assert "The state on main is already this one." in again.stdout
+    assert len(clouds.tencent.uploads) == 9
