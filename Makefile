@@ -23,7 +23,8 @@ demo: $(VENV)/.installed
 
 # Benchmarks print their figures with PASS/FAIL (docs/performance.md).
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/apply_huawei.py
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -41,6 +42,11 @@ test: lint typecheck pytest
 schema: $(VENV)/.installed
 	$(BIN)/ivrsync schema --kind root > schema/ivrsync.schema.json
 	$(BIN)/ivrsync schema --kind prompts > schema/prompts.schema.json
+
+# Regenerate docs/reference/ (manifest keys, commands, example outputs) after changing them.
+.PHONY: docs
+docs: $(VENV)/.installed-dev
+	$(BIN)/python scripts/gen_docs.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
