@@ -12,45 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from common import PYTHON, flat_repository, peak_rss_mb, run_seconds, verdict
 
-from ivrsync.audio_cache import AudioCache
-from ivrsync.manifest.loader import load_project
-from ivrsync.plan.planner import desired_upload
-from ivrsync.state.model import ResourceState, State
-from ivrsync.state.store import LocalStateStore
+from tests.repo_factory import record_applied
 
 FLOOR = (
     "import glob, yaml\n"
     "for f in ['ivrsync.yaml', *sorted(glob.glob('prompts/*.yaml'))]:\n"
     "    yaml.load(open(f, 'rb'), Loader=yaml.CSafeLoader)\n"
 )
-
-
-def applied(repo: Path) -> None:
-    """Record every resource as uploaded, as an apply would have."""
-    project = load_project(repo, env={})
-    cache = AudioCache(repo)
-    state = State.new()
-    now = datetime.now(UTC)
-    for number, resource in enumerate(project.resources):
-        upload = desired_upload(project, resource, cache.facts)
-        state.resources[str(resource.address)] = ResourceState(
-            provider=resource.address.provider,
-            provider_type=resource.provider_type,
-            file_id=str(1_000_000_000_000_000_000 + number),
-            remote_name=upload.remote_name,
-            audio_path=upload.audio_path,
-            sha256=upload.sha256,
-            size=upload.size,
-            attributes=upload.attributes,
-            uploaded_at=now,
-        )
-    cache.save()
-    LocalStateStore(repo / "ivrsync.state.json").write(state)
 
 
 def main() -> int:
@@ -62,7 +34,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             repo = flat_repository(Path(scratch) / f"r{size}", size)
-            applied(repo)
+            record_applied(repo)
             plan = [PYTHON, "-m", "ivrsync", "plan", "--no-lock", "--detailed-exitcode"]
             floor = run_seconds([PYTHON, "-c", FLOOR], cwd=repo)
             seconds = run_seconds(plan, cwd=repo)

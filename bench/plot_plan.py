@@ -12,7 +12,9 @@ import tempfile
 from pathlib import Path
 
 from common import PYTHON, ROOT, flat_repository, peak_rss_mb, run_seconds
-from plan_scale import FLOOR, applied
+from plan_scale import FLOOR
+
+from tests.repo_factory import record_applied
 
 
 def main() -> int:
@@ -24,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             repo = flat_repository(Path(scratch) / f"r{size}", size)
-            applied(repo)
+            record_applied(repo)
             plan = [PYTHON, "-m", "ivrsync", "plan", "--no-lock"]
             seconds = run_seconds(plan, cwd=repo, repeat=2)
             floor = run_seconds([PYTHON, "-c", FLOOR], cwd=repo, repeat=2)

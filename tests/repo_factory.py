@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import struct
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
+
+from ivrsync.audio_cache import AudioCache
+from ivrsync.manifest.loader import load_project
+from ivrsync.plan.planner import desired_upload
+from ivrsync.state.model import ResourceState, Review, State
+from ivrsync.state.store import LocalStateStore
+
+UPLOADED_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def alaw_wav(samples: bytes) -> bytes:
@@ -143,3 +152,26 @@ def two_provider_repository(
         + "".join(prompts)
     )
     return root
+
+
+def record_applied(repo: Path, *, status: str = "approved") -> State:
+    """Write the state an apply of the repository as it is now would leave behind."""
+    project = load_project(repo, env={})
+    cache = AudioCache(repo)
+    state = State.new()
+    for number, resource in enumerate(project.resources):
+        upload = desired_upload(project, resource, cache.facts)
+        state.resources[str(resource.address)] = ResourceState(
+            provider=resource.address.provider,
+            provider_type=resource.provider_type,
+            file_id=str(1182733043937561600 + number),
+            remote_name=upload.remote_name,
+            audio_path=upload.audio_path,
+            sha256=upload.sha256,
+            size=upload.size,
+            attributes=upload.attributes,
+            uploaded_at=UPLOADED_AT,
+            review=Review.model_validate({"status": status}),
+        )
+    cache.save()
+    return LocalStateStore(repo / "ivrsync.state.json").write(state)

@@ -22,14 +22,13 @@ from ivrsync.plan.model import (
     StateRef,
     Summary,
 )
-from ivrsync.plan.planner import PlanOptions, desired_upload
+from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import MARKDOWN_LIMIT, render_markdown
 from ivrsync.plan.workflow import plan_repository
-from ivrsync.state.model import ResourceState, Review, State, provider_day
+from ivrsync.state.model import State, provider_day
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import EXAMPLES, RunCli
-
-UPLOADED_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+from tests.repo_factory import UPLOADED_AT, record_applied
 
 
 @pytest.fixture
@@ -37,29 +36,6 @@ def repo(tmp_path: Path) -> Path:
     target = tmp_path / "prompts"
     shutil.copytree(EXAMPLES, target)
     return target
-
-
-def record_applied(repo: Path, *, status: str = "approved") -> State:
-    """Write the state an apply of the repository as it is now would leave behind."""
-    project = load_project(repo, env={})
-    cache = AudioCache(repo)
-    state = State.new()
-    for number, resource in enumerate(project.resources):
-        upload = desired_upload(project, resource, cache.facts)
-        state.resources[str(resource.address)] = ResourceState(
-            provider=resource.address.provider,
-            provider_type=resource.provider_type,
-            file_id=str(1182733043937561600 + number),
-            remote_name=upload.remote_name,
-            audio_path=upload.audio_path,
-            sha256=upload.sha256,
-            size=upload.size,
-            attributes=upload.attributes,
-            uploaded_at=UPLOADED_AT,
-            review=Review(status=status),
-        )
-    store = LocalStateStore(repo / "ivrsync.state.json")
-    return store.write(state)
 
 
 def plan_json(run_cli: RunCli, repo: Path, *args: str) -> Any:

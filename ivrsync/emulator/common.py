@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import random
-import selectors
 import socket
 import socketserver
 import threading
@@ -39,6 +38,8 @@ __all__ = [
     "is_loopback",
     "json_type_name",
 ]
+
+from ivrsync.serving import BackgroundServer
 
 logger = logging.getLogger("ivrsync.emulator")
 
@@ -456,11 +457,7 @@ class EmulatorServer:
         self.host = host
         self._requested_port = port
         self.faults = Faults()
-        self._server: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._wake_read: socket.socket | None = None
-        self._wake_write: socket.socket | None = None
+        self._serving = BackgroundServer(f"{self.name}-server")
 
     # -- what a provider implements ----------------------------------------------------------
 
@@ -494,55 +491,26 @@ class EmulatorServer:
 
     def start(self) -> Self:
         """Listen and serve in a background thread; returns self, so `X().start()` reads well."""
-        if self._server is not None:
+        if self._serving.server is not None:
             raise RuntimeError(f"{self.name} is already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._server = _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
-        self._wake_read, self._wake_write = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name=f"{self.name}-server", daemon=True)
-        self._thread.start()
+        self._serving.start(
+            _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
+        )
         return self
-
-    def _serve(self) -> None:
-        """Accept connections until `stop`, which wakes this loop at once through a socket pair.
-
-        (serve_forever would only notice a shutdown at its next poll, a delay every stop pays.)
-        """
-        server, wake = self._server, self._wake_read
-        assert server is not None and wake is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(server, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is server and not self._stopping.is_set():
-                        server.handle_request()
 
     def stop(self) -> None:
         """Stop accepting requests and release the port; safe to call twice."""
-        self._stopping.set()
-        server, self._server = self._server, None
-        if server is None:
-            return
-        if self._wake_write is not None:
-            self._wake_write.send(b"\0")
-        if self._thread is not None:
-            self._thread.join()
-        server.server_close()
-        for end in (self._wake_read, self._wake_write):
-            if end is not None:
-                end.close()
+        self._serving.stop()
 
     @property
     def stopping(self) -> threading.Event:
         """Set once `stop` is called: background loops wait on it instead of sleeping."""
-        return self._stopping
+        return self._serving.stopping
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError(f"{self.name} is not running")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:

@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import re
-import selectors
 import socket
 import socketserver
 import threading
@@ -43,6 +42,8 @@ __all__ = [
     "ReviewServerStats",
     "parse_callback",
 ]
+
+from ivrsync.serving import BackgroundServer
 
 logger = logging.getLogger("ivrsync.reviews.server")
 
@@ -423,11 +424,7 @@ class ReviewServer:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = dict.fromkeys((f.name for f in fields(ReviewServerStats)), 0)
         self._failures_to_inject = 0
-        self._server: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._wake_read: socket.socket | None = None
-        self._wake_write: socket.socket | None = None
+        self._serving = BackgroundServer("review-server")
 
     # -- what the handler uses ---------------------------------------------------------------
 
@@ -481,28 +478,13 @@ class ReviewServer:
 
     def start(self) -> Self:
         """Listen and serve in a background thread; OSError when the address is unusable."""
-        if self._server is not None:
+        if self._serving.server is not None:
             raise RuntimeError("the review server is already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._stopping.clear()
-        self._server = _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
-        self._wake_read, self._wake_write = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name="review-server", daemon=True)
-        self._thread.start()
+        self._serving.start(
+            _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
+        )
         return self
-
-    def _serve(self) -> None:
-        """Accept connections until `stop`, which wakes this loop at once through a socket
-        pair (serve_forever would only notice at its next poll)."""
-        server, wake = self._server, self._wake_read
-        assert server is not None and wake is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(server, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is server and not self._stopping.is_set():
-                        server.handle_request()
 
     def stop(self) -> None:
         """Stop accepting connections and release the port; safe to call twice.
@@ -510,25 +492,11 @@ class ReviewServer:
         A callback being stored meanwhile completes (the store's lock), or fails to store
         and is answered 500 once the store is closed: never acknowledged unstored.
         """
-        self._stopping.set()
-        server, self._server = self._server, None
-        if server is None:
-            return
-        if self._wake_write is not None:
-            self._wake_write.send(b"\0")
-        if self._thread is not None:
-            self._thread.join()
-        server.server_close()
-        for end in (self._wake_read, self._wake_write):
-            if end is not None:
-                end.close()
-        self._wake_read = self._wake_write = None
+        self._serving.stop()
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the review server is not running")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:

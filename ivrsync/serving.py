@@ -1,0 +1,66 @@
+"""An HTTP server on its own thread that stops at once: the emulators and the review server.
+
+`serve_forever` notices a shutdown only at its next poll, a delay every stop pays (hundreds of
+test servers add it up); a socket pair wakes this accept loop instead.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import socketserver
+import threading
+
+
+class BackgroundServer:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.server: socketserver.BaseServer | None = None
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake_read: socket.socket | None = None
+        self._wake_write: socket.socket | None = None
+
+    def start(self, server: socketserver.BaseServer) -> None:
+        if self.server is not None:
+            raise RuntimeError(f"{self.name} is already started")
+        self.stopping.clear()
+        self.server = server
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        server, wake = self.server, self._wake_read
+        assert server is not None and wake is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(server, selectors.EVENT_READ)  # type: ignore[arg-type]
+            selector.register(wake, selectors.EVENT_READ)
+            while not self.stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is not wake and not self.stopping.is_set():
+                        server.handle_request()
+
+    def stop(self) -> None:
+        """Stop accepting requests and release the port; safe to call twice."""
+        self.stopping.set()
+        server, self.server = self.server, None
+        if server is None:
+            return
+        if self._wake_write is not None:
+            self._wake_write.send(b"\0")
+        if self._thread is not None:
+            self._thread.join()
+        server.server_close()
+        for end in (self._wake_read, self._wake_write):
+            if end is not None:
+                end.close()
+        self._wake_read = self._wake_write = None
+
+    @property
+    def port(self) -> int:
+        if self.server is None:
+            raise RuntimeError(f"{self.name} is not running")
+        address = self.server.server_address
+        assert isinstance(address, tuple)
+        return int(address[1])
