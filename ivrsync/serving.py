@@ -10,6 +10,8 @@ import selectors
 import socket
 import socketserver
 import threading
+from types import TracebackType
+from typing import Self
 
 
 class BackgroundServer:
@@ -64,3 +66,38 @@ class BackgroundServer:
         address = self.server.server_address
         assert isinstance(address, tuple)
         return int(address[1])
+
+
+class Served:
+    """What a server object shows whatever it serves: its port and URL, and use as a context
+    manager. Subclasses set `host` and `_serving` and implement `start` and `stop`."""
+
+    host: str
+    _serving: BackgroundServer
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        return self._serving.port
+
+    @property
+    def url(self) -> str:
+        host = self.host.strip("[]")
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -202,11 +202,17 @@ def test_an_apply_under_faults_converges_within_3_runs_without_tencent_duplicate
     chaos_thread.start()
     runs = 0
     reuploaded: set[str] = set()
+    history: list[str] = []
     try:
         while runs < 3:
             runs += 1
             _, out, err = run_cli("-C", str(world.repo), "apply", "--auto-approve")
             assert "Traceback" not in out + err
+            # What did not finish in each run, should the runs fail to converge.
+            history.append(
+                f"run {runs}: {out.strip()}\n"
+                + "\n".join(line for line in err.splitlines() if ": uploaded" not in line)
+            )
             check_nothing_lost(world, frozenset(reuploaded))
             state = world.state()
             assert state is not None
@@ -224,7 +230,12 @@ def test_an_apply_under_faults_converges_within_3_runs_without_tencent_duplicate
     finally:
         stop.set()
         chaos_thread.join()
-    assert_converged(world, run_cli)
+    try:
+        assert_converged(world, run_cli)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n\nwhat the runs left undone:\n" + "\n".join(history)
+        ) from None
     huawei_names = [u.voice_file_name for u in world.huawei.uploads]
     duplicates = len(huawei_names) - len(set(huawei_names))
     assert duplicates <= len(reuploaded)  # only where the user chose to re-upload

@@ -11,7 +11,7 @@ import click
 
 from ivrsync.apply.engine import ApplyOptions, ResourceOutcome, Status
 from ivrsync.apply.workflow import ApplySession
-from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.cli.output import Console
 from ivrsync.errors import IvrsyncError
 from ivrsync.plan.planner import PlanOptions
@@ -97,13 +97,7 @@ class ProgressReporter:
 )
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="As for plan.")
 @click.option("--replace", "replace", multiple=True, metavar="ADDR", help="As for plan.")
-@click.option(
-    "--lock-timeout",
-    default="0s",
-    callback=parse_duration,
-    metavar="DURATION",
-    help="How long to wait for the state lock, e.g. 30s.  [default: 0s]",
-)
+@lock_timeout_option
 def apply(
     plan_file: str | None,
     auto_approve: bool,

@@ -7,20 +7,14 @@ from pathlib import Path
 import click
 
 from ivrsync.apply.workflow import ApplySession, import_file_id
-from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.cli.options import common_options, console, lock_timeout_option
 
 
 @click.command("import")
 @common_options
 @click.argument("address")
 @click.argument("file_id")
-@click.option(
-    "--lock-timeout",
-    default="0s",
-    callback=parse_duration,
-    metavar="DURATION",
-    help="How long to wait for the state lock, e.g. 30s.  [default: 0s]",
-)
+@lock_timeout_option
 def import_(address: str, file_id: str, lock_timeout: float) -> int:
     """Record FILE_ID as the current upload of ADDRESS (provider.prompt.locale).
 

@@ -81,6 +81,18 @@ def parse_duration(ctx: click.Context, param: click.Parameter, value: str) -> fl
     return seconds
 
 
+def lock_timeout_option(function: F) -> F:
+    """`--lock-timeout DURATION` for every command that takes the state lock."""
+    option = click.option(
+        "--lock-timeout",
+        default="0s",
+        callback=parse_duration,
+        metavar="DURATION",
+        help="How long to wait for the state lock, e.g. 30s.  [default: 0s]",
+    )
+    return option(function)
+
+
 def common_options(function: F) -> F:
     """-C DIR (as `git -C`: relative to the current one), --no-color and -v."""
     decorators = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import render_markdown, render_text
 from ivrsync.plan.workflow import plan_repository, save_plan
@@ -50,13 +50,7 @@ FORMATS = ["text", "markdown", "json"]
     help="Ask the providers for review results and drift first (needs credentials).",
 )
 @click.option("--lock/--no-lock", default=True, help="Hold the state lock while reading it.")
-@click.option(
-    "--lock-timeout",
-    default="0s",
-    callback=parse_duration,
-    metavar="DURATION",
-    help="How long to wait for a state lock, e.g. 30s.  [default: 0s]",
-)
+@lock_timeout_option
 def plan(
     out_path: str | None,
     fmt: str,

@@ -8,18 +8,12 @@ from pathlib import Path
 import click
 
 from ivrsync.apply.workflow import ApplySession
-from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.cli.options import common_options, console, lock_timeout_option
 
 
 @click.command()
 @common_options
-@click.option(
-    "--lock-timeout",
-    default="0s",
-    callback=parse_duration,
-    metavar="DURATION",
-    help="How long to wait for the state lock, e.g. 30s.  [default: 0s]",
-)
+@lock_timeout_option
 def refresh(lock_timeout: float) -> int:
     """Update review statuses and find drift; uploads nothing.
 

@@ -7,20 +7,12 @@ from pathlib import Path
 
 import click
 
-from ivrsync.cli.options import common_options, console, parse_duration
+from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.errors import IvrsyncError
 from ivrsync.manifest.loader import read_state_path
 from ivrsync.state import operations
 from ivrsync.state.model import State
 from ivrsync.state.store import LocalStateStore, locked
-
-_LOCK_TIMEOUT = click.option(
-    "--lock-timeout",
-    default="0s",
-    callback=parse_duration,
-    metavar="DURATION",
-    help="How long to wait for the state lock, e.g. 30s.  [default: 0s]",
-)
 
 
 def _store() -> LocalStateStore:
@@ -71,7 +63,7 @@ def show(address: str) -> int:
 @common_options
 @click.argument("source")
 @click.argument("target")
-@_LOCK_TIMEOUT
+@lock_timeout_option
 def mv(source: str, target: str, lock_timeout: float) -> int:
     """Record SOURCE's upload under TARGET (keeps the FileId; nothing is uploaded)."""
     store = _store()
@@ -86,7 +78,7 @@ def mv(source: str, target: str, lock_timeout: float) -> int:
 @state.command("rm")
 @common_options
 @click.argument("patterns", nargs=-1, required=True, metavar="ADDRESS...")
-@_LOCK_TIMEOUT
+@lock_timeout_option
 def rm(patterns: tuple[str, ...], lock_timeout: float) -> int:
     """Forget addresses (globs allowed); the remote files stay. A later plan uploads them
     again if the manifests still declare them."""

@@ -21,10 +21,12 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar, Self
+
+import httpx
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -39,7 +41,7 @@ __all__ = [
     "json_type_name",
 ]
 
-from ivrsync.serving import BackgroundServer
+from ivrsync.serving import BackgroundServer, Served
 
 logger = logging.getLogger("ivrsync.emulator")
 
@@ -444,7 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.client_address[0], format % args)
 
 
-class EmulatorServer:
+class EmulatorServer(Served):
     """A provider emulator's server: start on a port (0 picks a free one), answer, stop.
 
     Subclasses implement `handle` (the provider's endpoints) and `error_body` (its error shape)
@@ -508,23 +510,56 @@ class EmulatorServer:
         """Set once `stop` is called: background loops wait on it instead of sleeping."""
         return self._serving.stopping
 
-    @property
-    def port(self) -> int:
-        return self._serving.port
 
-    @property
-    def url(self) -> str:
-        host = self.host.strip("[]")
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.port}"
+class ReviewingEmulator(EmulatorServer):
+    """An emulator whose platform reviews each upload after a delay, and reaches out over HTTP
+    from a pool of workers (Huawei posts review callbacks, Tencent downloads AudioUrls).
 
-    def __enter__(self) -> Self:
-        return self.start()
+    Subclasses implement `_review` (called by the scheduler with what they scheduled) and get
+    the lifecycle: reviews and workers stop with the server, and the outbound client is made on
+    first use (it is slow to make) and refused once the emulator is stopping.
+    """
 
-    def __exit__(
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        *,
+        host: str,
+        port: int,
+        workers: int,
+        worker_name: str,
+        client_options: Mapping[str, Any],
     ) -> None:
-        self.stop()
+        super().__init__(host=host, port=port)
+        self._reviews = Scheduler(self._review, name=f"{self.name}-review")
+        self._workers = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"{self.name}-{worker_name}"
+        )
+        self._client_options = dict(client_options)
+        self._http_client: httpx.Client | None = None
+        self._http_lock = threading.Lock()
+
+    def _review(self, key: str) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        super().start()
+        self._reviews.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; reviews not yet due are dropped, outbound work under way abandoned."""
+        super().stop()
+        self._reviews.stop()
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        with self._http_lock:
+            if self._http_client is not None:
+                self._http_client.close()
+
+    def _http(self) -> httpx.Client:
+        """The outbound client; the platforms ignore proxy settings, and so do we."""
+        with self._http_lock:
+            if self.stopping.is_set():
+                raise RuntimeError("the emulator is stopping")
+            if self._http_client is None:
+                self._http_client = httpx.Client(trust_env=False, **self._client_options)
+            return self._http_client

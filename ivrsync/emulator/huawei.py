@@ -28,19 +28,17 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import httpx
 
 from ivrsync.audio import AudioError, probe_bytes
 from ivrsync.emulator.common import (
-    EmulatorServer,
     Faults,
     Request,
     Response,
-    Scheduler,
+    ReviewingEmulator,
     TokenBucket,
     json_type_name,
 )
@@ -226,7 +224,7 @@ class _State:
     throttled: int = 0
 
 
-class HuaweiEmulator(EmulatorServer):
+class HuaweiEmulator(ReviewingEmulator):
     """Huawei AICC's token and IVR voice upload endpoints, served on loopback.
 
     Use as a context manager, or `start()` / `stop()`. Inspect `uploads`, `callbacks` and the
@@ -243,40 +241,17 @@ class HuaweiEmulator(EmulatorServer):
         port: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(
+            host=host,
+            port=port,
+            workers=4,
+            worker_name="cb",
+            client_options={"timeout": _CALLBACK_TIMEOUT},
+        )
         self.config = config if config is not None else HuaweiEmulatorConfig()
         self._clock = clock
         self._state = _State()
         self._bucket = TokenBucket(self.config.rate_limit)
-        self._reviews = Scheduler(self._review, name=f"{self.name}-review")
-        self._deliveries = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"{self.name}-cb")
-        self._http_client: httpx.Client | None = None  # made on first callback: it is slow
-        self._http_lock = threading.Lock()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        super().start()
-        self._reviews.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; reviews not yet due and callbacks not yet delivered are dropped."""
-        super().stop()
-        self._reviews.stop()
-        self._deliveries.shutdown(wait=False, cancel_futures=True)
-        with self._http_lock:
-            if self._http_client is not None:
-                self._http_client.close()
-
-    def _http(self) -> httpx.Client:
-        """The client that posts callbacks; the platform ignores proxy settings, and so do we."""
-        with self._http_lock:
-            if self.stopping.is_set():
-                raise RuntimeError("the emulator is stopping")
-            if self._http_client is None:
-                self._http_client = httpx.Client(timeout=_CALLBACK_TIMEOUT, trust_env=False)
-            return self._http_client
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -581,7 +556,7 @@ class HuaweiEmulator(EmulatorServer):
             self._state.uploads[file_id] = reviewed
         if reviewed.callback_url is not None and not self.stopping.is_set():
             try:
-                self._deliveries.submit(self._deliver, reviewed)
+                self._workers.submit(self._deliver, reviewed)
             except RuntimeError:  # stop() shut the pool down meanwhile: the platform is gone
                 logger.debug("not delivering the review of %s: stopping", file_id)
 

@@ -28,21 +28,19 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
 from ivrsync.audio import AudioError, probe_bytes
 from ivrsync.emulator.common import (
-    EmulatorServer,
     Faults,
     MinInterval,
     Request,
     Response,
-    Scheduler,
+    ReviewingEmulator,
     TokenBucket,
     json_type_name,
 )
@@ -259,7 +257,7 @@ def _envelope_error(code: str, message: str, request_id: str) -> dict[str, Any]:
     return {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": request_id}}
 
 
-class TencentEmulator(EmulatorServer):
+class TencentEmulator(ReviewingEmulator):
     """Tencent Cloud CCC's UploadIvrAudio and DescribeIvrAudioList, served on loopback.
 
     Use as a context manager, or `start()` / `stop()`. Point the SDK at it with
@@ -279,49 +277,23 @@ class TencentEmulator(EmulatorServer):
         port: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(
+            host=host,
+            port=port,
+            workers=FETCH_WORKERS,
+            worker_name="fetch",
+            client_options={
+                "timeout": FETCH_TIMEOUT,
+                "follow_redirects": True,
+                "max_redirects": MAX_REDIRECTS,
+            },
+        )
         self.config = config if config is not None else TencentEmulatorConfig()
         self._clock = clock
         self._state = _State()
         self._upload_limit = MinInterval(self.config.rate_limit, tolerance=UPLOAD_RATE_TOLERANCE)
         self._describe_limit = TokenBucket(self.config.describe_rate_limit)
         self._review_function = self.config.review_function()
-        self._reviews = Scheduler(self._review, name=f"{self.name}-review")
-        self._fetchers = ThreadPoolExecutor(
-            max_workers=FETCH_WORKERS, thread_name_prefix=f"{self.name}-fetch"
-        )
-        self._http_client: httpx.Client | None = None  # made on first download: it is slow
-        self._http_lock = threading.Lock()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        super().start()
-        self._reviews.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; reviews not yet due are dropped, downloads under way abandoned."""
-        super().stop()
-        self._reviews.stop()
-        self._fetchers.shutdown(wait=False, cancel_futures=True)
-        with self._http_lock:
-            if self._http_client is not None:
-                self._http_client.close()
-
-    def _http(self) -> httpx.Client:
-        """The client that downloads AudioUrls; the platform ignores proxy settings, as do we."""
-        with self._http_lock:
-            if self.stopping.is_set():
-                raise RuntimeError("the emulator is stopping")
-            if self._http_client is None:
-                self._http_client = httpx.Client(
-                    timeout=FETCH_TIMEOUT,
-                    follow_redirects=True,
-                    max_redirects=MAX_REDIRECTS,
-                    trust_env=False,
-                )
-            return self._http_client
 
     @property
     def endpoint(self) -> str:
@@ -599,7 +571,7 @@ class TencentEmulator(EmulatorServer):
             self._state.quota_used[day] = used + count
         stored = 0
         try:
-            fetched = list(self._fetchers.map(self._fetch, [url for _, url in audio_list]))
+            fetched = list(self._workers.map(self._fetch, [url for _, url in audio_list]))
             successes: list[dict[str, Any]] = []
             failures: list[dict[str, Any]] = []
             records: list[IvrAudioRecord] = []

@@ -138,5 +138,6 @@ def reviews(
     from ivrsync.reviews.client import ReviewClient
 
     token = credential(env, name, "reviews_token_env", settings.reviews_token_env)
-    found = ReviewClient(settings.reviews_url, token).results(file_ids)
+    with ReviewClient(settings.reviews_url, token) as client:
+        found = client.results(file_ids)
     return ReviewReport({fid: (r.status, r.comment) for fid, r in found.items()}, None)

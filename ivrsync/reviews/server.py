@@ -26,7 +26,6 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 
 from ivrsync import secrets
@@ -43,7 +42,7 @@ __all__ = [
     "parse_callback",
 ]
 
-from ivrsync.serving import BackgroundServer
+from ivrsync.serving import BackgroundServer, Served
 
 logger = logging.getLogger("ivrsync.reviews.server")
 
@@ -394,7 +393,7 @@ def _method_not_allowed(method: str, allowed: str) -> tuple[int, dict[str, Any],
     )
 
 
-class ReviewServer:
+class ReviewServer(Served):
     """Serve the callback and results endpoints for `store`, authenticated by `token`.
 
     `start()` listens (port 0 picks a free one) and serves in background threads; `stop()`
@@ -495,27 +494,6 @@ class ReviewServer:
         self._serving.stop()
 
     @property
-    def port(self) -> int:
-        return self._serving.port
-
-    @property
-    def url(self) -> str:
-        host = self.host.strip("[]")
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.port}"
-
-    @property
     def callback_url(self) -> str:
         """The URL to give Huawei as callBackUrl: it contains the token."""
         return f"{self.url}{CALLBACK_PREFIX}{self._token}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
