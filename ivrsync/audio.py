@@ -10,6 +10,8 @@ WAV is parsed here with a small RIFF chunk walk, because the WAVE format tag
 what decides whether Huawei AICC must transcode, and mutagen does not expose
 it as a documented attribute.  MP3 is handed to mutagen, which knows the
 frame headers, Xing/VBRI headers and ID3 tags far better than a hand parser.
+mutagen is imported only when an MP3 is probed: it costs `validate` several milliseconds
+of start-up, and many repositories hold WAV only.
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
-
-import mutagen
-import mutagen.mp3
 
 __all__ = ["AudioError", "AudioFormat", "AudioInfo", "probe", "probe_bytes", "sniff_format"]
 
@@ -161,7 +160,7 @@ def probe(path: Path) -> AudioInfo:
         raise
     except OSError as e:
         raise AudioError(f"cannot read: {e.strerror or e}") from e
-    except (struct.error, ValueError, mutagen.MutagenError) as e:
+    except (struct.error, ValueError) as e:
         # Last line of defence: a malformed file must never crash validate.
         raise AudioError(f"malformed audio file: {e}") from e
 
@@ -185,7 +184,7 @@ def probe_bytes(data: bytes) -> AudioInfo:
         raise AudioError(_describe_unknown(head))
     except AudioError:
         raise
-    except (struct.error, ValueError, mutagen.MutagenError) as e:
+    except (struct.error, ValueError) as e:
         raise AudioError(f"malformed audio file: {e}") from e
 
 
@@ -328,7 +327,13 @@ def _wav_codec(tag: int, bits: int) -> str:
 
 
 def _probe_mp3(f: BinaryIO, size: int, head: bytes) -> AudioInfo:
-    """Let mutagen find the first frame and compute duration (it seeks)."""
+    """Let mutagen find the first frame and compute duration (it seeks).
+
+    Every mutagen error is turned into an AudioError here, so no other code needs mutagen.
+    """
+    import mutagen
+    import mutagen.mp3
+
     f.seek(0)
     try:
         # mutagen's constructors are unannotated; its results are checked below.

@@ -6,12 +6,15 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivrsync.audio import AudioError, AudioInfo, probe
-from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import Problem, Severity, sort_key
 from ivrsync.manifest.loader import Project, one_line, read_project
 from ivrsync.providers import PROVIDER_TYPES
+
+if TYPE_CHECKING:  # `ivrsync validate` passes no cache; plan and apply import it themselves
+    from ivrsync.audio_cache import AudioCache
 
 logger = logging.getLogger(__name__)
 
