@@ -6,6 +6,7 @@ that cannot be read is left out and the rest is still checked.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
@@ -47,7 +48,13 @@ class Resource:
     voice_type: VoiceType
     remote_name: str
     description: str | None
-    where: Location  # the manifest entry naming the audio file
+    # The manifest entry naming the audio file, found only when a message needs it.
+    document: YamlDocument = field(compare=False, repr=False)
+    entry: DataPath = field(compare=False, repr=False)
+
+    @property
+    def where(self) -> Location:
+        return self.document.location(self.entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +180,8 @@ class _Loader:
         self.problems: list[Problem] = []
         self.files: list[str] = []
         self.path_cache: dict[tuple[str, str], str | None] = {}
+        self.manifest_folders: dict[str, str] = {}  # manifest file -> its absolute folder
+        self.folder_files: dict[str, frozenset[str]] = {}
         # Where a `${VAR}` was left unset: the schema's complaint about the value is noise.
         self.unset_at: set[Location] = set()
         self.bad_remote_names: set[tuple[Location, str]] = set()
@@ -383,9 +392,7 @@ class _Loader:
                         )
             # Paths are checked whatever providers the prompt goes to (even none that loaded).
             audio_paths = {
-                locale: self.audio_path(
-                    raw, source.document, source.location(name, "audio", locale)
-                )
+                locale: self.audio_path(raw, source.document, ("prompts", name, "audio", locale))
                 for locale, raw in spec.audio.items()
             }
             for provider in spec.providers or default_providers:
@@ -394,7 +401,7 @@ class _Loader:
                     continue  # reported as an unknown provider
                 rules = PROVIDER_TYPES[settings.type]
                 for locale, audio_path in audio_paths.items():
-                    where = source.location(name, "audio", locale)
+                    entry = ("prompts", name, "audio", locale)
                     if rules.LOCALES is not None and locale not in rules.LOCALES:
                         self.error(
                             "unsupported-locale",
@@ -405,7 +412,7 @@ class _Loader:
                         )
                     address = Address(provider, name, locale)
                     remote_name = self.remote_name(source, name, locale, rules)
-                    self.check_remote_name(address, settings.type, remote_name, source, where)
+                    self.check_remote_name(address, settings.type, remote_name, source, entry)
                     if audio_path is None:
                         continue
                     resources.append(
@@ -416,7 +423,8 @@ class _Loader:
                             voice_type=spec.voice_type or manifest.defaults.voice_type,
                             remote_name=remote_name,
                             description=spec.description,
-                            where=where,
+                            document=source.document,
+                            entry=entry,
                         )
                     )
         return resources
@@ -427,12 +435,13 @@ class _Loader:
         provider_type: str,
         remote_name: str,
         source: _PromptSource,
-        where: Location,
+        entry: DataPath,
     ) -> None:
         """Report a name the provider refuses, at the `remote_name` that made it if any."""
         problem = PROVIDER_TYPES[provider_type].remote_name_problem(remote_name)
         if problem is None:
             return
+        where = source.document.location(entry)
         override = source.spec.remote_name
         if isinstance(override, dict) and address.locale in override:
             where = source.location(address.prompt, "remote_name", address.locale)
@@ -485,66 +494,88 @@ class _Loader:
             moves.append(Move(entry.from_, entry.to, where))
         return moves
 
-    def audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
+    def audio_path(self, raw: str, document: YamlDocument, entry: DataPath) -> str | None:
         """The repository-relative path of an audio file, or None after reporting why not."""
         key = (document.display_path, raw)
         if key in self.path_cache:
             return self.path_cache[key]
-        result = self._audio_path(raw, document, where)
+        try:
+            result = self._audio_path(raw, document)
+        except _PathProblem as problem:
+            self.error(problem.code, problem.message, document.location(entry))
+            result = None
         self.path_cache[key] = result
         return result
 
-    def _audio_path(self, raw: str, document: YamlDocument, where: Location) -> str | None:
+    def _audio_path(self, raw: str, document: YamlDocument) -> str:
         # Plain strings and os.path, not pathlib: this runs once per audio file, and a
         # repository can hold 100,000 of them.
         problem = _path_syntax_problem(raw)
         if problem:
-            self.error("audio-path", f"audio path '{_shown(raw)}': {problem}", where)
-            return None
-        base = os.path.dirname(os.path.join(self.root_text, document.display_path))
+            raise _PathProblem("audio-path", f"audio path '{_shown(raw)}': {problem}")
+        base = self.manifest_folders.get(document.display_path)
+        if base is None:
+            base = os.path.dirname(os.path.join(self.root_text, document.display_path))
+            self.manifest_folders[document.display_path] = base
         path = os.path.normpath(os.path.join(base, raw))
         if not _within_text(path, self.root_text):
-            self.error(
+            raise _PathProblem(
                 "path-outside-root",
                 f"audio path '{raw}' leaves the repository root; audio must live inside "
                 f"{self.root.name}/",
-                where,
             )
-            return None
-        relative = path[len(self.root_text) + 1 :].replace(os.sep, "/")
-        suffix = os.path.splitext(path)[1]
-        if suffix.lower() not in AUDIO_SUFFIXES:
-            self.error(
-                "audio-extension",
-                f"audio file {relative} must be .wav or .mp3 (found '{suffix}')",
-                where,
+        relative = path[len(self.root_text) + 1 :]
+        if os.sep != "/":
+            relative = relative.replace(os.sep, "/")
+        if not raw.lower().endswith(AUDIO_SUFFIXES):
+            suffix = os.path.splitext(path)[1]
+            raise _PathProblem(
+                "audio-extension", f"audio file {relative} must be .wav or .mp3 (found '{suffix}')"
             )
-            return None
+        folder, name = os.path.split(path)
+        if name in self._plain_files_in(folder):
+            return relative  # a regular file (not a symlink) in a folder inside the root
         try:
-            found = self._audio_file_problem(path, relative)
+            self._check_audio_file(path, relative)
         except OSError as exc:  # a name too long for the file system, a folder it may not read
-            found = ("audio-unreadable", f"cannot read audio file {relative}: {exc.strerror}")
-        if found:
-            self.error(*found, where)
-            return None
+            raise _PathProblem(
+                "audio-unreadable", f"cannot read audio file {relative}: {exc.strerror}"
+            ) from None
         return relative
 
-    def _audio_file_problem(self, path: str, relative: str) -> tuple[str, str] | None:
+    def _plain_files_in(self, folder: str) -> frozenset[str]:
+        """The regular files (not symlinks) of a folder whose real path is inside the root.
+
+        One directory listing answers for every file in the folder, where checking each
+        file would cost two system calls (a stat and an lstat) for each of thousands.
+        """
+        names = self.folder_files.get(folder)
+        if names is None:
+            names = frozenset()
+            if _within_text(self._real_folder(folder), self.real_root_text):
+                with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                    names = frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
+            self.folder_files[folder] = names
+        return names
+
+    def _check_audio_file(self, path: str, relative: str) -> None:
+        """What is wrong with a file the folder listing did not vouch for (or a symlink)."""
         try:
             mode = os.stat(path).st_mode
         except FileNotFoundError:
             dangling = " (a broken symlink)" if os.path.islink(path) else ""
-            return "audio-missing", f"audio file not found: {relative}{dangling}"
+            raise _PathProblem(
+                "audio-missing", f"audio file not found: {relative}{dangling}"
+            ) from None
         if not stat.S_ISREG(mode):
             what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            return "audio-not-file", f"{relative} is {what}; name a .wav or .mp3 file"
+            raise _PathProblem("audio-not-file", f"{relative} is {what}; name a .wav or .mp3 file")
         real = self._real_path(path)
         if not _within_text(real, self.real_root_text):
-            return (
+            raise _PathProblem(
                 "symlink-outside-root",
                 f"{relative} is a symlink to {real}, outside the repository root",
             )
-        return None
 
     def _real_path(self, path: str) -> str:
         """realpath(), with the folders' real paths remembered: one lstat a file, not one a
@@ -552,14 +583,24 @@ class _Loader:
         if os.path.islink(path):
             return os.path.realpath(path)
         folder, name = os.path.split(path)
-        real_folder = self.real_folders.get(folder)
-        if real_folder is None:
-            real_folder = self.real_folders[folder] = os.path.realpath(folder)
-        return os.path.join(real_folder, name)
+        return os.path.join(self._real_folder(folder), name)
+
+    def _real_folder(self, folder: str) -> str:
+        real = self.real_folders.get(folder)
+        if real is None:
+            real = self.real_folders[folder] = os.path.realpath(folder)
+        return real
 
     def inside_root(self, path: Path) -> bool:
         """Whether `path` stays in the repository, both as written and with symlinks followed."""
         return _within(path, self.root) and _within(path.resolve(), self.real_root)
+
+
+class _PathProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def _move_problem(source: str, target: str, addresses: set[str], prompts: set[str]) -> str | None:

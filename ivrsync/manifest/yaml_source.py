@@ -1,14 +1,16 @@
-"""YAML loading that remembers where every key and value came from.
+"""YAML loading that can tell where every key and value came from.
 
 PyYAML's constructors drop positions and silently keep the last of two duplicate keys. We
 compose the node graph (in C when libyaml is available) and build plain Python data from it
-ourselves, recording the line and column of each key and value by their path in the data.
+ourselves. Positions are only needed for messages, so the first build skips them (most runs
+never print one): a document records the line and column of each key and value, by their
+path in the data, the first time it is asked for a location. Anything unusual (a duplicate
+key, a tag, an anchor, a merge key) goes straight to the careful build, which reports it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ DataPath = tuple[str | int, ...]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 # Aliases can make a small file expand exponentially ("billion laughs"); no real manifest
 # comes near this many values.
 _MAX_VALUES = 2_000_000
@@ -31,18 +35,30 @@ _MAX_DEPTH = 100
 _COMPOSE_SAFE_DEPTH = 1_000
 
 
-@dataclass
-class YamlDocument:
-    """Plain data from one YAML file plus the positions of its keys and values."""
+Marks = dict[DataPath, tuple[int, int]]
 
-    display_path: str
-    data: Any
-    value_marks: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+
+class YamlDocument:
+    """Plain data from one YAML file, and the positions of its keys and values on demand."""
+
+    def __init__(
+        self, display_path: str, data: Any, text: str, marks: tuple[Marks, Marks] | None = None
+    ) -> None:
+        self.display_path = display_path
+        self.data = data
+        self.text = text
+        self._marks = marks
+
+    def marks(self) -> tuple[Marks, Marks]:
+        """(value marks, key marks), from a second, careful build of the same text."""
+        if self._marks is None:
+            self._marks = _build_with_marks(self.text, self.display_path)[1:]
+        return self._marks
 
     def location(self, path: DataPath = (), *, at_key: bool = False) -> Location:
         """The position of the value at `path` (or of its key), or of its nearest ancestor."""
-        marks = self.key_marks if at_key else self.value_marks
+        value_marks, key_marks = self.marks()
+        marks = key_marks if at_key else value_marks
         while True:
             if path in marks:
                 line, column = marks[path]
@@ -50,7 +66,7 @@ class YamlDocument:
             if not path:
                 return Location(self.display_path, 1, 1)
             if at_key:
-                marks = self.value_marks
+                marks = value_marks
                 at_key = False
                 continue
             path = path[:-1]
@@ -75,9 +91,22 @@ def load_yaml_file(path: Path, display_path: str) -> YamlDocument:
 
 
 def parse_yaml(text: str, display_path: str) -> YamlDocument:
+    node = _compose(text, display_path)
+    if node is None:
+        return YamlDocument(display_path, None, text)
+    if not _ANCHOR.search(text):  # no alias can multiply values or loop
+        try:
+            return YamlDocument(display_path, _plain_data(node, 0, SafeConstructor()), text)
+        except _Unusual:
+            pass
+    data, value_marks, key_marks = _build_with_marks(text, display_path, node)
+    return YamlDocument(display_path, data, text, (value_marks, key_marks))
+
+
+def _compose(text: str, display_path: str) -> Node | None:
     try:
         _check_depth(text, display_path)
-        node = yaml.compose(text, Loader=_Loader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise YamlLoadError([_syntax_problem(exc, display_path, text)]) from None
     except yaml.reader.ReaderError as exc:
@@ -86,11 +115,59 @@ def parse_yaml(text: str, display_path: str) -> YamlDocument:
         raise YamlLoadError(
             [Problem("yaml-syntax", f"invalid YAML: {exc}", Location(display_path))]
         ) from None
+
+
+def _build_with_marks(
+    text: str, display_path: str, node: Node | None = None
+) -> tuple[Any, Marks, Marks]:
+    """The careful build: positions of everything, and every problem, raised together."""
+    if node is None:
+        node = _compose(text, display_path)
     builder = _Builder(display_path, text)
     data = builder.build(node, ()) if node is not None else None
     if builder.problems:
         raise YamlLoadError(builder.problems)
-    return YamlDocument(display_path, data, builder.value_marks, builder.key_marks)
+    return data, builder.value_marks, builder.key_marks
+
+
+# An anchor (`&name`) where a node's properties can start; "Terms & conditions" is not one.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s\]},]")
+_STR_TAG = "tag:yaml.org,2002:str"
+_SAFE_TAGS = frozenset(SafeConstructor.yaml_constructors) - {None}
+
+
+class _Unusual(Exception):
+    """Something the quick build leaves to `_Builder`, which explains it with a position."""
+
+
+def _plain_data(node: Node, depth: int, constructor: SafeConstructor) -> Any:
+    """The quick build: the same data `_Builder` makes, for documents with nothing unusual."""
+    kind = type(node)
+    tag = node.tag
+    if kind is ScalarNode:
+        if tag == _STR_TAG:
+            return node.value
+        if tag not in _SAFE_TAGS:
+            raise _Unusual
+        try:
+            return constructor.construct_object(node, deep=True)
+        except Exception:  # a bad `!!tag` value raises anything
+            raise _Unusual from None
+    if depth >= _MAX_DEPTH:
+        raise _Unusual
+    if kind is MappingNode and tag == _MAP_TAG:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if type(key_node) is not ScalarNode or key_node.tag not in _SAFE_TAGS:
+                raise _Unusual  # a list or map as a key, a merge key (`<<`), a tag
+            key = str(key_node.value)
+            if key in result:
+                raise _Unusual
+            result[key] = _plain_data(value_node, depth + 1, constructor)
+        return result
+    if kind is SequenceNode and tag == _SEQ_TAG:
+        return [_plain_data(item, depth + 1, constructor) for item in node.value]
+    raise _Unusual
 
 
 def _check_depth(text: str, display_path: str) -> None:
@@ -200,10 +277,6 @@ def _tab_at(text: str, mark: yaml.Mark | None) -> bool:
     line = lines[mark.line]
     indent = line[: len(line) - len(line.lstrip(" \t"))]
     return "\t" in indent or line[mark.column : mark.column + 1] == "\t"
-
-
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 def _plain_tag(node: Node) -> bool:

@@ -55,16 +55,19 @@ def make_plan(
     desired = _desired(project, facts)
     recorded = state.resources if state else {}
     in_doubt = state.in_doubt if state else {}
-    changes = _Differ(desired, recorded, project.moves, options).changes()
+    differ = _Differ(desired, recorded, project.moves, options)
+    changes = differ.changes()
     changes, held_back = _in_doubt(changes, in_doubt, desired, options)
-    changes, outside = _targeted(changes, options.targets)
-    planned = [change for change in changes if change.action is not Action.NOOP]
+    planned, outside = _targeted(changes, options.targets)
+    unchanged = differ.unchanged
+    if options.targets:
+        unchanged = [a for a in unchanged if _matches(a, options.targets)]
     warnings = [
         *_in_doubt_warnings(held_back, in_doubt),
         *_quota_warnings(project, state, planned, now),
-        *_rejected_warnings(recorded, changes),
-        *_renamed_warnings(changes, desired, recorded),
-        *_option_warnings(options, changes, outside, set(in_doubt)),
+        *_rejected_warnings(recorded, unchanged),
+        *_renamed_warnings(planned, unchanged, desired, recorded),
+        *_option_warnings(options, planned, unchanged, outside, set(in_doubt)),
     ]
     return Plan(
         ivrsync_version=__version__,
@@ -78,7 +81,7 @@ def make_plan(
         },
         targets=list(options.targets),
         replace=list(options.replace),
-        summary=_summary(changes),
+        summary=_summary(planned, len(unchanged)),
         changes=planned,
         warnings=warnings,
         files={c.after.audio_path: c.after.sha256 for c in planned if c.uploads and c.after},
@@ -96,11 +99,36 @@ def settings_digest(settings: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    """What an upload would send; a `Desired` is made only for the resources that change.
+
+    A no-op plan over 100,000 resources compares 100,000 of these, and building a pydantic
+    model for each took most of the planner's time.
+    """
+
+    audio_path: str
+    sha256: str
+    size: int
+    remote_name: str
+    attributes: dict[str, str]
+
+    def model(self) -> Desired:
+        # model_construct: every input is validated already.
+        return Desired.model_construct(
+            audio_path=self.audio_path,
+            sha256=self.sha256,
+            size=self.size,
+            remote_name=self.remote_name,
+            attributes=self.attributes,
+        )
+
+
 def _desired(
     project: Project, facts: Callable[[str], FileFacts]
-) -> dict[str, tuple[Resource, Desired]]:
+) -> dict[str, tuple[Resource, _Upload]]:
     return {
-        str(resource.address): (resource, desired_upload(project, resource, facts))
+        str(resource.address): (resource, _upload(project, resource, facts))
         for resource in project.resources
     }
 
@@ -109,16 +137,19 @@ def desired_upload(
     project: Project, resource: Resource, facts: Callable[[str], FileFacts]
 ) -> Desired:
     """What an upload of `resource` would send: its content, name and attributes."""
+    return _upload(project, resource, facts).model()
+
+
+def _upload(project: Project, resource: Resource, facts: Callable[[str], FileFacts]) -> _Upload:
     known = facts(resource.audio_path)
     rules = PROVIDER_TYPES[resource.provider_type]
     settings = project.providers[resource.address.provider]
-    # model_construct: every input is validated already, and this runs once a resource.
-    return Desired.model_construct(
-        audio_path=resource.audio_path,
-        sha256=known.sha256,
-        size=known.info.size,
-        remote_name=rules.uploaded_name(settings, resource.remote_name, known.sha256),
-        attributes=rules.uploaded_attributes(resource.voice_type, known.info),
+    return _Upload(
+        resource.audio_path,
+        known.sha256,
+        known.info.size,
+        rules.uploaded_name(settings, resource.remote_name, known.sha256),
+        rules.uploaded_attributes(resource.voice_type, known.info),
     )
 
 
@@ -137,7 +168,7 @@ def _recorded(entry: ResourceState) -> Recorded:
 class _Differ:
     def __init__(
         self,
-        desired: dict[str, tuple[Resource, Desired]],
+        desired: dict[str, tuple[Resource, _Upload]],
         recorded: dict[str, ResourceState],
         moves: list[Move],
         options: PlanOptions,
@@ -147,8 +178,10 @@ class _Differ:
         self.moves = moves
         self.options = options
         self.claimed: set[str] = set()  # state addresses a change accounts for
+        self.unchanged: list[str] = []  # addresses whose upload stays as it is (no-ops)
 
     def changes(self) -> list[ResourceChange]:
+        """Every change but the no-ops, which are listed in `unchanged` (sorted)."""
         changes: dict[str, ResourceChange] = {}
         new = [address for address in self.desired if address not in self.recorded]
         for address in new:
@@ -167,7 +200,10 @@ class _Differ:
                 )
             else:
                 self.claimed.add(address)
-                changes[address] = self.compare(resource, entry, want, None, [])
+                if self.is_unchanged(address, entry, want):
+                    self.unchanged.append(address)
+                else:
+                    changes[address] = self.compare(resource, entry, want, None, [])
         for address, entry in self.recorded.items():
             if address not in self.desired and address not in self.claimed:
                 changes[address] = ResourceChange(
@@ -183,7 +219,17 @@ class _Differ:
                     ],
                     before=_recorded(entry),
                 )
+        self.unchanged.sort()
         return [changes[address] for address in sorted(changes)]
+
+    def is_unchanged(self, address: str, entry: ResourceState, want: _Upload) -> bool:
+        """The no-op test of `compare`, without building the reasons it would find none of."""
+        return (
+            entry.missing_since is None
+            and entry.sha256 == want.sha256
+            and entry.attributes == want.attributes
+            and not _matches(address, self.options.replace)
+        )
 
     def change(
         self,
@@ -191,7 +237,7 @@ class _Differ:
         action: Action,
         reasons: list[Reason],
         entry: ResourceState | None,
-        want: Desired,
+        want: _Upload,
         previous: str | None = None,
     ) -> ResourceChange:
         return ResourceChange.model_construct(
@@ -202,14 +248,14 @@ class _Differ:
             action=action,
             reasons=reasons,
             before=_recorded(entry) if entry else None,
-            after=want,
+            after=want.model(),
         )
 
     def compare(
         self,
         resource: Resource,
         entry: ResourceState,
-        want: Desired,
+        want: _Upload,
         previous: str | None,
         reasons: list[Reason],
     ) -> ResourceChange:
@@ -295,7 +341,7 @@ class _Differ:
 def _in_doubt(
     changes: list[ResourceChange],
     in_doubt: dict[str, InDoubt],
-    desired: dict[str, tuple[Resource, Desired]],
+    desired: dict[str, tuple[Resource, _Upload]],
     options: PlanOptions,
 ) -> tuple[list[ResourceChange], list[str]]:
     """Uploads a run sent without recording the answer: never sent again without a choice.
@@ -400,12 +446,12 @@ def _targeted(
     kept = [
         c for c in changes if _matches(c.address, targets) or _matches(c.previous_address, targets)
     ]
-    outside = sum(1 for c in changes if c not in kept and c.action is not Action.NOOP)
-    return kept, outside
+    return kept, len(changes) - len(kept)
 
 
-def _summary(changes: list[ResourceChange]) -> Summary:
+def _summary(changes: list[ResourceChange], unchanged: int) -> Summary:
     counts = dict.fromkeys(Action, 0)
+    counts[Action.NOOP] = unchanged
     for change in changes:
         counts[change.action] += 1
     return Summary(
@@ -444,11 +490,10 @@ def _quota_warnings(
 
 
 def _rejected_warnings(
-    recorded: dict[str, ResourceState], changes: list[ResourceChange]
+    recorded: dict[str, ResourceState], unchanged: list[str]
 ) -> list[PlanWarning]:
-    untouched = {c.address for c in changes if c.action is Action.NOOP}
     warnings = []
-    for address in sorted(untouched):
+    for address in unchanged:
         review = recorded[address].review
         if review.status != "rejected":
             continue
@@ -473,18 +518,21 @@ def _rejected_warnings(
 
 def _renamed_warnings(
     changes: list[ResourceChange],
-    desired: dict[str, tuple[Resource, Desired]],
+    unchanged: list[str],
+    desired: dict[str, tuple[Resource, _Upload]],
     recorded: dict[str, ResourceState],
 ) -> list[PlanWarning]:
     """A new remote name alone is not worth an upload (quota); say so instead."""
-    renamed = [
+    moved = [
         c.address
         for c in changes
-        if c.action in (Action.NOOP, Action.MOVE)
+        if c.action is Action.MOVE
         and c.before is not None
         and c.after is not None
         and c.before.remote_name != c.after.remote_name
     ]
+    kept = [a for a in unchanged if recorded[a].remote_name != desired[a][1].remote_name]
+    renamed = sorted([*moved, *kept])
     if not renamed:
         return []
     return [
@@ -501,7 +549,11 @@ def _renamed_warnings(
 
 
 def _option_warnings(
-    options: PlanOptions, changes: list[ResourceChange], outside: int, in_doubt: set[str]
+    options: PlanOptions,
+    changes: list[ResourceChange],
+    unchanged: list[str],
+    outside: int,
+    in_doubt: set[str],
 ) -> list[PlanWarning]:
     warnings = []
     if options.targets:
@@ -513,7 +565,7 @@ def _option_warnings(
             )
         )
     for pattern in options.replace:
-        known = [c.address for c in changes if c.before] + sorted(in_doubt)
+        known = [c.address for c in changes if c.before] + unchanged + sorted(in_doubt)
         if not any(_matches(address, [pattern]) for address in known):
             warnings.append(
                 PlanWarning(
