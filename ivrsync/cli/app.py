@@ -16,8 +16,6 @@ import click
 from ivrsync import __version__
 from ivrsync.cli.main import PROG, VERSION_MESSAGE
 from ivrsync.cli.options import common_options, reset_logging
-from ivrsync.errors import IvrsyncError, ManifestError
-from ivrsync.secrets import redact
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,11 +78,36 @@ def _crash_report() -> Path:
     import traceback
     from pathlib import Path
 
+    from ivrsync.secrets import redact
+
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(tempfile.gettempdir()) / f"ivrsync-crash-{stamp}-{id(sys.exc_info()[1]):x}.log"
     report = f"ivrsync {__version__}\nargv: {sys.argv[1:]}\n\n{traceback.format_exc()}"
     path.write_text(redact(report))
     return path
+
+
+def _failed(exc: Exception) -> int:
+    """Print an error the user can fix as one message, anything else as a bug; exit code 1.
+
+    ivrsync's errors and secrets are imported here, not at start-up: `--help` needs neither,
+    and a command that raises an IvrsyncError has imported them already.
+    """
+    from ivrsync.errors import IvrsyncError, ManifestError
+    from ivrsync.secrets import redact
+
+    if isinstance(exc, ManifestError):
+        for problem in exc.problems:
+            click.echo(redact(str(problem)), err=True)
+    if isinstance(exc, IvrsyncError):
+        click.echo(f"Error: {redact(str(exc))}", err=True)
+        return 1
+    try:
+        where = f"the full trace is in {_crash_report()}"
+    except OSError:
+        where = "the trace could not be written"
+    click.echo(f"ivrsync: internal error ({type(exc).__name__}); this is a bug, {where}", err=True)
+    return 1
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
@@ -102,24 +125,9 @@ def run(argv: list[str] | None = None) -> NoReturn:
     except click.ClickException as exc:
         exc.show()
         code = 1
-    except ManifestError as exc:
-        for problem in exc.problems:
-            click.echo(redact(str(problem)), err=True)
-        click.echo(f"Error: {redact(str(exc))}", err=True)
-        code = 1
-    except IvrsyncError as exc:
-        click.echo(f"Error: {redact(str(exc))}", err=True)
-        code = 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = 130
     except Exception as exc:
-        try:
-            where = f"the full trace is in {_crash_report()}"
-        except OSError:
-            where = "the trace could not be written"
-        click.echo(
-            f"ivrsync: internal error ({type(exc).__name__}); this is a bug, {where}", err=True
-        )
-        code = 1
+        code = _failed(exc)
     sys.exit(code if isinstance(code, int) else 0)

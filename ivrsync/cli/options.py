@@ -6,11 +6,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ivrsync.cli.output import Console
+if TYPE_CHECKING:
+    from ivrsync.cli.output import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,5 +129,8 @@ def common_options(function: F) -> F:
 
 
 def console() -> Console:
+    """The command's console (imported here: `--help` prints through click alone)."""
+    from ivrsync.cli.output import Console
+
     ctx = click.get_current_context()
     return Console(no_color=bool(ctx.meta.get("ivrsync.no_color")))
