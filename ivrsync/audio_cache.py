@@ -47,7 +47,7 @@ class AudioCache:
         self.root = root
         self.path = cache_path or root / CACHE_FILE
         self.entries: dict[str, dict[str, Any]] = self._load()
-        self.root_text = str(root)
+        self.root_prefix = os.path.join(root, "")  # the root and a separator
         self.hits = 0
         self.misses = 0
         self._dirty = False
@@ -72,7 +72,7 @@ class AudioCache:
         known = self._this_run.get(relative)
         if known is not None:
             return known
-        path = os.path.join(self.root_text, relative)
+        path = self.root_prefix + relative
         stat = os.stat(path)
         key = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         entry = self.entries.get(relative)

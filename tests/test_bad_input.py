@@ -158,6 +158,13 @@ def symlinked_folder_outside(repo: Path) -> None:
     (repo / "shared").symlink_to(repo.parent / "shared")
 
 
+def symlinked_audio_folder_outside(repo: Path) -> None:
+    """A folder of regular files that lives outside the repository, linked in as audio/."""
+    outside = repo.parent / "outside-audio"
+    (repo / "audio").rename(outside)
+    (repo / "audio").symlink_to(outside)
+
+
 def yml_instead_of_yaml(repo: Path) -> None:
     (repo / "ivrsync.yml").write_text(root())
 
@@ -581,6 +588,27 @@ CASES = [
         ("audio/welcome.wav is a symlink to", "outside the repository root"),
         welcome_audio("audio/welcome.wav"),
         setup=symlink_audio_outside,
+    ),
+    Case(
+        "symlinked-audio-folder-outside-root",
+        "symlink-outside-root",
+        ("audio/welcome.wav is a symlink to", "outside the repository root"),
+        welcome_audio("audio/welcome.wav"),
+        setup=symlinked_audio_folder_outside,
+    ),
+    Case(
+        "absolute-path-to-a-file-that-exists",
+        "audio-path",
+        ("write a path relative to the manifest, not an absolute one",),
+        welcome_audio("/welcome.wav"),
+        files={"welcome.wav": ALAW},
+    ),
+    Case(
+        "hidden-file-named-dot-wav",
+        "audio-extension",
+        ("audio/.wav must be .wav or .mp3", "found ''"),
+        welcome_audio("audio/.wav"),
+        files={"audio/.wav": ALAW},
     ),
     Case(
         "missing-file",

@@ -6,7 +6,6 @@ that cannot be read is left out and the rest is still checked.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import glob
 import os
@@ -180,8 +179,10 @@ class _Loader:
         self.problems: list[Problem] = []
         self.files: list[str] = []
         self.path_cache: dict[tuple[str, str], str | None] = {}
-        self.manifest_folders: dict[str, str] = {}  # manifest file -> its absolute folder
-        self.folder_files: dict[str, frozenset[str]] = {}
+        # (manifest file, folder as written) -> {file name: repository path} of the audio files
+        # that need no check of their own (see _plain_audio_files), shared by folder
+        self.plain_audio: dict[tuple[str, str], dict[str, str]] = {}
+        self.plain_audio_by_folder: dict[str, dict[str, str]] = {}
         # Where a `${VAR}` was left unset: the schema's complaint about the value is noise.
         self.unset_at: set[Location] = set()
         self.bad_remote_names: set[tuple[Location, str]] = set()
@@ -496,16 +497,61 @@ class _Loader:
 
     def audio_path(self, raw: str, document: YamlDocument, entry: DataPath) -> str | None:
         """The repository-relative path of an audio file, or None after reporting why not."""
+        if _path_syntax_problem(raw) is None:
+            raw_folder, _, name = raw.rpartition("/")
+            folder_key = (document.display_path, raw_folder)
+            plain = self.plain_audio.get(folder_key)
+            if plain is None:
+                plain = self.plain_audio[folder_key] = self._plain_audio_files(document, raw_folder)
+            relative = plain.get(name)
+            if relative is not None:
+                return relative
         key = (document.display_path, raw)
         if key in self.path_cache:
             return self.path_cache[key]
         try:
-            result = self._audio_path(raw, document)
+            result: str | None = self._audio_path(raw, document)
         except _PathProblem as problem:
             self.error(problem.code, problem.message, document.location(entry))
             result = None
         self.path_cache[key] = result
         return result
+
+    def _plain_audio_files(self, document: YamlDocument, raw_folder: str) -> dict[str, str]:
+        """The regular .wav/.mp3 files (not symlinks) of a folder inside the root, by name.
+
+        One directory listing answers for every file in the folder, where checking each file
+        would cost two system calls (a stat and an lstat) and the path arithmetic, for each of
+        thousands. Whatever is not listed here gets the full check, which explains problems.
+        """
+        base = os.path.dirname(os.path.join(self.root_text, document.display_path))
+        folder = os.path.normpath(os.path.join(base, raw_folder))
+        listed = self.plain_audio_by_folder.get(folder)
+        if listed is None:
+            listed = self.plain_audio_by_folder[folder] = self._list_plain_audio(folder)
+        return listed
+
+    def _list_plain_audio(self, folder: str) -> dict[str, str]:
+        if not _within_text(folder, self.root_text):
+            return {}
+        if not _within_text(self._real_folder(folder), self.real_root_text):
+            return {}
+        prefix = "" if folder == self.root_text else folder[len(self.root_text) + 1 :] + "/"
+        if os.sep != "/":
+            prefix = prefix.replace(os.sep, "/")
+        try:
+            with os.scandir(folder) as entries:
+                return {
+                    entry.name: prefix + entry.name
+                    for entry in entries
+                    if entry.name.lower().endswith(AUDIO_SUFFIXES)
+                    # a name, not just a suffix: ".wav" has no extension (as os.path.splitext)
+                    and entry.name[: entry.name.rfind(".")].lstrip(".")
+                    and "\\" not in entry.name
+                    and entry.is_file(follow_symlinks=False)
+                }
+        except OSError:
+            return {}
 
     def _audio_path(self, raw: str, document: YamlDocument) -> str:
         # Plain strings and os.path, not pathlib: this runs once per audio file, and a
@@ -513,10 +559,7 @@ class _Loader:
         problem = _path_syntax_problem(raw)
         if problem:
             raise _PathProblem("audio-path", f"audio path '{_shown(raw)}': {problem}")
-        base = self.manifest_folders.get(document.display_path)
-        if base is None:
-            base = os.path.dirname(os.path.join(self.root_text, document.display_path))
-            self.manifest_folders[document.display_path] = base
+        base = os.path.dirname(os.path.join(self.root_text, document.display_path))
         path = os.path.normpath(os.path.join(base, raw))
         if not _within_text(path, self.root_text):
             raise _PathProblem(
@@ -524,17 +567,12 @@ class _Loader:
                 f"audio path '{raw}' leaves the repository root; audio must live inside "
                 f"{self.root.name}/",
             )
-        relative = path[len(self.root_text) + 1 :]
-        if os.sep != "/":
-            relative = relative.replace(os.sep, "/")
-        if not raw.lower().endswith(AUDIO_SUFFIXES):
-            suffix = os.path.splitext(path)[1]
+        relative = path[len(self.root_text) + 1 :].replace(os.sep, "/")
+        suffix = os.path.splitext(path)[1]
+        if suffix.lower() not in AUDIO_SUFFIXES:
             raise _PathProblem(
                 "audio-extension", f"audio file {relative} must be .wav or .mp3 (found '{suffix}')"
             )
-        folder, name = os.path.split(path)
-        if name in self._plain_files_in(folder):
-            return relative  # a regular file (not a symlink) in a folder inside the root
         try:
             self._check_audio_file(path, relative)
         except OSError as exc:  # a name too long for the file system, a folder it may not read
@@ -542,21 +580,6 @@ class _Loader:
                 "audio-unreadable", f"cannot read audio file {relative}: {exc.strerror}"
             ) from None
         return relative
-
-    def _plain_files_in(self, folder: str) -> frozenset[str]:
-        """The regular files (not symlinks) of a folder whose real path is inside the root.
-
-        One directory listing answers for every file in the folder, where checking each
-        file would cost two system calls (a stat and an lstat) for each of thousands.
-        """
-        names = self.folder_files.get(folder)
-        if names is None:
-            names = frozenset()
-            if _within_text(self._real_folder(folder), self.real_root_text):
-                with contextlib.suppress(OSError), os.scandir(folder) as entries:
-                    names = frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
-            self.folder_files[folder] = names
-        return names
 
     def _check_audio_file(self, path: str, relative: str) -> None:
         """What is wrong with a file the folder listing did not vouch for (or a symlink)."""

@@ -163,7 +163,10 @@ def _plain_data(node: Node, depth: int, constructor: SafeConstructor) -> Any:
             key = str(key_node.value)
             if key in result:
                 raise _Unusual
-            result[key] = _plain_data(value_node, depth + 1, constructor)
+            if type(value_node) is ScalarNode and value_node.tag == _STR_TAG:
+                result[key] = value_node.value  # most values: no call needed
+            else:
+                result[key] = _plain_data(value_node, depth + 1, constructor)
         return result
     if kind is SequenceNode and tag == _SEQ_TAG:
         return [_plain_data(item, depth + 1, constructor) for item in node.value]

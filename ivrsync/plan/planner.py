@@ -314,13 +314,17 @@ class _Differ:
 
     def implicit_moves(self, new: Iterable[str]) -> Iterable[tuple[str, ResourceChange]]:
         """The same audio, provider and locale under a new address keeps its FileId."""
+        new = sorted(new)
+        if not new:
+            return
         orphans: dict[tuple[str, str, str, str], list[str]] = {}
-        for old, entry in sorted(self.recorded.items()):
+        for old in sorted(self.recorded):
             if old not in self.desired and old not in self.claimed:
+                entry = self.recorded[old]
                 locale = Address.parse(old).locale
                 key = (entry.provider, locale, entry.sha256, _canonical(entry.attributes))
                 orphans.setdefault(key, []).append(old)
-        for address in sorted(new):
+        for address in new:
             resource, want = self.desired[address]
             key = (
                 resource.address.provider,

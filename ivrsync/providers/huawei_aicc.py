@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -38,7 +39,13 @@ NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
 
 
 def _camel(text: str) -> str:
+    if _NAME.fullmatch(text):  # most names and every locale's parts: one word already
+        return text[:1].upper() + text[1:]
     return "".join(word[:1].upper() + word[1:] for word in _NOT_NAME_CHARS.split(text))
+
+
+# A repository has a handful of locales and one name per prompt and locale.
+_camel_locale = functools.lru_cache(maxsize=64)(_camel)
 
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
@@ -47,7 +54,7 @@ def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
     The hash keeps long derived names distinct and the same on every run. A name the user
     chose (`base`) is never shortened: one that is too long is reported instead.
     """
-    name = (base if base is not None else _camel(prompt)) + _camel(locale)
+    name = (base if base is not None else _camel(prompt)) + _camel_locale(locale)
     if len(name) <= MAX_NAME_LENGTH or base is not None:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
