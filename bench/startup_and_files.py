@@ -12,6 +12,7 @@ import compileall
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,10 +95,14 @@ def big_plan() -> Plan:
     )
 
 
-def timed(action: object) -> float:
+def timed(action: Callable[[], object]) -> float:
+    """Seconds `action` takes. What it returns is freed after the clock stops: freeing
+    100,000 resources (0.2 s) is not loading them, and a command keeps its state to the end."""
     started = time.perf_counter()
-    action()  # type: ignore[operator]
-    return time.perf_counter() - started
+    result = action()
+    seconds = time.perf_counter() - started
+    del result
+    return seconds
 
 
 def files() -> bool:

@@ -6,6 +6,7 @@ Everything runs on real files in tmp_path; the crash and lock-race tests use rea
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import random
@@ -43,6 +44,7 @@ from ivrsync.state import (
     provider_day,
 )
 from ivrsync.state import store as store_module
+from ivrsync.state.model import paused_gc
 from tests.conftest import EXAMPLES, RunCli
 
 HUAWEI_ID = "1182733043937561608"  # 19 digits: a double would make it ...7561600
@@ -153,8 +155,27 @@ def test_datetimes_are_utc_with_z_and_must_have_a_zone() -> None:
         state.resources["aicc.welcome.en_US"].uploaded_at = datetime(2026, 11, 20)
 
 
+def test_datetimes_in_a_file_become_utc_and_naive_ones_are_refused_at_their_path() -> None:
+    document = json.loads(full_state().to_json())
+    entry = document["resources"]["aicc.welcome.en_US"]
+    entry["uploaded_at"] = "2026-11-21T00:30:00+08:00"  # hand-edited in Beijing time
+    state = State.from_json(json.dumps(document).encode(), "s")
+    uploaded = state.resources["aicc.welcome.en_US"].uploaded_at
+    assert uploaded == UPLOADED
+    assert uploaded.utcoffset() == timedelta(0)
+    assert b'"uploaded_at": "2026-11-20T16:30:00Z"' in state.to_json()
+    for bad, message in (
+        ("2026-11-20T16:30:00", "Value error, a datetime with a time zone is required"),
+        ("yesterday", "Input should be a valid datetime or date"),
+    ):
+        entry["uploaded_at"] = bad
+        with pytest.raises(StateCorruptError) as raised:
+            State.from_json(json.dumps(document).encode(), "s")
+        assert f'resources["aicc.welcome.en_US"].uploaded_at: {message}' in str(raised.value)
+
+
 def test_model_fields_are_declared_sorted() -> None:
-    """`to_json` relies on it to skip json.dumps' slow sort_keys (pure Python with indent)."""
+    """The models list their fields in the order of the file, which is easier to review."""
     for model in (Review, ApprovedUpload, ResourceState, State):
         assert list(model.model_fields) == sorted(model.model_fields), model.__name__
 
@@ -358,6 +379,87 @@ def test_a_corrupt_state_message_points_at_the_backup(path: Path) -> None:
         LocalStateStore(path).read()
     assert "backup" not in str(raised.value)
     assert "restore it from git" in str(raised.value)
+
+
+def test_a_file_ivrsync_wrote_is_read_without_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """orjson alone reads what `to_json` wrote; json (slower, but it sees a key twice) reads
+    any other layout, to the same state."""
+    data = full_state().to_json()
+    real_loads = json.loads
+    calls: list[object] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real_loads(*args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting)
+    state = State.from_json(data, "s")
+    assert calls == []
+    compact = json.dumps(real_loads(data)).encode()  # no indent, \u escapes
+    assert State.from_json(compact, "s") == state
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("where", ["address", "field"])
+def test_a_key_twice_is_found_in_ivrsyncs_own_layout(where: str) -> None:
+    """A hand-resolved merge that kept both sides, in the exact layout ivrsync writes."""
+    lines = full_state().to_json().decode().splitlines(keepends=True)
+    if where == "address":
+        start = lines.index('    "aicc.welcome.en_US": {\n')
+        end = lines.index("    },\n", start) + 1
+        lines[start:start] = lines[start:end]
+        key = "aicc.welcome.en_US"
+    else:
+        at = lines.index('      "file_id": "7d9f0a",\n')
+        lines.insert(at, '      "file_id": "7d9f0b",\n')
+        key = "file_id"
+    with pytest.raises(StateCorruptError, match=f"the key '{key}' appears twice"):
+        State.from_json("".join(lines).encode(), "s")
+
+
+def test_numbers_beyond_64_bits_read_and_write_as_with_json() -> None:
+    """orjson reads them as floats and refuses to write them: json does both exactly."""
+    document = json.loads(full_state().to_json())
+    document["serial"] = 2**64
+    text = (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    state = State.from_json(text, "s")
+    assert state.serial == 2**64
+    assert state.to_json() == text
+
+
+def test_a_bad_address_is_named() -> None:
+    document = json.loads(full_state().to_json())
+    document["resources"]["aicc.welcome"] = document["resources"].pop("aicc.welcome.en_US")
+    with pytest.raises(StateCorruptError, match=r"'aicc\.welcome' is not a resource address"):
+        State.from_json(json.dumps(document).encode(), "s")
+
+
+def test_garbage_collection_pauses_nest_and_resume_as_found() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(StateCorruptError):
+        State.from_json(b"{", "s")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()  # someone else's frozen objects stay frozen
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 def test_a_failed_write_leaves_the_state_and_no_temp_file(
