@@ -307,7 +307,9 @@ def _parse(data: bytes, source: str) -> Any:
     """
     try:
         document = orjson.loads(data)
-        if orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n" == data:
+        encoded = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+        # The file is `encoded` and a newline, compared without copying 60 MB to add one.
+        if len(data) == len(encoded) + 1 and data.startswith(encoded) and data.endswith(b"\n"):
             return document
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # (nested deeper than 255)
         pass
