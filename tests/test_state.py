@@ -44,7 +44,7 @@ from ivrsync.state import (
     provider_day,
 )
 from ivrsync.state import store as store_module
-from ivrsync.state.model import paused_gc
+from ivrsync.state.model import PROMOTE_AFTER_PAUSE, paused_gc
 from tests.conftest import EXAMPLES, RunCli
 
 HUAWEI_ID = "1182733043937561608"  # 19 digits: a double would make it ...7561600
@@ -452,14 +452,35 @@ def test_garbage_collection_pauses_nest_and_resume_as_found() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
-    gc.freeze()  # someone else's frozen objects stay frozen
+
+
+def test_a_big_load_goes_to_the_oldest_generation_and_small_work_leaves_it_alone() -> None:
+    """Loading 100,000 resources leaves them where no young collection walks them; a state
+    written after each upload, or a small one loaded, changes nothing for other objects."""
+    big = State.new()
+    for n in range(PROMOTE_AFTER_PAUSE // 5):  # about 8 tracked objects each
+        big.resources[f"aicc.p{n}.en_US"] = resource()
+    data = big.to_json()
+    gc.collect()
+    gc.disable()
     try:
-        frozen = gc.get_freeze_count()
-        with paused_gc():
-            pass
-        assert gc.get_freeze_count() == frozen
+        loaded = State.from_json(data, "s")
+        assert any(item is loaded for item in gc.get_objects(generation=2))
+        small = State.from_json(full_state().to_json(), "s")
+        young = gc.get_count()[0]
+        loaded.to_json()
+        assert gc.get_count()[0] - young < 100
+        assert not any(item is small for item in gc.get_objects(generation=2))
+        gc.freeze()  # someone else's frozen objects stay frozen: nothing moves then
+        try:
+            frozen = gc.get_freeze_count()
+            again = State.from_json(data, "s")
+            assert gc.get_freeze_count() == frozen
+            assert not any(item is again for item in gc.get_objects(generation=2))
+        finally:
+            gc.unfreeze()
     finally:
-        gc.unfreeze()
+        gc.enable()
 
 
 def test_a_failed_write_leaves_the_state_and_no_temp_file(
