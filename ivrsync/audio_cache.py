@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ivrsync.audio import AudioInfo, probe
+from ivrsync.gc_pause import paused_gc
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +57,9 @@ class AudioCache:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
+            with paused_gc():
+                data = orjson.loads(self.path.read_bytes())
+        except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
             return {}  # no cache, or an unreadable one: it is only a cache
         if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
             return {}
@@ -105,7 +108,7 @@ class AudioCache:
         temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True))
+            temp.write_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
             temp.replace(self.path)
             self._dirty = False
         except OSError as exc:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ivrsync.audio import AudioError, AudioInfo, probe
 from ivrsync.errors import Problem, Severity, sort_key
+from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest.loader import Project, one_line, read_project
 from ivrsync.providers import PROVIDER_TYPES
 
@@ -53,7 +54,8 @@ def validate_repository(
         len(project.prompt_names),
         len(project.resources),
     )
-    audio, audio_problems = inspect_audio(project, cache)
+    with paused_gc():
+        audio, audio_problems = inspect_audio(project, cache)
     problems = sorted([*problems, *map(one_line, audio_problems)], key=sort_key)
     return ValidationReport(project if manifest_ok else None, problems, audio)
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ivrsync import __version__
+from ivrsync.gc_pause import PROMOTE_AFTER_PAUSE, paused_gc
 from ivrsync.state import (
     STATE_FORMAT_VERSION,
     ApprovedUpload,
@@ -44,7 +45,6 @@ from ivrsync.state import (
     provider_day,
 )
 from ivrsync.state import store as store_module
-from ivrsync.state.model import PROMOTE_AFTER_PAUSE, paused_gc
 from tests.conftest import EXAMPLES, RunCli
 
 HUAWEI_ID = "1182733043937561608"  # 19 digits: a double would make it ...7561600

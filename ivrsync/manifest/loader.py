@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from ivrsync.address import Address
 from ivrsync.errors import Location, ManifestError, Problem
+from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest import diagnostics
 from ivrsync.manifest.schema import (
     ENV_REFERENCE,
@@ -117,7 +118,8 @@ def read_project(
     still be checked and reported together with the manifest's problems.
     """
     loader = _Loader(root, os.environ if env is None else env)
-    project = loader.load()
+    with paused_gc():
+        project = loader.load()
     return project, [one_line(problem) for problem in loader.problems]
 
 

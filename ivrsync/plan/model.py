@@ -140,7 +140,7 @@ class Plan(_Model):
         A text it refuses is read again as before, to word the error the same way."""
         from pydantic import ValidationError
 
-        from ivrsync.state.model import paused_gc
+        from ivrsync.gc_pause import paused_gc
 
         with paused_gc():
             try:

@@ -19,6 +19,7 @@ from datetime import datetime
 from ivrsync import __version__
 from ivrsync.address import Address
 from ivrsync.audio_cache import FileFacts
+from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest.loader import Move, Project, Resource
 from ivrsync.plan.model import (
     NEW_REASON,
@@ -46,6 +47,17 @@ class PlanOptions:
 
 
 def make_plan(
+    project: Project,
+    state: State | None,
+    facts: Callable[[str], FileFacts],
+    options: PlanOptions,
+    now: datetime,
+) -> Plan:
+    with paused_gc():
+        return _make_plan(project, state, facts, options, now)
+
+
+def _make_plan(
     project: Project,
     state: State | None,
     facts: Callable[[str], FileFacts],

@@ -7,13 +7,9 @@ which a JSON reader that uses doubles would silently round).
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -30,6 +26,7 @@ from pydantic_core import core_schema
 
 from ivrsync import __version__
 from ivrsync.address import Address
+from ivrsync.gc_pause import paused_gc
 from ivrsync.state.errors import StateCorruptError, StateVersionError
 
 STATE_FORMAT_VERSION = 1
@@ -249,56 +246,6 @@ class State(_Model):
 # What Address.parse accepts, as one match per key; see State._addresses.
 _ADDRESS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
-
-class _GcPause:
-    """No cyclic garbage collection while a big state or plan is built or encoded.
-
-    Hundreds of thousands of new objects set off collection after collection, each walking
-    every object alive: that tripled the time to load a 100,000-resource state. The objects
-    made here hold no reference cycles, so nothing is lost by waiting. Nested and concurrent
-    pauses (apply writes the state from a thread of its own) are counted: collection resumes
-    when the last one ends, and only if it was on before the first.
-
-    A pause that leaves many new objects alive (a state just loaded) moves them straight to
-    the oldest generation (freeze and unfreeze: two list splices); the young generations
-    would otherwise walk them all (0.15 s for 100,000 resources) on their way there. Young
-    garbage of other code moves along and waits for the next full collection, so a small
-    pause (apply writing the state after each upload) leaves the generations as they were.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pauses = 0
-        self._was_enabled = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._pauses == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._pauses += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._pauses -= 1
-                if self._pauses == 0:
-                    young = gc.get_count()[0]  # tracked objects made, less those freed
-                    # Never thaw what someone else froze.
-                    if young > PROMOTE_AFTER_PAUSE and gc.get_freeze_count() == 0:
-                        gc.freeze()
-                        gc.unfreeze()
-                    if self._was_enabled:
-                        gc.enable()
-
-
-# New objects left alive by a pause beyond which they go to the oldest generation: a few
-# thousand resources' worth (the young generation is collected every 700).
-PROMOTE_AFTER_PAUSE = 20_000
-
-
-paused_gc = _GcPause()
 
 _CANONICAL = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
 
