@@ -36,6 +36,7 @@ from ivrsync.secrets import SECRET_NAME
 from ivrsync.secrets import register as register_secret
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
+_PLAIN_SUFFIXES = (*AUDIO_SUFFIXES, *(suffix.upper() for suffix in AUDIO_SUFFIXES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,9 +547,10 @@ class _Loader:
                 return {
                     entry.name: prefix + entry.name
                     for entry in entries
-                    if entry.name.lower().endswith(AUDIO_SUFFIXES)
-                    # a name, not just a suffix: ".wav" has no extension (as os.path.splitext)
-                    and entry.name[: entry.name.rfind(".")].lstrip(".")
+                    if entry.name.endswith(_PLAIN_SUFFIXES)
+                    # Hidden names (".wav" has no extension to os.path.splitext) and "\\"
+                    # get the full check, as do names in other cases (".Wav").
+                    and entry.name[0] != "."
                     and "\\" not in entry.name
                     and entry.is_file(follow_symlinks=False)
                 }
