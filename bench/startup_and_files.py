@@ -8,7 +8,6 @@ Targets (issue 9): `ivrsync --version` and `ivrsync validate` on the examples wi
 
 from __future__ import annotations
 
-import compileall
 import sys
 import tempfile
 import time
@@ -26,9 +25,6 @@ COUNT = 100_000
 
 
 def startup() -> bool:
-    # As installed: pip compiles the bytecode, whereas a checkout edited since (or run with
-    # PYTHONDONTWRITEBYTECODE) would compile every module again on every run (25 ms here).
-    compileall.compile_dir(ROOT / "ivrsync", quiet=1)
     bare = run_seconds([PYTHON, "-c", "pass"], repeat=7)
     ok = True
     for label, args in (
