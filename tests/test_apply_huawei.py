@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ivrsync.apply.engine import ApplyOptions, ResourceOutcome, Status
+from ivrsync.apply.retry import RetryPolicy
+from ivrsync.apply.workflow import ApplySession
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
+from ivrsync.plan.planner import PlanOptions
 from ivrsync.state.model import Review, State
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import RunCli
@@ -178,6 +182,36 @@ def test_throttled_and_unavailable_requests_are_retried(
     assert "Apply complete: 3 uploaded" in out
     assert len(emulator.uploads) == 3
     assert emulator.throttled == 2
+
+
+class _Quiet:
+    def begin(self, uploads: int) -> None:
+        pass
+
+    def finished(self, outcome: ResourceOutcome) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("refusals", "uploaded"), [(7, True), (10, False)])
+def test_throttling_gets_ten_tries_of_its_own(
+    tmp_path: Path, emulator: HuaweiEmulator, refusals: int, uploaded: bool
+) -> None:
+    """A burst of traffic-control refusals costs time, not the upload: five tries are for
+    failing servers, and a provider that only asks to slow down gets ten."""
+    repo = repository(tmp_path, emulator, 1)
+    emulator.faults.throttle_next = refusals
+    quick = ApplyOptions(parallelism=1, retry=RetryPolicy(base=0.01, cap=0.02), seed=1)
+    with ApplySession(repo) as session:
+        result = session.apply(session.new_plan(PlanOptions()), quick, _Quiet())
+    [outcome] = result.outcomes
+    assert emulator.throttled == min(refusals, 10)
+    if uploaded:
+        assert outcome.status is Status.DONE
+        assert len(emulator.uploads) == 1
+    else:
+        assert outcome.status is Status.FAILED
+        assert "gave up after 10 tries" in outcome.message
+        assert emulator.uploads == []
 
 
 def test_a_lost_response_is_in_doubt_and_never_sent_twice(

@@ -31,6 +31,7 @@ from ivrsync.providers.errors import (
     AuthenticationError,
     ProviderError,
     QuotaExceededError,
+    ThrottledError,
     TransientError,
 )
 from ivrsync.secrets import redact
@@ -349,7 +350,7 @@ class _Engine:
         if not batch:
             return
         items = [self.item(change) for change in batch]
-        failures = 0
+        tries = {False: 0, True: 0}  # failed tries, by whether the provider throttled them
         marked = False
         while True:
             if self.halted.is_set():
@@ -369,11 +370,13 @@ class _Engine:
             try:
                 outcomes = provider.uploader.upload(items)
             except TransientError as exc:
-                failures += 1
-                if failures >= self.options.retry.attempts:
-                    self.settle(batch, Status.FAILED, f"{exc} (gave up after {failures} tries)")
+                throttled = isinstance(exc, ThrottledError)
+                tries[throttled] += 1
+                if tries[throttled] >= self.options.retry.limit(throttled=throttled):
+                    why = f"{exc} (gave up after {tries[throttled]} tries)"
+                    self.settle(batch, Status.FAILED, why)
                     return
-                time.sleep(self.options.retry.backoff(failures, self.rng))
+                time.sleep(self.options.retry.backoff(tries[throttled], self.rng))
                 continue
             except QuotaExceededError as exc:
                 provider.stop(Status.DEFERRED, f"{exc}; the next apply continues")
