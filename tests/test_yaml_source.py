@@ -88,3 +88,13 @@ documents = st.recursive(
 def test_any_dumped_document_builds_the_same_both_ways(data: Any, flow: bool) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
     assert parse_yaml(text, "x.yaml").data == _build_with_marks(text, "x.yaml")[0]
+
+
+def test_a_location_past_the_careful_builds_limits_falls_back_to_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quick build counts no values; a file it read must still give a location."""
+    document = parse_yaml("prompts:\n  a: {audio: {en_US: a.wav}}\n", "big.yaml")
+    monkeypatch.setattr("ivrsync.manifest.yaml_source._MAX_VALUES", 3)
+    where = document.location(("prompts", "a", "audio", "en_US"))
+    assert (where.file, where.line, where.column) == ("big.yaml", 1, 1)

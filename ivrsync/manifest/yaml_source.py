@@ -52,7 +52,10 @@ class YamlDocument:
     def marks(self) -> tuple[Marks, Marks]:
         """(value marks, key marks), from a second, careful build of the same text."""
         if self._marks is None:
-            self._marks = _build_with_marks(self.text, self.display_path)[1:]
+            try:
+                self._marks = _build_with_marks(self.text, self.display_path)[1:]
+            except YamlLoadError:  # past a limit only the careful build counts (2,000,000
+                self._marks = ({}, {})  # values): locations fall back to the file itself
         return self._marks
 
     def location(self, path: DataPath = (), *, at_key: bool = False) -> Location:
