@@ -212,10 +212,11 @@ class _Differ:
                 )
             else:
                 self.claimed.add(address)
-                if self.is_unchanged(address, entry, want):
+                compared = self.compare(resource, entry, want, None, [])
+                if compared is None:
                     self.unchanged.append(address)
                 else:
-                    changes[address] = self.compare(resource, entry, want, None, [])
+                    changes[address] = compared
         for address, entry in self.recorded.items():
             if address not in self.desired and address not in self.claimed:
                 changes[address] = ResourceChange(
@@ -233,15 +234,6 @@ class _Differ:
                 )
         self.unchanged.sort()
         return [changes[address] for address in sorted(changes)]
-
-    def is_unchanged(self, address: str, entry: ResourceState, want: _Upload) -> bool:
-        """The no-op test of `compare`, without building the reasons it would find none of."""
-        return (
-            entry.missing_since is None
-            and entry.sha256 == want.sha256
-            and entry.attributes == want.attributes
-            and not _matches(address, self.options.replace)
-        )
 
     def change(
         self,
@@ -270,8 +262,12 @@ class _Differ:
         want: _Upload,
         previous: str | None,
         reasons: list[Reason],
-    ) -> ResourceChange:
-        """Replace when the content or an uploaded attribute changed, or when asked to."""
+    ) -> ResourceChange | None:
+        """Replace when the content or an uploaded attribute changed, or when asked to.
+
+        None when nothing changes at the same address (a no-op): no change record is built,
+        which for 100,000 unchanged resources was most of the planner's time.
+        """
         if entry.missing_since is not None:
             since = entry.missing_since.strftime("%Y-%m-%d %H:%M UTC")
             drift = Reason(
@@ -309,8 +305,9 @@ class _Differ:
             changed = True
         if changed:
             return self.change(resource, Action.REPLACE, why, entry, want, previous)
-        action = Action.MOVE if previous else Action.NOOP
-        return self.change(resource, action, why, entry, want, previous)
+        if previous is None:
+            return None
+        return self.change(resource, Action.MOVE, why, entry, want, previous)
 
     def explicit_move(self, address: str) -> ResourceChange | None:
         resource, want = self.desired[address]
@@ -351,6 +348,7 @@ class _Differ:
             self.claimed.add(old)
             why = [Reason(message=f"the same audio as {old}, which is gone: FileId kept")]
             change = self.compare(resource, self.recorded[old], want, old, why)
+            assert change is not None  # from another address: a move at least
             yield address, change
 
 
