@@ -41,6 +41,13 @@ def startup() -> bool:
             f"{label}: {seconds * 1000:.0f} ms vs {bare * 1000:.0f} ms for python -c pass = "
             f"{ratio:.1f}x (target <= 3x): {verdict(ratio <= 3.0)}"
         )
+    # What `validate` cannot do without: the chosen libraries' own imports, each alone.
+    for statement in ("import yaml", "import click", "from pydantic import BaseModel"):
+        seconds = run_seconds([PYTHON, "-c", statement], repeat=7)
+        print(
+            f"  for reference, python -c '{statement}': {seconds * 1000:.0f} ms = "
+            f"{seconds / bare:.1f}x python -c pass"
+        )
     return ok
 
 
