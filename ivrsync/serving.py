@@ -6,12 +6,51 @@ test servers add it up); a socket pair wakes this accept loop instead.
 
 from __future__ import annotations
 
+import logging
 import selectors
 import socket
 import socketserver
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, ClassVar, Self
+
+
+class ThreadedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, and nothing that waits on a straggling client or on DNS.
+
+    Subclasses name the logger for failed connections.
+    """
+
+    connection_log: ClassVar[logging.Logger]
+
+    daemon_threads = True
+    # Do not wait for connection threads on close: a client stalled mid-request must not
+    # keep stop() from returning.
+    block_on_close = False
+    # How long accepting one connection may take once the listening socket is ready; a bound
+    # on how long stop() can wait if a client vanishes between readiness and accept.
+    timeout = 0.05
+    # socketserver's default backlog of 5 drops the connections of a burst of parallel clients
+    # beyond it, and their SYN is only retried a second later: a stall no real API shows.
+    request_queue_size = 128
+
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        """`host` may be an IPv6 address, bracketed or not."""
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host.strip("[]"), port), handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host up with getfqdn, which can stall for seconds
+        # on a machine with slow DNS; a loopback server has no use for the name.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is normal (lost-response faults, timeouts):
+        # nothing here is worth a traceback.
+        self.connection_log.debug("connection from %s failed", client_address, exc_info=True)
 
 
 class BackgroundServer:

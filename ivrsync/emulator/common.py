@@ -17,13 +17,12 @@ import logging
 import math
 import random
 import socket
-import socketserver
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -41,7 +40,7 @@ __all__ = [
     "json_type_name",
 ]
 
-from ivrsync.serving import BackgroundServer, Served
+from ivrsync.serving import BackgroundServer, Served, ThreadedHTTPServer
 
 logger = logging.getLogger("ivrsync.emulator")
 
@@ -52,10 +51,6 @@ MAX_BODY_BYTES = 32_000_000
 
 # Seconds a client may stall in the middle of sending a request before its thread gives up.
 _CLIENT_TIMEOUT = 30.0
-
-# How long accepting one connection may take once the listening socket is ready; a bound on
-# how long stop() can wait if a client vanishes between readiness and accept.
-_ACCEPT_TIMEOUT = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,32 +313,12 @@ class _BodyError(Exception):
         self.message = message
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Do not wait for connection threads on close: a client stalled mid-request must not
-    # keep stop() from returning.
-    block_on_close = False
+class _HTTPServer(ThreadedHTTPServer):
+    connection_log = logger
 
-    timeout = _ACCEPT_TIMEOUT
-    # socketserver's default backlog of 5 drops the connections of a burst of parallel clients
-    # beyond it, and their SYN is only retried a second later: a stall no real API shows.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], app: EmulatorServer, family: int) -> None:
-        self.address_family = family
+    def __init__(self, host: str, port: int, app: EmulatorServer) -> None:
         self.app = app
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host up with getfqdn, which can stall for seconds
-        # on a machine with slow DNS; a loopback emulator has no use for the name.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer is normal here (lost-response faults, timeouts).
-        logger.debug("connection from %s failed", client_address, exc_info=True)
+        super().__init__(host, port, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -495,10 +470,7 @@ class EmulatorServer(Served):
         """Listen and serve in a background thread; returns self, so `X().start()` reads well."""
         if self._serving.server is not None:
             raise RuntimeError(f"{self.name} is already started")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._serving.start(
-            _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
-        )
+        self._serving.start(_HTTPServer(self.host, self._requested_port, self))
         return self
 
     def stop(self) -> None:

@@ -21,11 +21,10 @@ import json
 import logging
 import re
 import socket
-import socketserver
 import threading
 import urllib.parse
 from dataclasses import dataclass, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
 from ivrsync import secrets
@@ -42,7 +41,7 @@ __all__ = [
     "parse_callback",
 ]
 
-from ivrsync.serving import BackgroundServer, Served
+from ivrsync.serving import BackgroundServer, Served, ThreadedHTTPServer
 
 logger = logging.getLogger("ivrsync.reviews.server")
 
@@ -56,8 +55,6 @@ _STATUSES: dict[str, ReviewStatus] = {"2": "approved", "3": "rejected"}
 
 # Seconds a client may stall in the middle of a request before its thread gives up.
 _CLIENT_TIMEOUT = 10.0
-# How long accepting one connection may take once the listening socket is ready.
-_ACCEPT_TIMEOUT = 0.05
 # After answering without reading a body (413, a wrong token), read and discard at most this
 # much of it, for at most this long, so that the client sees the answer rather than a reset.
 _DRAIN_BYTES = 1024 * 1024
@@ -160,23 +157,13 @@ class _BodyError(Exception):
         self.description = description
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # a client stalled mid-request must not hold up stop()
-    timeout = _ACCEPT_TIMEOUT
-    request_queue_size = 128  # a burst of callbacks must not overflow the accept queue
+class _HTTPServer(ThreadedHTTPServer):
+    connection_log = logger
 
-    def __init__(self, address: tuple[str, int], app: ReviewServer, family: int) -> None:
-        self.address_family = family
+    def __init__(self, host: str, port: int, app: ReviewServer) -> None:
         self.app = app
         self._slots = threading.BoundedSemaphore(_MAX_CONNECTIONS)
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host up with getfqdn, which can stall on slow DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
+        super().__init__(host, port, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -196,10 +183,6 @@ class _HTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer is normal; nothing here is worth a traceback.
-        logger.debug("connection from %s failed", client_address, exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -479,10 +462,7 @@ class ReviewServer(Served):
         """Listen and serve in a background thread; OSError when the address is unusable."""
         if self._serving.server is not None:
             raise RuntimeError("the review server is already started")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._serving.start(
-            _HTTPServer((self.host.strip("[]"), self._requested_port), self, family)
-        )
+        self._serving.start(_HTTPServer(self.host, self._requested_port, self))
         return self
 
     def stop(self) -> None:
