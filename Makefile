@@ -4,18 +4,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/manifests
 
-.PHONY: demo test lint typecheck pytest schema bench clean
+.PHONY: demo test lint typecheck pytest schema bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps re-run the install when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Every install takes the exact versions that were tested (requirements/constraints.txt);
+# `make lock` refreshes them on purpose. Stamps re-run the install when either file changes.
+LOCK := requirements/constraints.txt
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c $(LOCK)
+
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP_INSTALL) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -23,7 +27,7 @@ demo: $(VENV)/.installed
 
 # Benchmarks print their figures with PASS/FAIL (docs/performance.md).
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(PIP_INSTALL) -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.installed-dev
@@ -47,6 +51,11 @@ schema: $(VENV)/.installed
 .PHONY: docs
 docs: $(VENV)/.installed-dev
 	$(BIN)/python scripts/gen_docs.py
+
+# Re-resolve pyproject.toml's ranges to the newest allowed versions and pin them in $(LOCK).
+# Deliberate: run it, then `make test`, and commit the lock with what it was tested with.
+lock:
+	PYTHON=$(PYTHON) scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
