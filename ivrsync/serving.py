@@ -2,15 +2,25 @@
 
 `serve_forever` notices a shutdown only at its next poll, a delay every stop pays (hundreds of
 test servers add it up); a socket pair wakes this accept loop instead.
+
+A server that faces the internet (the review server) also puts a `RequestGate` in front of its
+handler threads: see there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import io
+import json
 import logging
 import selectors
 import socket
 import socketserver
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -53,16 +63,349 @@ class ThreadedHTTPServer(ThreadingHTTPServer):
         self.connection_log.debug("connection from %s failed", client_address, exc_info=True)
 
 
+# -- the gate: whole requests before threads ---------------------------------------------------
+
+# The most a request line and headers may take (http.server's own limit on one line).
+MAX_HEAD = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Arrived:
+    """A request as the gate read it: its head, and its body or why the body was not read."""
+
+    head: bytes  # the request line and headers, up to and including the blank line
+    body: bytes = b""
+    problem: tuple[int, str] | None = None  # (status, why) when the body cannot be accepted
+    unread: int = 0  # bytes of the body the client may still send (answer, then drain)
+
+
+def answer(status: int, body: dict[str, Any]) -> bytes:
+    """A whole HTTP/1.0 answer with a JSON body, for the gate to send without a handler."""
+    data = json.dumps(body).encode()
+    reason = BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
+    return (
+        f"HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+    ).encode() + data
+
+
+class Refused(Exception):
+    """A request the gate answers itself: `status`, saying `description`."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+class _Framing:
+    """How much of a request has arrived: its head, then its body as Content-Length or chunked
+    framing says, read incrementally as bytes come in."""
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.buffer = bytearray()
+        self.head_end = -1
+        self.length: int | None = None  # the Content-Length, once the head is parsed
+        self.chunked = False
+        self.scan = 0  # chunked: where the next chunk-size line starts
+        self.body = bytearray()  # chunked: the data of the chunks so far
+
+    def feed(self, data: bytes) -> Arrived | None:
+        """Take `data`; the request once it is complete or its body cannot be taken, else
+        None; `Refused` when no handler need see it."""
+        self.buffer += data
+        if self.head_end < 0:
+            # The blank line after the headers (http.server takes a bare LF for CRLF).
+            found = [(self.buffer.find(sep), len(sep)) for sep in (b"\n\r\n", b"\n\n")]
+            ends = [at + size for at, size in found if at >= 0]
+            if ends and min(ends) <= MAX_HEAD:
+                self.head_end = min(ends)
+            elif ends or len(self.buffer) > MAX_HEAD:
+                raise Refused(431, f"the request line and headers are over {MAX_HEAD:,} bytes")
+            else:
+                return None
+            done = self._parse_head(bytes(self.buffer[: self.head_end]))
+            if done is not None:
+                return done
+        if self.chunked:
+            return self._chunks()
+        assert self.length is not None
+        if len(self.buffer) - self.head_end >= self.length:
+            end = self.head_end + self.length
+            return Arrived(self.head, bytes(self.buffer[self.head_end : end]))
+        return None
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self.buffer[: self.head_end])
+
+    def _parse_head(self, head: bytes) -> Arrived | None:
+        """The body's framing from the headers, or the request when that is all there is."""
+        lines = io.BytesIO(head)
+        lines.readline()  # the request line: the handler judges it
+        try:
+            headers = http.client.parse_headers(lines)
+        except (http.client.HTTPException, ValueError):
+            return Arrived(head)  # the handler's own parsing refuses it, and says why
+        encoding = headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                return Arrived(
+                    head, problem=(400, f"Transfer-Encoding {encoding[:30]!r} is not supported")
+                )
+            self.chunked, self.scan = True, self.head_end
+            return None
+        length = headers.get("Content-Length")
+        if length is None:
+            return Arrived(head)
+        if not length.strip().isdigit():
+            return Arrived(head, problem=(400, "Content-Length is not a number"))
+        self.length = int(length)
+        if self.length > self.max_body:
+            problem = f"the body is {self.length:,} bytes; at most {self.max_body:,} are accepted"
+            return Arrived(head, problem=(413, problem), unread=self.length)
+        return None
+
+    def _chunks(self) -> Arrived | None:
+        while True:
+            eol = self.buffer.find(b"\n", self.scan)
+            if eol < 0:
+                if len(self.buffer) - self.scan > 1024:
+                    return Arrived(self.head, problem=(400, "malformed chunked body"))
+                return None
+            line = bytes(self.buffer[self.scan : eol]).split(b";", 1)[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                return Arrived(self.head, problem=(400, "malformed chunked body"))
+            if size == 0:
+                # Trailers, up to the blank line.
+                start = eol + 1
+                while True:
+                    eol = self.buffer.find(b"\n", start)
+                    if eol < 0:
+                        return None
+                    if not self.buffer[start:eol].strip():
+                        return Arrived(self.head, bytes(self.body))
+                    start = eol + 1
+            if len(self.body) + size > self.max_body:
+                problem = f"the body is over {self.max_body:,} bytes; that is the limit"
+                return Arrived(self.head, problem=(413, problem), unread=_DRAIN_GUESS)
+            end = eol + 1 + size  # the data, then CRLF
+            if len(self.buffer) < end + 2:
+                return None
+            if self.buffer[end : end + 2] != b"\r\n":
+                return Arrived(self.head, problem=(400, "malformed chunked body"))
+            self.body += self.buffer[eol + 1 : end]
+            self.scan = end + 2
+
+
+# A chunked body over the limit: how much more of it to read and drop after answering.
+_DRAIN_GUESS = 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Pending:
+    sock: socket.socket
+    address: Any
+    deadline: float
+    framing: _Framing
+
+
+class RequestGate:
+    """Reads every request whole on the accept thread, before a handler thread is given it.
+
+    A thread per connection lets a client that sends nothing, or a byte every few seconds,
+    hold a thread and a connection slot as long as it likes, and enough such clients starve
+    everyone else. Here a connection being read costs a buffer, not a thread: the gate reads
+    what arrives without blocking, and hands the request to a handler thread only once its
+    head and body are complete. Each request has a deadline counted from its accept (past it,
+    408), and when `max_pending` connections are being read a new one evicts the one read
+    longest (503; clients retry): a client that sends its request at once, as Huawei does, is
+    done long before it could be the oldest.
+    """
+
+    def __init__(
+        self,
+        dispatch: Callable[[socket.socket, Any, Arrived], None],
+        refuse: Callable[[int, str], bytes],
+        *,
+        max_body: int,
+        deadline: float,
+        max_pending: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dispatch = dispatch
+        self._refuse = refuse
+        self.max_body = max_body
+        self.deadline = deadline
+        self.max_pending = max_pending
+        self._clock = clock
+        self._pending: dict[socket.socket, _Pending] = {}  # oldest first
+        self._selector: selectors.BaseSelector | None = None
+        self.evicted = self.expired = 0
+
+    def attach(self, selector: selectors.BaseSelector) -> None:
+        """Read through `selector`, the accept loop's: one thread does it all."""
+        self._selector = selector
+
+    def admit(self, sock: socket.socket, address: Any) -> None:
+        assert self._selector is not None
+        if len(self._pending) >= self.max_pending:
+            oldest = next(iter(self._pending.values()))
+            self.evicted += 1
+            self._close(oldest, 503, "busy; try again")
+        sock.setblocking(False)
+        entry = _Pending(sock, address, self._clock() + self.deadline, _Framing(self.max_body))
+        self._pending[sock] = entry
+        self._selector.register(sock, selectors.EVENT_READ, self)
+
+    def timeout(self) -> float | None:
+        """Seconds until the next deadline, for the accept loop's select."""
+        if not self._pending:
+            return None
+        first = min(entry.deadline for entry in self._pending.values())
+        return max(0.0, first - self._clock())
+
+    def readable(self, sock: socket.socket) -> None:
+        entry = self._pending.get(sock)
+        if entry is None:
+            return
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if entry.framing.buffer:
+                self._close(entry, 400, "the request ended before it was complete")
+            else:
+                self._close(entry, None, "")  # connected and left: no one to answer
+            return
+        try:
+            arrived = entry.framing.feed(data)
+        except Refused as e:
+            self._close(entry, e.status, e.description)
+            return
+        if arrived is None:
+            return
+        self._forget(entry)
+        sock.setblocking(True)
+        self._dispatch(sock, entry.address, arrived)
+
+    def expire(self) -> None:
+        """Answer 408 to every request past its deadline."""
+        now = self._clock()
+        for entry in [e for e in self._pending.values() if e.deadline <= now]:
+            self.expired += 1
+            self._close(entry, 408, f"the request was not complete within {self.deadline:g} s")
+
+    def close(self) -> None:
+        for entry in list(self._pending.values()):
+            self._close(entry, None, "")
+
+    def _forget(self, entry: _Pending) -> None:
+        del self._pending[entry.sock]
+        if self._selector is not None:
+            self._selector.unregister(entry.sock)
+
+    def _close(self, entry: _Pending, status: int | None, why: str) -> None:
+        self._forget(entry)
+        with contextlib.suppress(OSError):
+            if status is not None:
+                # A few hundred bytes to a socket that has sent, not read: the send buffer
+                # takes them at once, and a client that cannot is not waited for.
+                entry.sock.send(self._refuse(status, why))
+            entry.sock.shutdown(socket.SHUT_RDWR)
+        entry.sock.close()
+
+
+class GatedHTTPServer(ThreadedHTTPServer):
+    """A `ThreadedHTTPServer` whose handler threads are given whole requests by a `RequestGate`.
+
+    At most `max_handlers` requests are handled at once; beyond, a request is answered 503 at
+    once (clients retry) rather than queued behind them. Handlers are given a `GatedHandler`.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: type[GatedHandler],
+        *,
+        max_body: int,
+        request_deadline: float,
+        max_pending: int,
+        max_handlers: int,
+    ) -> None:
+        self._arrived: dict[socket.socket, Arrived] = {}
+        self._slots = threading.BoundedSemaphore(max_handlers)
+        self.gate = RequestGate(
+            self._start_handler,
+            self.refusal,
+            max_body=max_body,
+            deadline=request_deadline,
+            max_pending=max_pending,
+        )
+        super().__init__(host, port, handler)
+
+    def refusal(self, status: int, description: str) -> bytes:
+        """The whole answer the gate sends when it refuses a request itself."""
+        return answer(status, {"error": description})
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.gate.admit(request, client_address)
+
+    def _start_handler(self, request: socket.socket, client_address: Any, arrived: Arrived) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.connection_log.warning("too many requests at once: answering 503")
+            with contextlib.suppress(OSError):
+                request.sendall(self.refusal(503, "busy; try again"))
+            self.shutdown_request(request)
+            return
+        self._arrived[request] = arrived
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._arrived.pop(request, None)
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def take_arrived(self, request: socket.socket) -> Arrived:
+        return self._arrived.pop(request)
+
+
+class GatedHandler(BaseHTTPRequestHandler):
+    """A handler that reads its request from what the gate read: `self.arrived`."""
+
+    server: GatedHTTPServer
+    arrived: Arrived
+
+    def setup(self) -> None:
+        super().setup()
+        self.arrived = self.server.take_arrived(self.request)
+        self.rfile.close()  # the socket's reader: its reference would keep the socket open
+        self.rfile = io.BytesIO(self.arrived.head)
+
+
 class BackgroundServer:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.server: socketserver.BaseServer | None = None
+        self.server: ThreadedHTTPServer | None = None
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake_read: socket.socket | None = None
         self._wake_write: socket.socket | None = None
 
-    def start(self, server: socketserver.BaseServer) -> None:
+    def start(self, server: ThreadedHTTPServer) -> None:
         if self.server is not None:
             raise RuntimeError(f"{self.name} is already started")
         self.stopping.clear()
@@ -74,13 +417,27 @@ class BackgroundServer:
     def _serve(self) -> None:
         server, wake = self.server, self._wake_read
         assert server is not None and wake is not None
+        gate = server.gate if isinstance(server, GatedHTTPServer) else None
         with selectors.DefaultSelector() as selector:
-            selector.register(server, selectors.EVENT_READ)  # type: ignore[arg-type]
+            selector.register(server, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
-            while not self.stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is not wake and not self.stopping.is_set():
-                        server.handle_request()
+            if gate is not None:
+                gate.attach(selector)
+            try:
+                while not self.stopping.is_set():
+                    for key, _ in selector.select(gate.timeout() if gate else None):
+                        if self.stopping.is_set() or key.fileobj is wake:
+                            continue
+                        if key.data is gate and gate is not None:
+                            assert isinstance(key.fileobj, socket.socket)
+                            gate.readable(key.fileobj)
+                        else:
+                            server.handle_request()
+                    if gate is not None:
+                        gate.expire()
+            finally:
+                if gate is not None:
+                    gate.close()
 
     def stop(self) -> None:
         """Stop accepting requests and release the port; safe to call twice."""

@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -385,22 +386,165 @@ def test_a_huge_declared_body_is_refused_without_waiting_for_it(server: ReviewSe
     assert elapsed < 2  # answered at once, not after reading (or waiting for) the body
 
 
-def test_connections_beyond_the_limit_are_answered_503(
+def test_requests_beyond_the_handlers_are_answered_503(
     store: ReviewStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server_module, "_MAX_CONNECTIONS", 2)
-    with ReviewServer(store, TOKEN) as busy:
-        idle = [socket.create_connection(("127.0.0.1", busy.port)) for _ in range(2)]
-        try:
-            time.sleep(0.1)  # both accepted, each holding a slot while it sends nothing
-            answer = callback(busy)
-            assert answer.status_code == 503
-            assert answer.json()["returnCode"] == "1"
-        finally:
-            for sock in idle:
-                sock.close()
-        wait_until(lambda: callback(busy).status_code == 200)
+    """Whole requests beyond the handler threads get 503 at once (Huawei retries them)."""
+    monkeypatch.setattr(server_module, "_MAX_HANDLERS", 1)
+    entered, release = threading.Event(), threading.Event()
+    record = store.record
+
+    def held_record(result: ReviewResult) -> bool:
+        entered.set()
+        release.wait(10)
+        return record(result)
+
+    monkeypatch.setattr(store, "record", held_record)
+    with ReviewServer(store, TOKEN) as busy, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(callback, busy)
+        assert entered.wait(10)  # the one handler is busy storing
+        answer = callback(busy, fileId="42")
+        release.set()
+        assert answer.status_code == 503
+        assert answer.json() == {"returnCode": "1", "description": "busy; try again"}
+        assert_acknowledged(first.result(10))
+    assert [r.file_id for r in store.results()] == [FILE_ID]
+
+
+# -- attacks from the internet -------------------------------------------------------------------
+
+
+def _answer_to(sock: socket.socket, timeout: float = 10) -> bytes:
+    """What the server sends on `sock` until it closes it (the generous timeout only fails a
+    server that never answers)."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(("opening", "depth"), [("[", 30_000), ('{"a":', 10_000), ("[", 33)])
+def test_deeply_nested_json_is_answered_400(
+    server: ReviewServer, store: ReviewStore, opening: str, depth: int
+) -> None:
+    content = (opening * depth).encode()
+    assert len(content) <= server.max_body
+    answer = callback(server, content=content)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["description"] == (
+        "the body nests JSON more than 32 levels deep; a callback is flat"
+    )
+    assert len(store) == 0
+    assert_acknowledged(callback(server))  # and the server goes on
+
+
+def test_brackets_inside_strings_are_not_nesting(server: ReviewServer, store: ReviewStore) -> None:
+    assert_acknowledged(callback(server, comment='[{"\\' * 100))
+    [result] = store.results()
+    assert result.comment == '[{"\\' * 100
+
+
+def test_an_unexpected_error_is_answered_500(
+    server: ReviewServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(body: bytes) -> ReviewResult:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server_module, "parse_callback", broken)
+    answer = callback(server)
+    assert answer.status_code == 500
+    assert answer.json() == {"returnCode": "1", "description": "internal error"}
+
+
+@pytest.mark.parametrize("sends", [b"", b"POST /callbacks/", b"POST / HTTP/1.1\r\nContent-Le"])
+def test_idle_or_slow_connections_do_not_starve_a_callback(
+    server: ReviewServer, store: ReviewStore, sends: bytes
+) -> None:
+    """200 connections that send nothing, or part of a request, then stall: each costs the
+    server a buffer, not a thread, and a callback is answered as usual."""
+    stalled = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(200)]
+    try:
+        for sock in stalled:
+            sock.sendall(sends)
+        assert_acknowledged(callback(server))
+    finally:
+        for sock in stalled:
+            sock.close()
     assert len(store) == 1
+
+
+def test_the_oldest_stalled_connection_makes_room_for_a_new_one(
+    store: ReviewStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "_MAX_PENDING", 8)
+    with ReviewServer(store, TOKEN) as busy:
+        stalled = [socket.create_connection(("127.0.0.1", busy.port)) for _ in range(20)]
+        try:
+            for sock in stalled[:12]:  # the 12 oldest are evicted as the 12 newest arrive
+                assert _answer_to(sock).startswith(b"HTTP/1.0 503 Service Unavailable\r\n")
+            assert_acknowledged(callback(busy))  # evicts the 13th
+            assert _answer_to(stalled[12]).startswith(b"HTTP/1.0 503 ")
+        finally:
+            for sock in stalled:
+                sock.close()
+    assert len(store) == 1
+
+
+def test_a_request_must_be_whole_by_the_deadline(store: ReviewStore) -> None:
+    """A client sending its headers a byte at a time is answered 408 at the deadline for the
+    whole request, however often it sends."""
+    head = f"POST /callbacks/{TOKEN} HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode() + b"a" * 10_000
+    with ReviewServer(store, TOKEN, request_deadline=0.5) as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            started = time.monotonic()
+            for byte in head:  # a byte each time the server has not answered within 50 ms
+                ready, _, _ = select.select([sock], [], [], 0.05)
+                if ready:
+                    break
+                sock.sendall(bytes([byte]))
+            answer = _answer_to(sock)
+            elapsed = time.monotonic() - started
+        assert_acknowledged(callback(server))
+    assert answer.startswith(b"HTTP/1.0 408 Request Timeout\r\n"), answer
+    assert b"not complete within 0.5 s" in answer
+    assert 0.5 <= elapsed < 5
+
+
+def test_a_request_that_ends_early_is_answered_400(server: ReviewServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(f"POST /callbacks/{TOKEN} HTTP/1.1\r\nContent-Length: 50\r\n\r\n{{".encode())
+        sock.shutdown(socket.SHUT_WR)
+        answer = _answer_to(sock)
+    assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n"), answer
+
+
+def test_a_chunked_callback_is_stored(server: ReviewServer, store: ReviewStore) -> None:
+    body = json.dumps({"fileId": FILE_ID, "status": "3", "comment": "Noise"}).encode()
+    answer = HTTP.post(server.callback_url, content=iter([body[:10], body[10:]]))
+    assert_acknowledged(answer)
+    [result] = store.results()
+    assert (result.status, result.comment) == ("rejected", "Noise")
+
+
+def test_a_chunked_body_over_the_limit_is_refused(server: ReviewServer, store: ReviewStore) -> None:
+    parts = [b"x" * 4096] * (server.max_body // 4096 + 1)
+    answer = HTTP.post(server.callback_url, content=iter(parts))
+    assert answer.status_code == 413
+    assert len(store) == 0
+
+
+def test_request_lines_are_logged_with_control_characters_escaped(
+    server: ReviewServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="ivrsync.reviews"):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET /\x1b[2J\x1b[31mfake\x07\\ HTTP/1.0\r\n\r\n")
+            assert _answer_to(sock).startswith(b"HTTP/1.0 404 ")
+        wait_until(lambda: "fake" in caplog.text)
+    [line] = [r.getMessage() for r in caplog.records if "fake" in r.getMessage()]
+    assert "\x1b" not in line and "\x07" not in line
+    assert "GET /\\x1b[2J\\x1b[31mfake\\x07\\\\ HTTP/1.0" in line
 
 
 def test_healthz(server: ReviewServer) -> None:

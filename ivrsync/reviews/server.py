@@ -8,10 +8,15 @@ A callback is committed to the store before it is acknowledged; a store that fai
 with returnCode "1", so the platform tries again, and nothing acknowledged is ever lost. A
 wrong token is answered exactly like an unknown path (404), without reading the body.
 
-The standard library's threaded HTTP server (one thread per connection, one request per
-connection): nothing to install, a slow client holds up no one else, and stopping leaves no
-keep-alive connection behind. The token never reaches a log: request lines are logged with the
-path segment after /callbacks/ masked, and the token is registered with `ivrsync.secrets`.
+It faces the internet. Every request is read whole by a `RequestGate` (ivrsync.serving) before
+a thread handles it: a connection that sends nothing, or a byte at a time, costs a buffer rather
+than a thread, is cut at the request deadline (408), and is evicted (503) when a newer one needs
+its place, so idle and slow clients cannot starve the callbacks. Every request is answered: what
+cannot be parsed gets 400 (JSON nested too deeply included), a handler's unexpected error 500.
+The standard library's HTTP server parses the rest (one request per connection), measured
+against waitress and uvicorn in docs/reviews.md. The token never reaches a log: request lines
+are logged with the path segment after /callbacks/ masked and control characters escaped, and
+the token is registered with `ivrsync.secrets`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import socket
 import threading
 import urllib.parse
 from dataclasses import dataclass, fields
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
 from ivrsync import secrets
@@ -34,6 +38,7 @@ from ivrsync.reviews.token import token_matches, token_problem
 __all__ = [
     "CALLBACK_PREFIX",
     "DEFAULT_MAX_BODY",
+    "DEFAULT_REQUEST_DEADLINE",
     "RESULTS_PATH",
     "InjectedStoreFailure",
     "ReviewServer",
@@ -41,7 +46,7 @@ __all__ = [
     "parse_callback",
 ]
 
-from ivrsync.serving import BackgroundServer, Served, ThreadedHTTPServer
+from ivrsync.serving import BackgroundServer, GatedHandler, GatedHTTPServer, Served, answer
 
 logger = logging.getLogger("ivrsync.reviews.server")
 
@@ -53,23 +58,29 @@ DEFAULT_MAX_BODY = 64 * 1024
 # Huawei's status codes (reference/huawei-aicc.md section 3).
 _STATUSES: dict[str, ReviewStatus] = {"2": "approved", "3": "rejected"}
 
-# Seconds a client may stall in the middle of a request before its thread gives up.
-_CLIENT_TIMEOUT = 10.0
+# Seconds from accepting a connection to having its whole request (head and body); past it,
+# 408. A callback is a few hundred bytes sent at once.
+DEFAULT_REQUEST_DEADLINE = 10.0
+# Seconds an answer may take to write to a client that does not read it.
+_WRITE_TIMEOUT = 10.0
 # After answering without reading a body (413, a wrong token), read and discard at most this
 # much of it, for at most this long, so that the client sees the answer rather than a reset.
 _DRAIN_BYTES = 1024 * 1024
 _DRAIN_SECONDS = 1.0
-# Connections served at once; beyond, a connection is answered 503 at once (Huawei retries).
-_MAX_CONNECTIONS = 128
+# Connections whose request is still arriving; a new one beyond evicts the oldest (503). Each
+# costs a file descriptor and a buffer, no thread.
+_MAX_PENDING = 512
+# Requests handled at once (threads); beyond, answered 503 at once (Huawei retries).
+_MAX_HANDLERS = 64
+# Callbacks are flat objects: anything nested deeper is refused before it is decoded.
+_MAX_JSON_DEPTH = 32
 
 _CALLBACK_IN_LINE = re.compile(r"(/callbacks/)[^\s?\"']*")
 _NOT_FOUND: dict[str, Any] = {"returnCode": "1", "description": "not found"}
-_BUSY_BODY = b'{"returnCode": "1", "description": "busy; try again"}'
-_BUSY_ANSWER = (
-    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(_BUSY_BODY)}\r\nConnection: close\r\n\r\n".encode()
-    + _BUSY_BODY
-)
+# What http.server's own log_message escapes (C0, DEL, C1 and the backslash itself).
+_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\\"): "\\\\"
+}
 
 
 class InjectedStoreFailure(OSError):
@@ -101,9 +112,15 @@ class _CallbackError(Exception):
 def parse_callback(body: bytes) -> ReviewResult:
     """A callback body -> the result it reports; `_CallbackError` (400) saying what is wrong."""
     try:
-        value = json.loads(body.decode("utf-8"))
+        decoded = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _CallbackError(400, "the body is not UTF-8 text") from None
+    if _nesting(decoded) > _MAX_JSON_DEPTH:
+        raise _CallbackError(
+            400, f"the body nests JSON more than {_MAX_JSON_DEPTH} levels deep; a callback is flat"
+        )
+    try:
+        value = json.loads(decoded)
     except json.JSONDecodeError as e:
         raise _CallbackError(400, f"the body is not valid JSON: {e}") from None
     if not isinstance(value, dict):
@@ -136,6 +153,23 @@ def parse_callback(body: bytes) -> ReviewResult:
     )
 
 
+_JSON_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _nesting(text: str) -> int:
+    """How deep `text`'s arrays and objects nest, strings skipped: json.loads recurses once per
+    level, and a body of 30,000 '[' would end in a RecursionError rather than an answer."""
+    depth = deepest = 0
+    for match in _JSON_STRUCTURE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
 def _digits(value: object) -> str | None:
     """A string, or a non-negative integer (not a boolean), as text; None for anything else."""
     if isinstance(value, str):
@@ -150,54 +184,49 @@ def mask_callback_path(text: str) -> str:
     return _CALLBACK_IN_LINE.sub(r"\1***", text)
 
 
-class _BodyError(Exception):
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-
-
-class _HTTPServer(ThreadedHTTPServer):
+class _HTTPServer(GatedHTTPServer):
     connection_log = logger
 
     def __init__(self, host: str, port: int, app: ReviewServer) -> None:
         self.app = app
-        self._slots = threading.BoundedSemaphore(_MAX_CONNECTIONS)
-        super().__init__(host, port, _Handler)
+        super().__init__(
+            host,
+            port,
+            _Handler,
+            max_body=app.max_body,
+            request_deadline=app.request_deadline,
+            max_pending=_MAX_PENDING,
+            max_handlers=_MAX_HANDLERS,
+        )
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            logger.warning("too many connections: answering 503 to %s", client_address[0])
-            with contextlib.suppress(OSError):
-                request.sendall(_BUSY_ANSWER)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+    def refusal(self, status: int, description: str) -> bytes:
+        return answer(status, {"returnCode": "1", "description": description})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GatedHandler):
     server: _HTTPServer
-    timeout = _CLIENT_TIMEOUT
+    timeout = _WRITE_TIMEOUT
     server_version = "ivrsync-review-server"
     _unread = 0  # bytes of the body left unread when answering
+    _answered = False
 
     def version_string(self) -> str:
         return self.server_version
 
     def _serve(self) -> None:
+        """Answer the request; an unexpected error is answered 500 rather than dropped."""
+        try:
+            self._route()
+        except Exception:
+            logger.exception("the review server failed to answer a request")
+            if not self._answered:
+                self._unread = 0
+                self._send(500, {"returnCode": "1", "description": "internal error"}, {})
+
+    def _route(self) -> None:
         app = self.server.app
         path, _, query = self.path.partition("?")
-        self._unread = self._declared_length()
+        self._unread = self.arrived.unread
         if path == "/callbacks" or path.startswith(CALLBACK_PREFIX):
             status, body, headers = self._callback(app, path.removeprefix(CALLBACK_PREFIX))
         elif path == RESULTS_PATH:
@@ -225,8 +254,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "POST":
             return _method_not_allowed(self.command, "POST")
         try:
-            result = parse_callback(self._read_body(app.max_body))
-        except (_BodyError, _CallbackError) as e:
+            if self.arrived.problem is not None:
+                raise _CallbackError(*self.arrived.problem)
+            result = parse_callback(self.arrived.body)
+        except _CallbackError as e:
             app.count("invalid")
             logger.info("callback refused (%d): %s", e.status, e.description)
             return e.status, {"returnCode": "1", "description": e.description}, {}
@@ -275,54 +306,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- the body ----------------------------------------------------------------------------
 
-    def _declared_length(self) -> int:
-        length = (self.headers.get("Content-Length") or "").strip()
-        return int(length) if length.isdigit() else 0
-
-    def _read_body(self, limit: int) -> bytes:
-        encoding = self.headers.get("Transfer-Encoding")
-        if encoding is not None:
-            if encoding.strip().lower() != "chunked":
-                raise _BodyError(400, f"Transfer-Encoding {encoding[:30]!r} is not supported")
-            return self._read_chunked(limit)
-        length = self.headers.get("Content-Length")
-        if length is None:
-            return b""
-        if not length.strip().isdigit():
-            raise _BodyError(400, "Content-Length is not a number")
-        size = int(length)
-        if size > limit:
-            raise _BodyError(413, f"the body is {size:,} bytes; at most {limit:,} are accepted")
-        data = self.rfile.read(size)
-        self._unread = 0
-        if len(data) < size:
-            raise _BodyError(400, f"the body ended after {len(data):,} of {size:,} bytes")
-        return data
-
-    def _read_chunked(self, limit: int) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        self._unread = _DRAIN_BYTES  # until the last chunk is read
-        while True:
-            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(line, 16)
-            except ValueError:
-                raise _BodyError(400, "malformed chunked body") from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                self._unread = 0
-                return b"".join(parts)
-            total += size
-            if total > limit:
-                raise _BodyError(413, f"the body is over {limit:,} bytes; that is the limit")
-            chunk = self.rfile.read(size)
-            if len(chunk) < size:
-                raise _BodyError(400, "the chunked body ended early")
-            parts.append(chunk)
-            self.rfile.readline(1024)
-
     def _drain(self) -> None:
         """Answered without reading the body: stop writing, then read and drop a bounded part
         of it, so closing does not reset the connection before the client reads the answer."""
@@ -333,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(_DRAIN_SECONDS)
             left = min(self._unread, _DRAIN_BYTES)
             while left > 0:
-                chunk = self.rfile.read1(min(left, 65536))
+                chunk = self.connection.recv(min(left, 65536))
                 if not chunk:
                     break
                 left -= len(chunk)
@@ -345,6 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
+        self._answered = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -365,7 +349,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, {"returnCode": "1", "description": text}, {})
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.client_address[0], mask_callback_path(format % args))
+        # Request lines come from anyone: control characters escaped, as http.server does, so
+        # a request cannot write terminal escapes or fake lines into the log.
+        message = mask_callback_path(format % args).translate(_ESCAPE_CONTROLS)
+        logger.info("%s %s", self.client_address[0], message)
 
 
 def _method_not_allowed(method: str, allowed: str) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -391,6 +378,7 @@ class ReviewServer(Served):
         host: str = "127.0.0.1",
         port: int = 0,
         max_body: int = DEFAULT_MAX_BODY,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
     ) -> None:
         problem = token_problem(token)
         if problem is not None:
@@ -401,6 +389,7 @@ class ReviewServer(Served):
         self.store = store
         self.host = host
         self.max_body = max_body
+        self.request_deadline = request_deadline
         self._token = token
         self._requested_port = port
         self._lock = threading.Lock()
