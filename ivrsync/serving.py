@@ -234,6 +234,7 @@ class RequestGate:
         max_body: int,
         deadline: float,
         max_pending: int,
+        log: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._dispatch = dispatch
@@ -242,9 +243,9 @@ class RequestGate:
         self.deadline = deadline
         self.max_pending = max_pending
         self._clock = clock
-        self._pending: dict[socket.socket, _Pending] = {}  # oldest first
+        self._pending: dict[socket.socket, _Pending] = {}  # in accept order: oldest first
         self._selector: selectors.BaseSelector | None = None
-        self.evicted = self.expired = 0
+        self._log = log
 
     def attach(self, selector: selectors.BaseSelector) -> None:
         """Read through `selector`, the accept loop's: one thread does it all."""
@@ -254,7 +255,11 @@ class RequestGate:
         assert self._selector is not None
         if len(self._pending) >= self.max_pending:
             oldest = next(iter(self._pending.values()))
-            self.evicted += 1
+            self._log.info(
+                "%d connections waiting for their request: answering 503 to the oldest, from %s",
+                len(self._pending),
+                oldest.address[0],
+            )
             self._close(oldest, 503, "busy; try again")
         sock.setblocking(False)
         entry = _Pending(sock, address, self._clock() + self.deadline, _Framing(self.max_body))
@@ -265,8 +270,9 @@ class RequestGate:
         """Seconds until the next deadline, for the accept loop's select."""
         if not self._pending:
             return None
-        first = min(entry.deadline for entry in self._pending.values())
-        return max(0.0, first - self._clock())
+        # Every request has the same time from its accept: the oldest is due first.
+        first = next(iter(self._pending.values()))
+        return max(0.0, first.deadline - self._clock())
 
     def readable(self, sock: socket.socket) -> None:
         entry = self._pending.get(sock)
@@ -298,9 +304,12 @@ class RequestGate:
     def expire(self) -> None:
         """Answer 408 to every request past its deadline."""
         now = self._clock()
-        for entry in [e for e in self._pending.values() if e.deadline <= now]:
-            self.expired += 1
-            self._close(entry, 408, f"the request was not complete within {self.deadline:g} s")
+        while self._pending:
+            oldest = next(iter(self._pending.values()))
+            if oldest.deadline > now:
+                return
+            self._log.info("no whole request from %s in time: answering 408", oldest.address[0])
+            self._close(oldest, 408, f"the request was not complete within {self.deadline:g} s")
 
     def close(self) -> None:
         for entry in list(self._pending.values()):
@@ -348,6 +357,7 @@ class GatedHTTPServer(ThreadedHTTPServer):
             max_body=max_body,
             deadline=request_deadline,
             max_pending=max_pending,
+            log=self.connection_log,
         )
         super().__init__(host, port, handler)
 
