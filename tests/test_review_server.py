@@ -537,11 +537,13 @@ def test_a_chunked_body_over_the_limit_is_refused(server: ReviewServer, store: R
 def test_request_lines_are_logged_with_control_characters_escaped(
     server: ReviewServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="ivrsync.reviews"):
-        with socket.create_connection(("127.0.0.1", server.port)) as sock:
-            sock.sendall(b"GET /\x1b[2J\x1b[31mfake\x07\\ HTTP/1.0\r\n\r\n")
-            # The line is logged before the answer is sent, so it is there once the answer is.
-            assert _answer_to(sock).startswith(b"HTTP/1.0 404 ")
+    with (
+        caplog.at_level(logging.INFO, logger="ivrsync.reviews"),
+        socket.create_connection(("127.0.0.1", server.port)) as sock,
+    ):
+        sock.sendall(b"GET /\x1b[2J\x1b[31mfake\x07\\ HTTP/1.0\r\n\r\n")
+        # The line is logged before the answer is sent, so it is there once the answer is.
+        assert _answer_to(sock).startswith(b"HTTP/1.0 404 ")
     [line] = [r.getMessage() for r in caplog.records if "fake" in r.getMessage()]
     assert "\x1b" not in line and "\x07" not in line
     assert "GET /\\x1b[2J\\x1b[31mfake\\x07\\\\ HTTP/1.0" in line
