@@ -5,7 +5,7 @@ over a real socket."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +17,8 @@ class Answer:
     body: bytes = b""
     content_type: str = "application/json"
     close_without_answer: bool = False
+    # The body made from the request's headers and body (a server quoting what it was sent).
+    render: Callable[[Mapping[str, str], bytes], bytes] | None = None
 
 
 class ScriptedServer:
@@ -46,11 +48,16 @@ def scripted(answers: dict[str, list[Answer]]) -> Iterator[tuple[str, ScriptedSe
                 self.close_connection = True
                 self.connection.close()
                 return
+            text = (
+                answer.body
+                if answer.render is None
+                else answer.render(dict(self.headers.items()), body)
+            )
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
+            self.send_header("Content-Length", str(len(text)))
             self.end_headers()
-            self.wfile.write(answer.body)
+            self.wfile.write(text)
 
         def log_message(self, *args: object) -> None:
             pass

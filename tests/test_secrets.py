@@ -38,18 +38,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
+import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT, RunCli
-from tests.repo_factory import distinct_wav, huawei_repository
+from tests.repo_factory import distinct_wav, huawei_repository, tencent_repository
 from tests.s3_server import free_port, s3_server
+from tests.scripted_server import Answer, scripted
 
 BUCKET = "ivr-prompts"
 PROMPTS = ("welcome", "menu", "goodbye")
@@ -429,9 +431,13 @@ def file_places(root: Path) -> list[Place]:
     return places
 
 
-def check(places: list[Place], all_secrets: Secrets) -> tuple[list[str], list[str]]:
-    """(leaks, tolerated): where each secret shows, grouped, described without its value."""
-    listed = all_secrets.all()
+def check(
+    places: list[Place], all_secrets: Secrets, derived: list[Secret] | None = None
+) -> tuple[list[str], list[str]]:
+    """(leaks, tolerated): where each secret shows, grouped, described without its value.
+
+    `derived`: values made from the credentials during the run (tokens, signatures)."""
+    listed = all_secrets.all() + (derived or [])
     groups: dict[tuple[bool, str], list[Finding]] = {}
     for place in places:
         for finding in find(place, listed, all_secrets.access_key_id):
@@ -707,7 +713,6 @@ def test_what_a_provider_echoes_back_is_not_shown(
     """Gateways quote what they refuse: an app key in a 401, a callBackUrl in a business error.
     ivrsync knows every secret it sent and must not print them back."""
     from ivrsync.providers.huawei_aicc_client import TOKEN_PATH, UPLOAD_PATH
-    from tests.scripted_server import Answer, scripted
 
     callback_url = f"https://hooks.example.com/aicc/{all_secrets.callback_token.value}"
     refused_key = {
@@ -758,3 +763,203 @@ def test_the_secret_forms_searched_are_found() -> None:
     assert [f.tolerated for f in find(place, [key], key)] == [True]
     plain = Place("q", b"key AKIAXXXX here", presigned_url_allowed=True)
     assert [f.tolerated for f in find(plain, [key], key)] == [False]
+
+
+# -- values derived from a credential -------------------------------------------------------
+
+
+def _quoting(status: int, what: str) -> Answer:
+    """A Huawei error whose description quotes the request's Authorization header."""
+
+    def render(headers: Mapping[str, str], body: bytes) -> bytes:
+        description = f"{what}; the request had Authorization: {headers['Authorization']}"
+        return json.dumps({"returnCode": f"AICC.{status}", "description": description}).encode()
+
+    return Answer(status, render=render)
+
+
+def test_a_huawei_access_token_quoted_back_is_never_shown(
+    run_cli: RunCli,
+    tmp_path: Path,
+    all_secrets: Secrets,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The bearer token is made from the app key and secret: a gateway quoting the header it
+    refused (a 5xx, or a 504 that leaves the upload in doubt) must not put it in the output,
+    the log records, the state file (committed to git) or a crash log."""
+    from ivrsync.providers import huawei_aicc_client
+    from ivrsync.providers.huawei_aicc_client import TOKEN_PATH, UPLOAD_PATH
+
+    token = Secret("the Huawei access token", secrets.token_urlsafe(32))
+    answers = {
+        TOKEN_PATH: [Answer(200, json.dumps({"AccessToken": token.value}).encode())],
+        UPLOAD_PATH: [_quoting(500, "internal error")],
+    }
+    repo = tmp_path / "repo"
+    with scripted(answers) as (url, script), all_log_records(caplog) as collector:
+        huawei_repository(repo, 2, endpoint=url)
+        session = Session(run_cli, repo, collector, monkeypatch)
+        first, second = "aicc.p00000.en_US", "aicc.p00001.en_US"
+        for verbose in ((), ("-v", "-v")):
+            _, _, err = session.run(
+                *verbose, "apply", "--auto-approve", "--target", first, expect=1, note="HTTP 500"
+            )
+            assert "Authorization: Bearer ***" in err  # quoted, and masked
+        script.answers[UPLOAD_PATH] = [_quoting(504, "gateway timeout")]
+        session.run("-v", "-v", "apply", "--auto-approve", "--target", first, expect=None)
+        state = json.loads((repo / "ivrsync.state.json").read_text())
+        assert "Authorization: Bearer ***" in state["in_doubt"][first]["reason"]
+
+        def crash(self: object, item: object, response: httpx.Response) -> str:
+            raise RuntimeError(f"cannot read {response.text}")
+
+        monkeypatch.setattr(huawei_aicc_client.HuaweiAiccClient, "_file_id", crash)
+        session.run("apply", "--auto-approve", "--target", second, expect=1, note="a crash")
+        sent = [headers.get("Authorization") for path, headers, _ in script.requests]
+        assert f"Bearer {token.value}" in sent  # the token did go out, and came back
+    crash_logs = list((tmp_path / "crash-logs").glob("ivrsync-crash-*.log"))
+    assert len(crash_logs) == 1 and "Authorization: Bearer ***" in crash_logs[0].read_text()
+    places = session.outputs + log_places(collector) + file_places(tmp_path)
+    report(*check(places, all_secrets, [token]))
+
+
+def _tencent_error(code: str, message: str) -> bytes:
+    return json.dumps(
+        {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "r-1"}}
+    ).encode()
+
+
+def test_a_tencent_signature_quoted_back_is_never_shown(
+    run_cli: RunCli,
+    tmp_path: Path,
+    all_secrets: Secrets,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each request's TC3 signature, made from the SecretKey, quoted by a 5xx and by the
+    look-up's error that leaves the upload in doubt."""
+
+    def render(headers: Mapping[str, str], body: bytes) -> bytes:
+        quoted = f"request refused, Authorization: {headers['Authorization']}"
+        if headers["X-TC-Action"] == "UploadIvrAudio":
+            return quoted.encode()  # the body of an HTTP 500
+        return _tencent_error("InternalError", quoted)
+
+    repo = tmp_path / "repo"
+    with scripted({"/": [Answer(500, render=render)]}) as (url, script):
+        tencent_repository(repo, 1, endpoint=url, audio_base_url="https://cdn.example.com")
+        with all_log_records(caplog) as collector:
+            session = Session(run_cli, repo, collector, monkeypatch)
+            for verbose in ((), ("-v", "-v")):
+                session.run(*verbose, "apply", "--auto-approve", expect=None)
+        signatures = [
+            Secret(f"the TC3 signature of request {n}", headers["Authorization"][-64:])
+            for n, (_, headers, _) in enumerate(script.requests)
+        ]
+    assert len(signatures) == 3  # an upload and its look-up, then a look-up again
+    errors = "".join(err.text.decode() for err in session.outputs)
+    assert "Signature=***" in errors
+    state = json.loads((repo / "ivrsync.state.json").read_text())
+    assert "Signature=***" in state["in_doubt"]["ccc.p00000.en_US"]["reason"]
+    places = session.outputs + log_places(collector) + file_places(tmp_path)
+    report(*check(places, all_secrets, signatures))
+
+
+def test_a_presigned_url_quoted_back_is_never_shown(
+    run_cli: RunCli,
+    tmp_path: Path,
+    all_secrets: Secrets,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Staged audio: Tencent says it could not fetch the AudioUrl and quotes it, signature
+    and all; once as a refused file, once as an error that leaves the upload in doubt."""
+
+    def audio_urls(body: bytes) -> list[tuple[str, str]]:
+        listed = json.loads(body).get("AudioList") or []
+        return [(entry["CustomFileName"], entry["AudioUrl"]) for entry in listed]
+
+    def refused(headers: Mapping[str, str], body: bytes) -> bytes:
+        failed = [
+            {"FileName": name, "FailedMsg": f"downloading AudioUrl {url} failed: HTTP 403"}
+            for name, url in audio_urls(body)
+        ]
+        return json.dumps({"Response": {"FailedFileList": failed, "RequestId": "r"}}).encode()
+
+    def lost(headers: Mapping[str, str], body: bytes) -> bytes:
+        urls = ", ".join(url for _, url in audio_urls(body)) or "(a look-up)"
+        return _tencent_error("InternalError", f"fetching {urls} timed out")
+
+    repo = tmp_path / "repo"
+    source = (
+        "      type: s3\n      endpoint: {s3}\n      bucket: ivr-prompts\n"
+        "      prefix: staged/\n      url_expires: 600\n"
+    )
+    with (
+        s3_server(BUCKET) as s3,
+        scripted({"/": [Answer(200, render=refused)]}) as (url, script),
+        all_log_records(caplog) as collector,
+    ):
+        tencent_repository(
+            repo, 1, endpoint=url, audio_base_url="", audio_source=source.format(s3=s3)
+        )
+        session = Session(run_cli, repo, collector, monkeypatch)
+        for verbose in ((), ("-v", "-v")):
+            session.run(*verbose, "apply", "--auto-approve", expect=None, note="refused")
+        script.answers["/"] = [Answer(200, render=lost)]
+        session.run("-v", "-v", "apply", "--auto-approve", expect=None, note="in doubt")
+        signatures = [
+            Secret(f"the X-Amz-Signature of request {n}", parse_qs(urlsplit(url).query)[key][0])
+            for n, (_, _, body) in enumerate(script.requests)
+            for _, url in audio_urls(body)
+            for key in ("X-Amz-Signature",)
+        ]
+    assert len(signatures) == 3
+    errors = "".join(err.text.decode() for err in session.outputs)
+    assert errors.count("X-Amz-Signature=***") >= 2
+    state = json.loads((repo / "ivrsync.state.json").read_text())
+    assert "X-Amz-Signature=***" in state["in_doubt"]["ccc.p00000.en_US"]["reason"]
+    places = session.outputs + log_places(collector) + file_places(tmp_path)
+    report(*check(places, all_secrets, signatures))
+
+
+def test_a_signature_is_masked_in_any_hex_run_and_a_sha256_is_not() -> None:
+    from ivrsync import secrets as registry
+
+    signature, sha256 = secrets.token_hex(32), secrets.token_hex(32)
+    registry.register_signature(signature.upper())
+    assert (
+        registry.redact(f"Signature={signature}, sha256 {sha256}")
+        == f"Signature=***, sha256 {sha256}"
+    )
+    assert registry.redact(f"{sha256[:5]}{signature}{sha256}") == f"{sha256[:5]}***{sha256}"
+
+
+def test_provider_text_kept_in_the_state_is_masked_whoever_sets_it() -> None:
+    """The state is committed to git: an in-doubt reason or a review comment quoting a secret
+    is masked by the state itself, not by each caller remembering to."""
+    from datetime import UTC, datetime
+
+    from ivrsync import secrets as registry
+    from ivrsync.state.model import InDoubt, Review
+
+    token = secrets.token_urlsafe(24)
+    registry.register(token)
+    doubt = InDoubt(
+        audio_path="a.wav",
+        provider="aicc",
+        provider_type="huawei-aicc",
+        reason=f"HTTP 504: Authorization: Bearer {token}",
+        remote_name="a",
+        sha256="0" * 64,
+        since=datetime.now(UTC),
+        size=1,
+    )
+    review = Review()
+    review.comment = f"callback {token} refused"
+    assert (doubt.reason, review.comment) == (
+        "HTTP 504: Authorization: Bearer ***",
+        "callback *** refused",
+    )
+    assert token not in doubt.model_dump_json() + review.model_dump_json()

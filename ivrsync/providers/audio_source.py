@@ -11,11 +11,12 @@ import logging
 import posixpath
 from collections.abc import Mapping
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from ivrsync.manifest.schema import AudioSource, S3AudioSource, UrlAudioSource
 from ivrsync.providers.base import UploadItem, credential
 from ivrsync.providers.errors import PermanentError, TransientError
+from ivrsync.secrets import register_signature
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class S3Staging:
                 f"{provider}: audio_source type s3 needs boto3 (pip install boto3)"
             ) from None
         self.source = source
+        _register_sigv4_signatures()
         self.client: Any = boto3.client(
             "s3",
             endpoint_url=source.endpoint,
@@ -94,6 +96,7 @@ class S3Staging:
                 Params={"Bucket": bucket, "Key": key},
                 ExpiresIn=self.source.url_expires,
             )
+            _register_presigned(url)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise PermanentError(
@@ -116,6 +119,35 @@ class S3Staging:
                 return False
             raise
         return True
+
+
+def _register_sigv4_signatures() -> None:
+    """botocore logs each SigV4 signature at DEBUG as it makes it, before the request or the
+    presigned URL leaves its hands; its signers are replaced (once, for the process) by ones
+    that register each signature first. botocore looks them up in `AUTH_TYPE_MAPS`."""
+    from botocore import auth
+
+    for name, signer in list(auth.AUTH_TYPE_MAPS.items()):
+        signs_v4 = isinstance(signer, type) and issubclass(signer, auth.SigV4Auth)
+        if signs_v4 and not issubclass(signer, _RegistersSignature):
+            auth.AUTH_TYPE_MAPS[name] = type(signer.__name__, (_RegistersSignature, signer), {})
+
+
+class _RegistersSignature:
+    """Mixed into a botocore SigV4 signer: the signature is a secret from the moment it exists."""
+
+    def signature(self, string_to_sign: Any, request: Any) -> str:
+        value = str(super().signature(string_to_sign, request))  # type: ignore[misc]
+        register_signature(value)
+        return value
+
+
+def _register_presigned(url: str) -> None:
+    """Anyone holding the URL may fetch the file until it expires, so its signature is a
+    secret wherever the URL is quoted back (Tencent's FailedMsg). Registered here too for
+    signers `_register_sigv4_signatures` does not reach (botocore's CRT ones, in C)."""
+    for signature in parse_qs(urlsplit(url).query).get("X-Amz-Signature", []):
+        register_signature(signature)
 
 
 def audio_urls(source: AudioSource, env: Mapping[str, str], provider: str) -> AudioUrls:

@@ -25,6 +25,7 @@ from ivrsync.providers.errors import (
     ThrottledError,
     TransientError,
 )
+from ivrsync.secrets import register as register_secret
 
 TOKEN_PATH = "/apigovernance/api/oauth/tokenByAkSk"
 UPLOAD_PATH = "/apiaccess/rest/cc-management/v1/importVoiceFile/upload"
@@ -115,6 +116,10 @@ class HuaweiAiccClient:
             )
         body = _json(response)
         token = body.get("AccessToken") if isinstance(body, dict) else None
+        if isinstance(token, str) and token:
+            # Made from the app key and secret, and as good as them for an hour: a gateway
+            # quoting the Authorization header back must not print it, nor the state keep it.
+            register_secret(token)
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise PermanentError(
                 f"{self.provider}: unexpected answer to tokenByAkSk (HTTP "

@@ -32,6 +32,7 @@ from ivrsync.providers.errors import (
     ThrottledError,
     TransientError,
 )
+from ivrsync.secrets import register_signature
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,16 @@ def classify(exc: TencentCloudSDKException, what: str, *, upload: bool) -> Provi
     return PermanentError(message, code=code)
 
 
+class _SigningClient(ccc_client.CccClient):  # type: ignore[misc]  # the SDK is untyped
+    """Registers each request's TC3 signature as a secret as soon as the SDK makes it: a
+    server may quote the Authorization header back, and the SDK logs it at DEBUG."""
+
+    def _get_tc3_signature(self, *args: Any, **kwargs: Any) -> str:
+        signature = str(super()._get_tc3_signature(*args, **kwargs))
+        register_signature(signature)
+        return signature
+
+
 class TencentCccUploader:
     """`Uploader` for one configured Tencent provider: batches of files, one request a second."""
 
@@ -103,7 +114,7 @@ class TencentCccUploader:
         protocol, host = split_endpoint(settings.endpoint)
         http = HttpProfile(protocol=protocol, endpoint=host, reqMethod="POST", reqTimeout=timeout)
         profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
-        self._client = ccc_client.CccClient(
+        self._client = _SigningClient(
             tc_credential.Credential(secret_id, secret_key), settings.region, profile
         )
         self._describe_lock = threading.Lock()

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +28,7 @@ from pydantic_core import core_schema
 from ivrsync import __version__
 from ivrsync.address import Address
 from ivrsync.gc_pause import paused_gc
+from ivrsync.secrets import redact
 from ivrsync.state.errors import StateCorruptError, StateVersionError
 
 STATE_FORMAT_VERSION = 1
@@ -89,13 +91,19 @@ def provider_day(provider_type: str, now: datetime) -> date:
     return _to_utc(now).astimezone(zone).date()
 
 
+# Text a provider or a reviewer wrote (an error, a review comment): it may quote what it was
+# sent, a token or a signature included. The state is committed to git, so every such field
+# is masked whenever it is set, whoever sets it.
+ProviderText = Annotated[str, AfterValidator(redact)]
+
+
 class _Model(BaseModel):
     # Fields are declared in alphabetical order, as the file lists them (`to_json` sorts keys).
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class Review(_Model):
-    comment: str | None = None
+    comment: ProviderText | None = None
     status: ReviewStatus = "pending"
     updated_at: UtcDateTime | None = None
 
@@ -141,7 +149,7 @@ class InDoubt(_Model):
     audio_path: str
     provider: str
     provider_type: str
-    reason: str
+    reason: ProviderText
     remote_name: str
     sha256: str
     since: UtcDateTime
