@@ -32,8 +32,11 @@ def refresh_state(
     by_provider: dict[str, dict[str, ResourceState]] = {}
     for address, entry in state.resources.items():
         by_provider.setdefault(entry.provider, {})[address] = entry
+    resolved = project.resolved_providers(
+        [name for name in by_provider if name in project.providers], env
+    )
     for name, entries in sorted(by_provider.items()):
-        settings = project.providers.get(name)
+        settings = resolved.get(name)
         if settings is None:
             report.notes.append(f"{name}: not in ivrsync.yaml any more; its entries were skipped")
             continue

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import os
@@ -49,7 +50,12 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT, RunCli
-from tests.repo_factory import distinct_wav, huawei_repository, tencent_repository
+from tests.repo_factory import (
+    distinct_wav,
+    huawei_repository,
+    tencent_repository,
+    two_provider_repository,
+)
 from tests.s3_server import free_port, s3_server
 from tests.scripted_server import Answer, scripted
 
@@ -963,3 +969,85 @@ def test_provider_text_kept_in_the_state_is_masked_whoever_sets_it() -> None:
         "callback *** refused",
     )
     assert token not in doubt.model_dump_json() + review.model_dump_json()
+
+
+# -- plans need no secret -------------------------------------------------------------------
+
+CALLBACK = "https://reviews.example.com/callbacks/${IVRSYNC_REVIEW_TOKEN}"
+
+
+def test_plan_needs_no_secret_and_its_plan_is_applied_with_the_secret(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As docs/reviews.md shows it: a plan made on a pull request, where the secret is not
+    given, is the plan CI applies with the secret; the token never enters a plan."""
+    from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
+
+    token = secrets.token_urlsafe(24)
+    config = HuaweiEmulatorConfig(app_key="hw-app-key", app_secret="hw-app-secret-1")
+    monkeypatch.setenv("AICC_APP_KEY", config.app_key)
+    monkeypatch.setenv("AICC_APP_SECRET", config.app_secret)
+    for name in ("IVRSYNC_REVIEW_TOKEN", "CI"):
+        monkeypatch.delenv(name, raising=False)
+    with HuaweiEmulator(config) as emulator:
+        repo = huawei_repository(tmp_path / "repo", 2, endpoint=emulator.url, callback_url=CALLBACK)
+        run = functools.partial(run_cli, "-C", str(repo))
+        assert run("validate")[0] == 0
+        code, out, err = run("plan", "--out", str(tmp_path / "pr.json"))
+        assert code == 0, err
+        assert "Plan: 2 to upload" in out
+
+        code, out, err = run("apply", str(tmp_path / "pr.json"))
+        assert code == 1
+        assert err.splitlines()[0] == (
+            "ivrsync.yaml:7:19: error: environment variable IVRSYNC_REVIEW_TOKEN is not set; "
+            "aicc.callback_url names it as a secret, needed to upload or read reviews (plan "
+            "and validate do without it)"
+        ), err
+        assert emulator.uploads == [] and not (repo / "ivrsync.state.json.lock").exists()
+
+        monkeypatch.setenv("IVRSYNC_REVIEW_TOKEN", token)
+        assert run("plan", "--out", str(tmp_path / "ci.json"))[0] == 0
+        code, out, err = run("apply", str(tmp_path / "pr.json"))
+        assert code == 0, err
+        assert "Apply complete: 2 uploaded" in out
+        callbacks = [upload.callback_url for upload in emulator.uploads]
+    assert callbacks == [CALLBACK.replace("${IVRSYNC_REVIEW_TOKEN}", token)] * 2
+    plans = [json.loads((tmp_path / name).read_text()) for name in ("pr.json", "ci.json")]
+    assert plans[0]["providers"] == plans[1]["providers"]  # the digest covers no secret
+    assert all(token not in json.dumps(plan) for plan in plans)
+
+
+def test_a_missing_secret_is_an_error_where_it_is_used_listing_every_one(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets named in two settings, none set: validate and plan pass, apply lists both."""
+    monkeypatch.setenv("AICC_APP_KEY", "hw-app-key")
+    monkeypatch.setenv("AICC_APP_SECRET", "hw-app-secret-1")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKID-test-secret-id")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "tc-secret-key-1")
+    for name in ("IVRSYNC_REVIEW_TOKEN", "CDN_TOKEN", "CI"):
+        monkeypatch.delenv(name, raising=False)
+    repo = two_provider_repository(
+        tmp_path / "repo",
+        1,
+        huawei_endpoint="http://127.0.0.1:9",
+        tencent_endpoint="http://127.0.0.1:9",
+        audio_base_url="https://cdn.example.com",
+    )
+    manifest = repo / "ivrsync.yaml"
+    text = manifest.read_text()
+    text = text.replace(
+        "template: https://cdn.example.com/{path}",
+        "template: https://cdn.example.com/{path}?auth=${CDN_TOKEN}",
+    )
+    text = text.replace(
+        "    type: huawei-aicc\n", f"    type: huawei-aicc\n    callback_url: {CALLBACK}\n"
+    )
+    manifest.write_text(text)
+    run = functools.partial(run_cli, "-C", str(repo))
+    assert run("validate")[0] == 0
+    assert run("plan")[0] == 0
+    code, _, err = run("apply", "--auto-approve")
+    assert code == 1
+    assert "IVRSYNC_REVIEW_TOKEN is not set" in err and "CDN_TOKEN is not set" in err, err

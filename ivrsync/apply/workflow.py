@@ -89,10 +89,11 @@ class ApplySession:
     def uploaders(self, plan: Plan) -> dict[str, Uploader]:
         """A client per provider the plan uploads to; credentials are checked before any upload."""
         names = sorted({c.provider for c in plan.changes if c.uploads})
+        resolved = self.project.resolved_providers(names, self.env)
         made: dict[str, Uploader] = {}
         try:
             for name in names:
-                settings = self.project.providers[name]
+                settings = resolved[name]
                 made[name] = PROVIDER_TYPES[settings.type].uploader(name, settings, self.env)
         except BaseException:
             for uploader in made.values():
@@ -140,7 +141,9 @@ def import_file_id(session: ApplySession, address: str, file_id: str) -> Resourc
     settings = session.project.providers[resource.address.provider]
     rules = PROVIDER_TYPES[settings.type]
     if rules.CAN_LIST:
-        uploader = rules.uploader(resource.address.provider, settings, session.env)
+        provider = resource.address.provider
+        settings = session.project.resolved_providers([provider], session.env)[provider]
+        uploader = rules.uploader(provider, settings, session.env)
         try:
             listed = uploader.files_by_id([file_id])
         finally:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+
+from pydantic import ValidationError
 
 from ivrsync.address import Address
 from ivrsync.errors import Location, ManifestError, Problem
@@ -75,6 +78,20 @@ class Move:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SecretSetting:
+    """A provider setting that names a secret (`${NAME}`): kept as written until it is used.
+
+    Plans and validation never need a secret, so that they run on pull requests from forks;
+    the value is resolved only where it is sent (apply, refresh, import).
+    """
+
+    provider: str
+    path: tuple[str | int, ...]  # inside the provider's settings, e.g. ("callback_url",)
+    template: str  # as written, every `${NAME}` in it
+    where: Location
+
+
 @dataclass
 class Project:
     """A prompt repository as loaded: its settings and the resources it asks for."""
@@ -86,10 +103,48 @@ class Project:
     files: list[str]
     moves: list[Move] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    secret_settings: list[SecretSetting] = field(default_factory=list)
 
     @property
     def providers(self) -> Mapping[str, ProviderSettings]:
+        """The settings as written: a value naming a secret is still its `${NAME}` template
+        (see `resolved_providers`); what plans, validation and the settings digest use."""
         return self.manifest.providers
+
+    def resolved_providers(
+        self, names: Iterable[str], env: Mapping[str, str]
+    ) -> dict[str, ProviderSettings]:
+        """The settings of these providers with their secrets filled in from `env`, for the
+        clients that send them. Every variable that is not set is listed at once, with where
+        the manifest names it; each value is registered as a secret before it is checked."""
+        problems: list[Problem] = []
+        resolved: dict[str, ProviderSettings] = {}
+        for name in names:
+            settings = self.providers[name]
+            deferred = [s for s in self.secret_settings if s.provider == name]
+            if not deferred:
+                resolved[name] = settings
+                continue
+            data = settings.model_dump()
+            missing = False
+            for setting in deferred:
+                value, unset = expand_env(setting.template, env)
+                for variable in unset:
+                    missing = True
+                    problems.append(_secret_unset(variable, setting))
+                for variable, _ in ENV_REFERENCE.findall(setting.template):
+                    if env.get(variable) and is_secret_reference(variable, setting.path):
+                        register_secret(env[variable])
+                _assign(data, setting.path, value)
+            if missing:
+                continue
+            try:
+                resolved[name] = type(settings).model_validate(data)
+            except ValidationError as exc:
+                problems.extend(_resolved_problems(exc, deferred))
+        if problems:
+            raise ManifestError(problems)
+        return resolved
 
 
 @dataclass
@@ -142,6 +197,69 @@ def _printable(text: str) -> str:
     )
 
 
+def is_secret_reference(name: str, path: DataPath) -> bool:
+    """`${NAME}` holds a secret when its name says so (TOKEN, KEY, ...), or anywhere in the
+    callback URL: Huawei's callback carries no signature, so its URL is its credential."""
+    return bool(SECRET_NAME.search(name)) or "callback_url" in path
+
+
+def expand_env(
+    text: str, env: Mapping[str, str], keep: Callable[[str], bool] | None = None
+) -> tuple[str, list[str]]:
+    """`text` with each `${NAME}` and `${NAME:-default}` replaced by its value (those `keep`
+    names are left as written), and the names that are unset with no default."""
+    unset: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if keep is not None and keep(name):
+            return match.group(0)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        unset.append(name)
+        return ""
+
+    return ENV_REFERENCE.sub(replace, text), unset
+
+
+def _secret_unset(variable: str, setting: SecretSetting) -> Problem:
+    key = ".".join(str(part) for part in (setting.provider, *setting.path))
+    return Problem(
+        "env-unset",
+        f"environment variable {variable} is not set; {key} names it as a secret, needed to "
+        "upload or read reviews (plan and validate do without it)",
+        setting.where,
+    )
+
+
+def _assign(data: dict[str, Any], path: tuple[str | int, ...], value: str) -> None:
+    node: Any = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+def _resolved_problems(exc: ValidationError, deferred: list[SecretSetting]) -> list[Problem]:
+    """What the schema says of a value once its secrets are in (a token with a newline...):
+    at the setting's place; the message never quotes the value (it is registered anyway)."""
+    problems = []
+    for error in exc.errors():
+        where = next(
+            (s.where for s in deferred if tuple(error["loc"][: len(s.path)]) == s.path), None
+        )
+        key = ".".join(str(part) for part in error["loc"])
+        problems.append(
+            Problem(
+                "invalid-secret-value",
+                f"{key}: once its environment variables are filled in: {error['msg']}",
+                where,
+            )
+        )
+    return problems
+
+
 def read_state_path(root: Path) -> Path:
     """Where the state lives, read without checking the rest of the manifests.
 
@@ -191,6 +309,7 @@ class _Loader:
         self.bad_remote_names: set[tuple[Location, str]] = set()
         self.broken_providers: set[str] = set()
         self.moved_sources: list[tuple[MovedEntry, YamlDocument, int]] = []
+        self.secret_settings: list[SecretSetting] = []
 
     def error(self, code: str, message: str, where: Location | None) -> None:
         self.problems.append(Problem(code, message, where))
@@ -242,10 +361,19 @@ class _Loader:
         resources = self.expand(manifest, prompts)
         self.check_remote_names(resources)
         moves = self.check_moves(resources, prompts)
-        return Project(self.root, manifest, resources, sorted(prompts), self.files, moves)
+        return Project(
+            self.root,
+            manifest,
+            resources,
+            sorted(prompts),
+            self.files,
+            moves,
+            secret_settings=self.secret_settings,
+        )
 
     def interpolate_env(self, document: YamlDocument) -> None:
-        """Expand `${NAME}` and `${NAME:-default}` in provider settings (never secrets)."""
+        """Expand `${NAME}` and `${NAME:-default}` in provider settings, except secrets: a
+        value naming one keeps its `${NAME}` and is recorded, to be resolved when used."""
         providers = document.data.get("providers")
         if isinstance(providers, dict):
             self._interpolate(providers, ("providers",), document)
@@ -259,14 +387,15 @@ class _Loader:
                 node[index] = self._interpolate(value, (*path, index), document)
         elif isinstance(node, str) and "${" in node:
 
-            def replace(match: Any) -> str:
-                name, default = match.group(1), match.group(2)
-                if name in self.env:
-                    if SECRET_NAME.search(name) or "callback_url" in path:
-                        register_secret(self.env[name])
-                    return self.env[name]
-                if default is not None:
-                    return str(default)
+            def secret(name: str) -> bool:
+                return is_secret_reference(name, path)
+
+            expanded, unset = expand_env(node, self.env, keep=secret)
+            if any(secret(name) for name, _ in ENV_REFERENCE.findall(node)):
+                where = document.location(path)
+                provider = path[1] if len(path) > 2 else ""
+                self.secret_settings.append(SecretSetting(str(provider), path[2:], node, where))
+            for name in unset:
                 where = document.location(path)
                 self.unset_at.add(where)
                 self.error(
@@ -275,9 +404,7 @@ class _Loader:
                     f"with ${{{name}:-value}}",
                     where,
                 )
-                return ""
-
-            return ENV_REFERENCE.sub(replace, node)
+            return expanded
         return node
 
     def load_includes(self, root_doc: YamlDocument) -> dict[str, list[_PromptSource]]:

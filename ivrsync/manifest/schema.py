@@ -58,6 +58,17 @@ def _no_hidden_characters(value: str) -> None:
         )
 
 
+def _as_checked(value: str) -> str | None:
+    """The text to check of a value that may still name secrets: a `${NAME}` left in a
+    setting is one (the loader resolved the rest), filled in only when it is sent. Each is
+    checked as a plain word would be; a value that starts with one is checked only then."""
+    if "${" not in value:
+        return value
+    if ENV_REFERENCE.match(value):
+        return None
+    return ENV_REFERENCE.sub("x", value)
+
+
 def _endpoint_url(value: str) -> str:
     _no_hidden_characters(value)
     parts = urlsplit(value)
@@ -96,8 +107,11 @@ def _host_or_url(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    _no_hidden_characters(value)
-    parts = urlsplit(value)
+    checked = _as_checked(value)
+    if checked is None:
+        return value
+    _no_hidden_characters(checked)
+    parts = urlsplit(checked)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PydanticCustomError(
             "invalid_url", "'{value}' is not an http(s) URL", {"value": value}
@@ -106,7 +120,10 @@ def _http_url(value: str) -> str:
 
 
 def _url_template(value: str) -> str:
-    fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    checked = _as_checked(value)
+    if checked is None:
+        return value
+    fields = {name for _, name, _, _ in string.Formatter().parse(checked) if name is not None}
     unknown = sorted(fields - set(URL_TEMPLATE_FIELDS))
     if unknown or not fields:
         raise PydanticCustomError(
@@ -115,7 +132,7 @@ def _url_template(value: str) -> str:
             "(allowed: {allowed}; found: {found})",
             {"allowed": ", ".join(URL_TEMPLATE_FIELDS), "found": ", ".join(unknown) or "none"},
         )
-    _http_url(value.format_map(dict.fromkeys(URL_TEMPLATE_FIELDS, "x")))
+    _http_url(checked.format_map(dict.fromkeys(URL_TEMPLATE_FIELDS, "x")))
     return value
 
 

@@ -104,10 +104,10 @@ def settings_digest(settings: object) -> str:
     from pydantic import BaseModel
 
     assert isinstance(settings, BaseModel)
-    # The callback URL may carry a secret token: a plan file must not allow confirming a
-    # guess of it offline, so it is left out of the digest.
-    public = settings.model_dump(mode="json", exclude={"callback_url"})
-    canonical = json.dumps(public, sort_keys=True)
+    # The settings as written: a secret is still its `${NAME}` (Project.providers), so the
+    # digest covers where the callback URL points, never its token, and a plan made without
+    # the secret (on a pull request) is applied with it.
+    canonical = json.dumps(settings.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
