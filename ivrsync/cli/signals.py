@@ -115,6 +115,10 @@ def handling_signals(announce: Callable[[int, bool], None]) -> Iterator[SignalHa
             signal.signal(signum, handling.handle)
         yield handling
     finally:
+        # Once abandoned, the process is on its way out: further signals are ignored, so a
+        # third Ctrl-C cannot interrupt the exit (Python's finalisation would put back the
+        # default action for a handler of its own, but leaves SIG_IGN).
+        abandoned = handling.cancel.abandoned.is_set()
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if abandoned else handler)
         handling.stop()
