@@ -17,6 +17,7 @@ BENCHMARKS = [
     "startup_and_files.py",
     "apply_huawei.py",
     "apply_tencent.py",
+    "rates_under_jitter.py",
     "upload_memory.py",
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ def item(path: Path = DATA / "alaw_8k_mono.wav", name: str = "WelcomeEnUS") -> U
         address="aicc.welcome.en_US",
         path=path,
         audio_path=path.name,
-        sha256="unused",
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         size=path.stat().st_size,
         remote_name=name,
         locale="en_US",

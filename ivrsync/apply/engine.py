@@ -9,23 +9,25 @@ that provider only, and one failed resource does not stop the others.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from ivrsync.address import Address
+from ivrsync.apply.cancel import Cancellation
 from ivrsync.apply.ratelimit import RateLimiter
 from ivrsync.apply.retry import RetryPolicy
 from ivrsync.plan.model import Action, Plan, ResourceChange
-from ivrsync.providers.base import Uploaded, Uploader, UploadItem
+from ivrsync.providers.base import ItemOutcome, Uploaded, Uploader, UploadItem
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -52,6 +54,7 @@ class Status(enum.StrEnum):
     DEFERRED = "deferred"  # not tried: quota spent; the next apply continues
     IN_DOUBT = "in-doubt"  # sent, but no answer: it may have been stored
     UNRECORDED = "unrecorded"  # uploaded, but the state could not be written
+    CANCELLED = "cancelled"  # not sent: the run was cancelled first
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,11 @@ class ApplyOptions:
     parallelism: int = 10
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
+    # An upload in doubt that may still land within this many seconds is waited for (and
+    # looked up again); one that may land later is left in doubt, saying until when.
+    doubt_wait: float = 30.0
+    # Seconds between look-ups while waiting for an upload in doubt to show up.
+    lookup_interval: float = 2.0
 
 
 @dataclass
@@ -112,7 +120,7 @@ class ApplyResult:
         if moved:
             parts.append(f"{moved} moved")
         parts.append(f"{self.count(Status.FAILED)} failed")
-        for status in (Status.DEFERRED, Status.IN_DOUBT, Status.UNRECORDED):
+        for status in (Status.DEFERRED, Status.IN_DOUBT, Status.UNRECORDED, Status.CANCELLED):
             if self.count(status):
                 parts.append(f"{self.count(status)} {status.value}")
         return f"Apply {self.status}: {', '.join(parts)}."
@@ -127,24 +135,36 @@ class Journal:
 
     Changes that arrive while a write is under way go out together in the next write, so a
     large state does not hold uploads back; `commit` returns once its change is on disk.
+    Once closed it refuses changes: a worker still running after a cancelled apply gave up on
+    it must not write a state whose lock is released.
     """
 
     def __init__(self, store: StateStore, state: State) -> None:
         self.state = state
         self._store = store
         self._queue: queue.Queue[tuple[Callable[[State], None], _Ticket] | None] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ivrsync-state", daemon=True)
         self._thread.start()
 
     def commit(self, change: Callable[[State], None]) -> None:
         ticket = _Ticket()
-        self._queue.put((change, ticket))
+        with self._lock:
+            if self._closed:
+                raise StateWriteError("the apply stopped before this could be recorded")
+            self._queue.put((change, ticket))
         ticket.done.wait()
         if ticket.error is not None:
             raise StateWriteError(str(ticket.error)) from ticket.error
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Write what was committed so far, then refuse more."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._thread.join()
 
     def _run(self) -> None:
@@ -181,13 +201,22 @@ class _Ticket:
     error: Exception | None = None
 
 
+class _Stopped(Exception):
+    """The run was cancelled before this request went out."""
+
+
+class _Halted(Exception):
+    """The in-flight mark could not be written: the outcome is already reported."""
+
+
 @dataclass
 class _Provider:
-    """What the workers of one provider share."""
+    """What the workers of one provider share: its client, its limiter and its queue."""
 
+    name: str
     uploader: Uploader
     limiter: RateLimiter
-    slots: threading.Semaphore
+    batches: queue.SimpleQueue[list[ResourceChange]] = field(default_factory=queue.SimpleQueue)
     stop_status: Status | None = None
     stop_message: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -196,6 +225,31 @@ class _Provider:
         with self.lock:
             if self.stop_status is None:
                 self.stop_status, self.stop_message = status, message
+
+
+@dataclass
+class _Attempt:
+    """One request: when it went out, once it did."""
+
+    started: float | None = None
+
+
+class _Tries:
+    """Failed tries of one call, counted apart for throttling; backs off between them."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random, cancel: Cancellation) -> None:
+        self.policy, self.rng, self.cancel = policy, rng, cancel
+        self.counts = {False: 0, True: 0}
+
+    def again(self, exc: TransientError) -> str | None:
+        """Back off and return None to try again, or say why not (the last failure)."""
+        throttled = isinstance(exc, ThrottledError)
+        self.counts[throttled] += 1
+        if self.counts[throttled] >= self.policy.limit(throttled=throttled):
+            return f"{exc} (gave up after {self.counts[throttled]} tries)"
+        if self.cancel.wait(self.policy.backoff(self.counts[throttled], self.rng)):
+            raise _Stopped
+        return None
 
 
 def apply_plan(
@@ -208,9 +262,27 @@ def apply_plan(
     options: ApplyOptions,
     reporter: Reporter,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    cancel: Cancellation | None = None,
 ) -> ApplyResult:
-    engine = _Engine(plan, root, store, state or State.new(), uploaders, options, reporter, clock)
+    """Carry out `plan`. `cancel` stops it: no new request, a bounded wait for those in flight;
+    a second request stops the wait (what was in flight stays in doubt)."""
+    engine = _Engine(
+        plan,
+        root,
+        store,
+        state or State.new(),
+        uploaders,
+        options,
+        reporter,
+        clock,
+        cancel or Cancellation(),
+    )
     return engine.run()
+
+
+NOT_SENT = "not sent: the apply was cancelled"
+STOPPED_WAITING = "sent, and the apply was cancelled before the answer came"
+NOT_LOOKED_UP = "not looked up: the apply was cancelled; the next apply does"
 
 
 class _Engine:
@@ -224,6 +296,7 @@ class _Engine:
         options: ApplyOptions,
         reporter: Reporter,
         clock: Callable[[], datetime],
+        cancel: Cancellation,
     ) -> None:
         self.plan = plan
         self.root = root
@@ -232,13 +305,22 @@ class _Engine:
         self.options = options
         self.reporter = reporter
         self.clock = clock
+        self.cancel = cancel
         self.rng = random.Random(options.seed)
+        self.rng_lock = threading.Lock()
         self.outcomes: list[ResourceOutcome] = []
         self.outcomes_lock = threading.Lock()
+        self.closed = False  # the run gave up on its workers: their news is not reported
+        self.in_flight: set[str] = set()  # addresses whose request is on the wire
         self.halted = threading.Event()  # the state cannot be written: start nothing new
+        self.wake = threading.Event()  # a worker ended, or a cancel came
+        self.running = 0
+        self.crash: Exception | None = None  # a worker's unexpected error (a bug)
 
     def report(self, outcome: ResourceOutcome) -> None:
         with self.outcomes_lock:
+            if self.closed:
+                return
             self.outcomes.append(outcome)
         self.reporter.finished(outcome)
 
@@ -247,12 +329,16 @@ class _Engine:
         self.reporter.begin(len(uploads))
         try:
             self.apply_local_changes()
-            self.upload_all(uploads)
+            if not self.upload_all(uploads):
+                self.give_up(uploads)
+            if self.crash is not None:
+                raise self.crash
         finally:
             self.journal.close()
         order = {c.address: i for i, c in enumerate(self.plan.changes)}
-        self.outcomes.sort(key=lambda o: order.get(o.address, 0))
-        return ApplyResult(self.outcomes, self.journal.state)
+        with self.outcomes_lock:
+            outcomes = sorted(self.outcomes, key=lambda o: order.get(o.address, 0))
+        return ApplyResult(outcomes, self.journal.state)
 
     def apply_local_changes(self) -> None:
         """Moves and forgets touch only the state: one write for all of them."""
@@ -283,19 +369,20 @@ class _Engine:
             file_id = c.before.file_id if c.before else None
             self.report(ResourceOutcome(c.address, c.action, Status.DONE, message, file_id))
 
-    def upload_all(self, uploads: list[ResourceChange]) -> None:
+    def upload_all(self, uploads: list[ResourceChange]) -> bool:
+        """Each provider gets its own workers (one provider's queue never holds up another's);
+        False when a cancel gave up waiting for them."""
         by_provider: dict[str, list[ResourceChange]] = {}
         for change in uploads:
             by_provider.setdefault(change.provider, []).append(change)
         parallelism = max(1, self.options.parallelism)
-        providers: dict[str, _Provider] = {}
-        jobs: list[tuple[str, list[ResourceChange]]] = []
+        workers: list[tuple[_Provider, int]] = []
         for name, changes in sorted(by_provider.items()):
             uploader = self.uploaders[name]
-            providers[name] = _Provider(
+            provider = _Provider(
+                name,
                 uploader,
                 RateLimiter(uploader.rate_limit, not_before=self.resume_after(name, uploader)),
-                threading.Semaphore(min(parallelism, uploader.max_concurrency)),
             )
             allowed = self.quota_left(name, changes[0].provider_type, uploader)
             for change in changes[allowed:]:
@@ -307,13 +394,92 @@ class _Engine:
                         f"{name}: today's upload quota is spent; the next apply continues",
                     )
                 )
-            jobs.extend((name, batch) for batch in _batches(changes[:allowed], uploader.batch_size))
-        with ThreadPoolExecutor(parallelism, thread_name_prefix="ivrsync-upload") as pool:
-            futures = [
-                pool.submit(self.upload_batch, providers[name], batch) for name, batch in jobs
+            # Uploads in doubt go last: the longer after their request they are looked up,
+            # the likelier the look-up is conclusive.
+            doubtful = self.journal.state.in_doubt
+            ordered = sorted(changes[:allowed], key=lambda c: c.address in doubtful)
+            batches = list(_batches(ordered, uploader.batch_size))
+            for batch in batches:
+                provider.batches.put(batch)
+            count = min(parallelism, uploader.max_concurrency, len(batches))
+            workers.extend((provider, i) for i in range(count))
+        self.running = len(workers)
+        self.cancel.listen(self.wake)
+        for provider, number in workers:
+            threading.Thread(
+                target=self.work,
+                args=(provider,),
+                name=f"ivrsync-{provider.name}-{number}",
+                daemon=True,  # one the run gave up on must not keep the process alive
+            ).start()
+        return self.wait_for_workers()
+
+    def wait_for_workers(self) -> bool:
+        deadline: float | None = None
+        while True:
+            self.wake.clear()
+            with self.outcomes_lock:
+                if self.running == 0:
+                    return True
+            if self.cancel.abandoned.is_set():
+                return False
+            if self.cancel.stopping.is_set():
+                if deadline is None:
+                    deadline = time.monotonic() + self.cancel.grace
+                if time.monotonic() >= deadline:
+                    return False
+            self.wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def work(self, provider: _Provider) -> None:
+        try:
+            while True:
+                try:
+                    batch = provider.batches.get_nowait()
+                except queue.Empty:
+                    return
+                self.upload_batch(provider, batch)
+        except Exception as exc:
+            # Once the run gave up on this worker (its client closed under it), its uploads
+            # are reported, and stay in doubt in the state, already; before, it is a bug,
+            # raised again by the main thread.
+            if not self.closed:
+                self.crash = self.crash or exc
+        finally:
+            with self.outcomes_lock:
+                self.running -= 1
+            self.wake.set()
+
+    def give_up(self, uploads: list[ResourceChange]) -> None:
+        """A cancel stopped waiting: what was on the wire stays in doubt, the rest not sent."""
+        with self.outcomes_lock:
+            reported = {o.address for o in self.outcomes}
+            in_flight = set(self.in_flight)
+        waiting = [c for c in uploads if c.address in in_flight and c.address not in reported]
+
+        def note(state: State) -> None:
+            for change in waiting:
+                doubt = state.in_doubt.get(change.address)
+                if doubt is not None:
+                    doubt.reason = STOPPED_WAITING
+
+        with contextlib.suppress(StateWriteError):  # the mark made before sending says it too
+            self.journal.commit(note)
+        with self.outcomes_lock:
+            self.closed = True
+            reported = {o.address for o in self.outcomes}
+            left = [
+                ResourceOutcome(
+                    c.address,
+                    c.action,
+                    Status.IN_DOUBT if c.address in in_flight else Status.CANCELLED,
+                    STOPPED_WAITING if c.address in in_flight else NOT_SENT,
+                )
+                for c in uploads
+                if c.address not in reported
             ]
-            for future in futures:
-                future.result()
+            self.outcomes.extend(left)
+        for outcome in left:
+            self.reporter.finished(outcome)
 
     def resume_after(self, name: str, uploader: Uploader) -> float:
         """When (on the monotonic clock) this run may first send to `name`.
@@ -341,97 +507,182 @@ class _Engine:
         day = provider_day(provider_type, self.clock())
         return max(0, uploader.daily_quota - self.journal.state.uploads_on(name, day))
 
+    def tries(self) -> _Tries:
+        with self.rng_lock:
+            seed = self.rng.random()
+        return _Tries(self.options.retry, random.Random(seed), self.cancel)
+
     def upload_batch(self, provider: _Provider, batch: list[ResourceChange]) -> None:
-        with provider.slots:
-            self._upload_batch(provider, batch)
+        if provider.uploader.can_list:
+            doubtful = [c for c in batch if c.address in self.journal.state.in_doubt]
+            if doubtful:
+                safe = {c.address for c in self.resolve_doubts(provider, doubtful, earlier=True)}
+                batch = [c for c in batch if c not in doubtful or c.address in safe]
+        tries = self.tries()
+        while batch:
+            batch = self.try_batch(provider, batch, tries)
 
-    def _upload_batch(self, provider: _Provider, batch: list[ResourceChange]) -> None:
-        batch = self.found_after_lost_answers(provider, batch)
-        if not batch:
-            return
-        items = [self.item(change) for change in batch]
-        tries = {False: 0, True: 0}  # failed tries, by whether the provider throttled them
-        marked = False
-        while True:
-            if self.halted.is_set():
-                self.settle(batch, Status.FAILED, "not sent: the state could not be written")
-                return
-            if provider.stop_status is not None:
-                self.settle(batch, provider.stop_status, provider.stop_message)
-                return
-            provider.limiter.acquire()
-            # Marked as in flight once its slot has come, so a kill while waiting for one
-            # leaves nothing in doubt that was never sent.
-            if not marked:
-                if not self.mark_in_flight(batch):
-                    return
-                marked = True
-            started = time.monotonic()
-            try:
-                outcomes = provider.uploader.upload(items)
-            except TransientError as exc:
-                throttled = isinstance(exc, ThrottledError)
-                tries[throttled] += 1
-                if tries[throttled] >= self.options.retry.limit(throttled=throttled):
-                    why = f"{exc} (gave up after {tries[throttled]} tries)"
-                    self.settle(batch, Status.FAILED, why)
-                    return
-                time.sleep(self.options.retry.backoff(tries[throttled], self.rng))
-                continue
-            except QuotaExceededError as exc:
-                provider.stop(Status.DEFERRED, f"{exc}; the next apply continues")
-                self.quota_spent(batch[0], provider.uploader.daily_quota)
-                continue
-            except AuthenticationError as exc:
-                provider.stop(Status.FAILED, str(exc))
-                continue
-            except AmbiguousOutcome as exc:
-                self.settle(batch, Status.IN_DOUBT, str(exc))
-                return
-            except ProviderError as exc:
-                self.settle(batch, Status.FAILED, str(exc))
-                return
-            except OSError as exc:  # the audio file vanished or cannot be read
-                self.settle(batch, Status.FAILED, f"cannot read the audio: {exc}")
-                return
-            seconds = time.monotonic() - started
-            for change, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, Uploaded):
-                    self.record(change, outcome, seconds)
-                elif isinstance(outcome, QuotaExceededError):
-                    self.settle([change], Status.DEFERRED, str(outcome))
-                elif isinstance(outcome, AmbiguousOutcome):
-                    self.settle([change], Status.IN_DOUBT, str(outcome))
-                else:
-                    self.settle([change], Status.FAILED, str(outcome))
-            return
-
-    def found_after_lost_answers(
-        self, provider: _Provider, batch: list[ResourceChange]
+    def try_batch(
+        self, provider: _Provider, batch: list[ResourceChange], tries: _Tries
     ) -> list[ResourceChange]:
-        """Look up what an earlier run sent without recording the answer; adopt what landed.
-
-        Returns the changes still to upload. Where the provider cannot list (Huawei), the
-        user chose to upload again (`--replace`), and everything is returned.
-        """
-        doubtful = [c for c in batch if c.address in self.journal.state.in_doubt]
-        if not doubtful:
-            return batch
+        """One request for `batch`; returns what is to be sent again (nothing when done)."""
+        if self.halted.is_set():
+            self.settle(batch, Status.FAILED, "not sent: the state could not be written")
+            return []
+        if provider.stop_status is not None:
+            self.settle(batch, provider.stop_status, provider.stop_message)
+            return []
+        if self.cancel.stopping.is_set():
+            self.settle(batch, Status.CANCELLED, NOT_SENT)
+            return []
+        attempt = _Attempt()
         try:
-            found = provider.uploader.find([self.item(c) for c in doubtful])
+            try:
+                outcomes = provider.uploader.upload(
+                    [self.item(change) for change in batch],
+                    functools.partial(self.ready, provider, batch, attempt),
+                )
+            finally:
+                with self.outcomes_lock:
+                    self.in_flight.difference_update(c.address for c in batch)
+        except _Stopped:
+            self.settle(batch, Status.CANCELLED, NOT_SENT)
+            return []
+        except _Halted:
+            return []
+        except TransientError as exc:
+            try:
+                why = tries.again(exc)
+            except _Stopped:
+                self.settle(batch, Status.CANCELLED, NOT_SENT)
+                return []
+            if why is not None:
+                self.settle(batch, Status.FAILED, why)
+                return []
+            return batch
+        except QuotaExceededError as exc:
+            provider.stop(Status.DEFERRED, f"{exc}; the next apply continues")
+            self.quota_spent(batch[0], provider.uploader.daily_quota)
+            return batch
+        except AuthenticationError as exc:
+            provider.stop(Status.FAILED, str(exc))
+            return batch
+        except AmbiguousOutcome as exc:
+            if not provider.uploader.can_list:
+                self.settle(batch, Status.IN_DOUBT, str(exc))
+                return []
+            self.settle(batch, Status.IN_DOUBT, str(exc), keep_reporting=False, over=exc.over)
+            return self.resolve_doubts(provider, batch)
         except ProviderError as exc:
-            self.finish(doubtful, Status.IN_DOUBT, f"could not look it up: {exc}")
-            return [c for c in batch if c not in doubtful]
-        adopted = set()
-        for change, uploaded in zip(doubtful, found, strict=True):
-            if uploaded is not None:
-                self.record(change, uploaded, 0.0, verb="found (an earlier run lost the answer)")
-                adopted.add(change.address)
-        return [c for c in batch if c.address not in adopted]
+            self.settle(batch, Status.FAILED, str(exc))
+            return []
+        except OSError as exc:  # the audio file vanished or cannot be read
+            self.settle(batch, Status.FAILED, f"cannot read the audio: {exc}")
+            return []
+        seconds = time.monotonic() - (attempt.started or time.monotonic())
+        return self.take_answers(provider, batch, outcomes, seconds)
 
-    def mark_in_flight(self, batch: list[ResourceChange]) -> bool:
-        """Before sending, write down that these uploads may land: a kill then loses nothing."""
+    def take_answers(
+        self,
+        provider: _Provider,
+        batch: list[ResourceChange],
+        outcomes: list[ItemOutcome],
+        seconds: float,
+    ) -> list[ResourceChange]:
+        """Record each item's answer; returns those found not to have landed."""
+        doubtful = []
+        for change, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Uploaded):
+                self.record(change, outcome, seconds)
+            elif isinstance(outcome, QuotaExceededError):
+                self.settle([change], Status.DEFERRED, str(outcome))
+            elif isinstance(outcome, AmbiguousOutcome) and provider.uploader.can_list:
+                # An answer that names neither success nor failure: looked up like a lost one.
+                self.settle([change], Status.IN_DOUBT, str(outcome), keep_reporting=False)
+                doubtful.append(change)
+            elif isinstance(outcome, AmbiguousOutcome):
+                self.settle([change], Status.IN_DOUBT, str(outcome))
+            else:
+                self.settle([change], Status.FAILED, str(outcome))
+        return self.resolve_doubts(provider, doubtful) if doubtful else []
+
+    def ready(self, provider: _Provider, batch: list[ResourceChange], attempt: _Attempt) -> None:
+        """Called by the client just before a request goes out (after any staging): wait for
+        the rate limit's slot, then write down that these uploads may land."""
+        if self.cancel.stopping.is_set() or not provider.limiter.acquire(self.cancel):
+            raise _Stopped
+        if not self.mark_in_flight(batch, provider.uploader.landing_window):
+            raise _Halted
+        attempt.started = time.monotonic()
+
+    def resolve_doubts(
+        self, provider: _Provider, doubtful: list[ResourceChange], *, earlier: bool = False
+    ) -> list[ResourceChange]:
+        """Look up uploads that may have landed (sent by an earlier run, or by this one with
+        no answer); adopt what did. Returns those that provably did not and may be sent.
+
+        Finding nothing proves nothing until the request can no longer land (`settled_by`):
+        until then they are looked up again, or, when that is far off, left in doubt with the
+        time from which the next apply can tell.
+        """
+        pending = doubtful
+        while pending:
+            items = [self.item(c) for c in pending]
+            tries = self.tries()
+            while True:
+                try:
+                    found = provider.uploader.find(items)
+                    break
+                except TransientError as exc:
+                    try:
+                        why = tries.again(exc)
+                    except _Stopped:
+                        self.settle(pending, Status.IN_DOUBT, NOT_LOOKED_UP)
+                        return []
+                    if why is not None:
+                        self.settle(pending, Status.IN_DOUBT, f"could not look it up: {why}")
+                        return []
+                except ProviderError as exc:
+                    self.settle(pending, Status.IN_DOUBT, f"could not look it up: {exc}")
+                    return []
+            still = []
+            for change, uploaded in zip(pending, found, strict=True):
+                if uploaded is not None:
+                    lost = "an earlier run lost the answer" if earlier else "its answer was lost"
+                    self.record(change, uploaded, 0.0, verb=f"found ({lost})")
+                else:
+                    still.append(change)
+            pending = still
+            if not pending:
+                return []
+            window = provider.uploader.landing_window
+            doubts = self.journal.state.in_doubt
+            settles = max(
+                (doubts[c.address].settles_at(window) for c in pending if c.address in doubts),
+                default=self.clock(),
+            )
+            left = (settles - self.clock()).total_seconds()
+            if left <= 0:
+                return pending
+            if left > self.options.doubt_wait:
+                until = settles.strftime("%Y-%m-%d %H:%M:%S UTC")
+                self.settle(
+                    pending,
+                    Status.IN_DOUBT,
+                    f"not listed yet, but the upload sent may still be stored until {until}; "
+                    "the next apply after that looks it up again (or finds it)",
+                )
+                return []
+            if self.cancel.wait(min(left, self.options.lookup_interval)):
+                self.settle(pending, Status.IN_DOUBT, NOT_LOOKED_UP)
+                return []
+        return []
+
+    def mark_in_flight(self, batch: list[ResourceChange], window: float) -> bool:
+        """Before sending, write down that these uploads may land, and until when: a kill then
+        loses nothing, and a look-up knows when finding nothing is conclusive."""
         since = self.clock()
+        settled_by = since + timedelta(seconds=window)
 
         def mark(state: State) -> None:
             for change in batch:
@@ -443,6 +694,7 @@ class _Engine:
                     provider_type=change.provider_type,
                     reason="sent, and no answer was recorded (the run stopped?)",
                     remote_name=after.remote_name,
+                    settled_by=settled_by,
                     sha256=after.sha256,
                     since=since,
                     size=after.size,
@@ -454,18 +706,32 @@ class _Engine:
             self.halted.set()
             self.finish(batch, Status.FAILED, f"not sent: the state could not be written ({exc})")
             return False
+        with self.outcomes_lock:
+            self.in_flight.update(c.address for c in batch)
         return True
 
-    def settle(self, batch: list[ResourceChange], status: Status, message: str) -> None:
+    def settle(
+        self,
+        batch: list[ResourceChange],
+        status: Status,
+        message: str,
+        *,
+        keep_reporting: bool = True,
+        over: bool = False,
+    ) -> None:
         """Report an outcome that is not an upload; unless it is in doubt, the upload did not
-        land, so its in-flight mark goes."""
+        land, so its in-flight mark goes. `keep_reporting=False` only updates the state;
+        `over`: the provider is done with the request, so a look-up from now on is conclusive."""
         if status is Status.IN_DOUBT:
+            now = self.clock()
 
             def note(state: State) -> None:
                 for change in batch:
                     doubt = state.in_doubt.get(change.address)
                     if doubt is not None:
                         doubt.reason = redact(message)
+                        if over:
+                            doubt.settled_by = min(now, doubt.settles_at(0.0))
 
             update = note
         else:
@@ -479,7 +745,8 @@ class _Engine:
             self.journal.commit(update)
         except StateWriteError:
             self.halted.set()
-        self.finish(batch, status, message)
+        if keep_reporting:
+            self.finish(batch, status, message)
 
     def quota_spent(self, change: ResourceChange, quota: int | None) -> None:
         """The provider says today's quota is spent (uploads by others count too): record it,

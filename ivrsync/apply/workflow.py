@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from ivrsync.apply.cancel import Cancellation
 from ivrsync.apply.engine import ApplyOptions, ApplyResult, Reporter, apply_plan, record_upload
 from ivrsync.audio import AudioError
 from ivrsync.audio_cache import AudioCache
@@ -101,7 +102,13 @@ class ApplySession:
             raise
         return made
 
-    def apply(self, plan: Plan, options: ApplyOptions, reporter: Reporter) -> ApplyResult:
+    def apply(
+        self,
+        plan: Plan,
+        options: ApplyOptions,
+        reporter: Reporter,
+        cancel: Cancellation | None = None,
+    ) -> ApplyResult:
         uploaders = self.uploaders(plan)
         try:
             result = apply_plan(
@@ -112,6 +119,7 @@ class ApplySession:
                 uploaders=uploaders,
                 options=options,
                 reporter=reporter,
+                cancel=cancel,
             )
         finally:
             for uploader in uploaders.values():

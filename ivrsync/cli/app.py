@@ -119,9 +119,12 @@ def run(argv: list[str] | None = None) -> NoReturn:
     reset_logging()
     try:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        code = 1
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt (Ctrl-C at a prompt, or outside signal handling)
+        # into Abort: that is still an interrupt, exit 130.
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        click.echo("Interrupted." if interrupted else "Aborted.", err=True)
+        code = 130 if interrupted else 1
     except click.ClickException as exc:
         exc.show()
         code = 1
@@ -130,4 +133,11 @@ def run(argv: list[str] | None = None) -> NoReturn:
         code = 130
     except Exception as exc:
         code = _failed(exc)
+    except BaseException as exc:
+        from ivrsync.cli.signals import Interrupted  # only once a command handled signals
+
+        if not isinstance(exc, Interrupted):
+            raise
+        click.echo(f"Interrupted ({exc}).", err=True)
+        code = exc.exit_code
     sys.exit(code if isinstance(code, int) else 0)

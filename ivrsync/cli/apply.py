@@ -13,6 +13,7 @@ from ivrsync.apply.engine import ApplyOptions, ResourceOutcome, Status
 from ivrsync.apply.workflow import ApplySession
 from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.cli.output import Console
+from ivrsync.cli.signals import announce_to, handling_signals
 from ivrsync.errors import IvrsyncError
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import render_text, summary_line
@@ -25,6 +26,7 @@ _STATUS_COLOURS = {
     Status.DEFERRED: "yellow",
     Status.IN_DOUBT: "yellow",
     Status.UNRECORDED: "red",
+    Status.CANCELLED: "yellow",
 }
 
 
@@ -113,7 +115,9 @@ def apply(
     in CI (CI set, or no terminal) it needs PLANFILE or --auto-approve.
 
     Exit codes: 0 complete, 1 failed (nothing done), 3 partial (the rest failed, was deferred
-    by a quota, or is in doubt: see the lines above the summary).
+    by a quota, or is in doubt: see the lines above the summary), 130 (SIGINT) or 143
+    (SIGTERM): cancelled. A first signal starts no new upload and waits up to 10 s for those
+    in flight; a second stops waiting (they stay in doubt).
     """
     out = console()
     if plan_file and (targets or replace):
@@ -121,7 +125,10 @@ def apply(
             "--target and --replace shape a new plan; a saved plan is applied as it is"
         )
     interactive = sys.stdin.isatty() and not os.environ.get("CI")
-    with ApplySession(Path.cwd(), lock_timeout=lock_timeout) as session:
+    with (
+        handling_signals(announce_to(out)) as signals,
+        ApplySession(Path.cwd(), lock_timeout=lock_timeout) as session,
+    ):
         for warning in session.warnings:
             out.problem(warning)
         if plan_file:
@@ -148,10 +155,20 @@ def apply(
             return 0
         reporter = ProgressReporter(out, bar=sys.stderr.isatty())
         try:
-            result = session.apply(plan, ApplyOptions(parallelism=parallelism), reporter)
+            with signals.armed_for_engine() as cancel:
+                result = session.apply(
+                    plan, ApplyOptions(parallelism=parallelism), reporter, cancel
+                )
         finally:
             reporter.close()
     out.data(out.style(result.summary_line(), sys.stdout, bold=True))
+    if signals.exit_code is not None:
+        not_sent = result.count(Status.CANCELLED)
+        out.message(
+            f"Cancelled: {not_sent} upload(s) not sent, {result.count(Status.IN_DOUBT)} in "
+            "doubt (listed above). Run apply again to finish."
+        )
+        return signals.exit_code
     in_doubt = result.count(Status.IN_DOUBT)
     if in_doubt:
         out.message(

@@ -35,6 +35,7 @@ __all__ = [
     "Request",
     "Response",
     "Scheduler",
+    "SlidingWindow",
     "TokenBucket",
     "is_loopback",
     "json_type_name",
@@ -124,6 +125,9 @@ class Faults:
     error_rate: float = 0.0  # fraction answered 503 before any processing
     lost_response_rate: float = 0.0  # fraction processed, then closed without a response
     throttle_next: int = 0  # the next N requests are throttled whatever the rate
+    # Network jitter: each request arrives (is counted by traffic control) up to this many
+    # seconds late, drawn from the seeded generator.
+    jitter: float = 0.0
     seed: int | None = None
 
     _lock: threading.Lock = field(
@@ -135,6 +139,13 @@ class Faults:
     def delay(self) -> None:
         if self.latency > 0:
             time.sleep(self.latency)
+
+    def arrive(self) -> None:
+        """Delay the request by its share of network jitter, before traffic control sees it."""
+        if self.jitter > 0:
+            with self._lock:
+                delay = self._random() * self.jitter
+            time.sleep(delay)
 
     def should_fail(self) -> bool:
         return self._roll(self.error_rate)
@@ -156,9 +167,13 @@ class Faults:
         if rate >= 1:
             return True
         with self._lock:
-            if self._rng is None or self._rng_seed != self.seed:
-                self._rng, self._rng_seed = random.Random(self.seed), self.seed
-            return self._rng.random() < rate
+            return self._random() < rate
+
+    def _random(self) -> float:
+        """Callers hold the lock."""
+        if self._rng is None or self._rng_seed != self.seed:
+            self._rng, self._rng_seed = random.Random(self.seed), self.seed
+        return self._rng.random()
 
 
 class TokenBucket:
@@ -245,6 +260,39 @@ class MinInterval:
             if self._last is not None and now - self._last < self.interval:
                 return False
             self._last = now
+            return True
+
+
+class SlidingWindow:
+    """Traffic control as a strict gateway counts: at most `rate` requests in any window of
+    `window` seconds (a request is refused when `rate` were accepted in the `window` before
+    it). `accepted` keeps the arrival time of each accepted request, for measuring the rate
+    a client achieved. A rate of 0 (or infinity) turns control off."""
+
+    def __init__(
+        self, rate: float, *, window: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.window = window
+        self._clock = clock
+        self._recent: list[float] = []
+        self.accepted: list[float] = []
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return 0 < self.rate < math.inf
+
+    def take(self) -> bool:
+        if not self.enabled:
+            return True
+        with self._lock:
+            now = self._clock()
+            self._recent = [t for t in self._recent if t > now - self.window]
+            if len(self._recent) >= self.rate:
+                return False
+            self._recent.append(now)
+            self.accepted.append(now)
             return True
 
 

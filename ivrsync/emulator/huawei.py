@@ -39,6 +39,7 @@ from ivrsync.emulator.common import (
     Request,
     Response,
     ReviewingEmulator,
+    SlidingWindow,
     TokenBucket,
     json_type_name,
 )
@@ -174,6 +175,12 @@ class HuaweiEmulatorConfig:
     app_secret: str = "demo-app-secret"
     # Requests per second on the upload endpoint (bucket capacity too); 0 turns it off.
     rate_limit: float = DEFAULT_RATE_LIMIT
+    # How traffic control counts: a token bucket (bursts of `rate_limit` after a pause), or a
+    # sliding window (at most `rate_limit` in any 1 s, the strictest reading).
+    traffic_control: Literal["token-bucket", "sliding-window"] = "token-bucket"
+    # The status of a refusal by traffic control: not documented; 429, or a 5xx (the
+    # description then says "traffic control").
+    throttle_status: int = 429
     # Whether the 8 MB limit is of the base64 text (the stricter reading) or of the file.
     size_limit_of: Literal["base64", "file"] = "base64"
     # Some tenants' gateways insist on the (documented as optional) X-APP-Key header.
@@ -251,7 +258,11 @@ class HuaweiEmulator(ReviewingEmulator):
         self.config = config if config is not None else HuaweiEmulatorConfig()
         self._clock = clock
         self._state = _State()
-        self._bucket = TokenBucket(self.config.rate_limit)
+        self._bucket: TokenBucket | SlidingWindow = (
+            SlidingWindow(self.config.rate_limit)
+            if self.config.traffic_control == "sliding-window"
+            else TokenBucket(self.config.rate_limit)
+        )
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -270,6 +281,15 @@ class HuaweiEmulator(ReviewingEmulator):
         """Requests that reached the upload endpoint (all of them, refused ones too)."""
         with self._state.lock:
             return self._state.requests
+
+    @property
+    def accepted_at(self) -> list[float]:
+        """Arrival times (monotonic) of the uploads traffic control let through, when it
+        counts in a sliding window (empty otherwise)."""
+        if isinstance(self._bucket, SlidingWindow):
+            with self._state.lock:
+                return list(self._bucket.accepted)
+        return []
 
     @property
     def throttled(self) -> int:
@@ -362,6 +382,7 @@ class HuaweiEmulator(ReviewingEmulator):
 
     def _upload(self, request: Request) -> Response | None:
         faults: Faults = self.faults
+        faults.arrive()
         with self._state.lock:
             self._state.requests += 1
         if faults.should_fail():
@@ -369,9 +390,10 @@ class HuaweiEmulator(ReviewingEmulator):
         if faults.take_throttle() or not self._bucket.take():
             with self._state.lock:
                 self._state.throttled += 1
+            status = self.config.throttle_status
             raise _Refusal(
-                429,
-                "AICC.429",
+                status,
+                f"AICC.{status}",
                 f"traffic control: more than {self.config.rate_limit:g} requests per second",
             )
         self._authorize(request)

@@ -41,6 +41,7 @@ from ivrsync.emulator.common import (
     Request,
     Response,
     ReviewingEmulator,
+    SlidingWindow,
     TokenBucket,
     json_type_name,
 )
@@ -194,8 +195,14 @@ class TencentEmulatorConfig:
     daily_quota: int | None = DAILY_QUOTA
     # UploadIvrAudio requests per second (read strictly, see UPLOAD_RATE_TOLERANCE); 0: off.
     rate_limit: float = UPLOAD_RATE_LIMIT
+    # How UploadIvrAudio's traffic control counts: "min-interval" (the tolerance above) or
+    # "sliding-window" (at most `rate_limit` in any 1 s, with no tolerance).
+    traffic_control: str = "min-interval"
     # DescribeIvrAudioList requests per second (a token bucket of that size); 0: off.
     describe_rate_limit: float = DESCRIBE_RATE_LIMIT
+    # Seconds between downloading an upload's AudioUrl and the file being stored (listed by
+    # DescribeIvrAudioList); the request is answered after. `hold_storing` holds it at will.
+    storage_delay: float = 0.0
     # Seconds from upload to review decision.
     review_delay: float = 2.0
     # Decides each review: a function (True approves), or a regex that rejects the files whose
@@ -211,7 +218,9 @@ class TencentEmulatorConfig:
                 raise ValueError(f"sdk_app_ids holds {app_id!r}, not a non-negative integer")
         if not self.secret_id or not self.secret_key:
             raise ValueError("secret_id and secret_key must not be empty")
-        for name in ("rate_limit", "describe_rate_limit", "review_delay"):
+        if self.traffic_control not in ("min-interval", "sliding-window"):
+            raise ValueError("traffic_control must be 'min-interval' or 'sliding-window'")
+        for name in ("rate_limit", "describe_rate_limit", "review_delay", "storage_delay"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be 0 or more")
         if self.daily_quota is not None and self.daily_quota < 0:
@@ -291,7 +300,13 @@ class TencentEmulator(ReviewingEmulator):
         self.config = config if config is not None else TencentEmulatorConfig()
         self._clock = clock
         self._state = _State()
-        self._upload_limit = MinInterval(self.config.rate_limit, tolerance=UPLOAD_RATE_TOLERANCE)
+        self._upload_limit: MinInterval | SlidingWindow = (
+            SlidingWindow(self.config.rate_limit)
+            if self.config.traffic_control == "sliding-window"
+            else MinInterval(self.config.rate_limit, tolerance=UPLOAD_RATE_TOLERANCE)
+        )
+        self._storing = threading.Event()
+        self._storing.set()
         self._describe_limit = TokenBucket(self.config.describe_rate_limit)
         self._review_function = self.config.review_function()
 
@@ -344,6 +359,23 @@ class TencentEmulator(ReviewingEmulator):
         with self._state.lock:
             self._state.day_offset += 1
 
+    @property
+    def accepted_at(self) -> list[float]:
+        """Arrival times (monotonic) of the uploads traffic control let through, when it
+        counts in a sliding window (empty otherwise)."""
+        if isinstance(self._upload_limit, SlidingWindow):
+            with self._state.lock:
+                return list(self._upload_limit.accepted)
+        return []
+
+    def hold_storing(self) -> None:
+        """Uploads accepted from now on wait, downloaded but not stored (nor listed), until
+        `release_storing`: Tencent still at work on a request whose client gave up."""
+        self._storing.clear()
+
+    def release_storing(self) -> None:
+        self._storing.set()
+
     def delete_file(self, file_id: int) -> None:
         """Remove a file as a user would in the console: DescribeIvrAudioList no longer lists
         it (its record stays in `uploads`, marked deleted). It gives no quota back."""
@@ -377,6 +409,8 @@ class TencentEmulator(ReviewingEmulator):
         # Faults strike UploadIvrAudio, as they do Huawei's upload endpoint: the look-up a
         # client makes after a lost answer is meant to get through. Latency applies to all.
         faulty = action == UPLOAD_ACTION
+        if faulty:
+            self.faults.arrive()
         if faulty and self.faults.should_fail():
             return Response(
                 503,
@@ -440,7 +474,7 @@ class TencentEmulator(ReviewingEmulator):
         return self._describe(params)
 
     def _traffic_control(self, action: str) -> None:
-        limiter: MinInterval | TokenBucket
+        limiter: MinInterval | SlidingWindow | TokenBucket
         throttled = False
         if action == UPLOAD_ACTION:
             limiter, rate = self._upload_limit, self.config.rate_limit
@@ -572,6 +606,10 @@ class TencentEmulator(ReviewingEmulator):
         stored = 0
         try:
             fetched = list(self._workers.map(self._fetch, [url for _, url in audio_list]))
+            self.stopping.wait(self.config.storage_delay)
+            while not self._storing.wait(0.5):  # held by a test, until released or stopped
+                if self.stopping.is_set():
+                    raise _ApiError("InternalError", "the emulator stopped")
             successes: list[dict[str, Any]] = []
             failures: list[dict[str, Any]] = []
             records: list[IvrAudioRecord] = []

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ivrsync.manifest.schema import AudioSource, S3AudioSource, UrlAudioSource
-from ivrsync.providers.base import UploadItem, credential
+from ivrsync.providers.base import UploadItem, credential, planned_bytes
 from ivrsync.providers.errors import PermanentError, TransientError
 from ivrsync.secrets import register_signature
 
@@ -24,7 +24,8 @@ _CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg"}
 
 
 class AudioUrls(Protocol):
-    # A URL the provider can fetch the item's audio from, staging it first if needed.
+    # A URL the provider can fetch the item's audio from, staging it first if needed. Raises
+    # ContentChangedError when the audio is no longer what the plan recorded.
     def url_for(self, item: UploadItem) -> str: ...
 
 
@@ -35,6 +36,9 @@ class TemplateUrls:
         self.template = source.template
 
     def url_for(self, item: UploadItem) -> str:
+        # The provider fetches what the user published; the nearest check ivrsync can make is
+        # that the file it was published from is still the planned one.
+        planned_bytes(item)
         return self.template.format(
             path=quote(item.audio_path, safe="/"),
             sha256=item.sha256,
@@ -80,14 +84,15 @@ class S3Staging:
         bucket = self.source.bucket
         try:
             if not self._exists(key):
+                # The key names the planned sha256: what is put there is hashed first (at
+                # most 5 MB), so the key cannot hold other bytes.
                 extension = posixpath.splitext(item.audio_path)[1].lower()
-                with item.path.open("rb") as body:
-                    self.client.put_object(
-                        Bucket=bucket,
-                        Key=key,
-                        Body=body,
-                        ContentType=_CONTENT_TYPES.get(extension, "application/octet-stream"),
-                    )
+                self.client.put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=planned_bytes(item),
+                    ContentType=_CONTENT_TYPES.get(extension, "application/octet-stream"),
+                )
                 logger.info("staged %s as s3://%s/%s", item.audio_path, bucket, key)
             else:
                 logger.info("%s is already staged as s3://%s/%s", item.audio_path, bucket, key)

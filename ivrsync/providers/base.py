@@ -7,15 +7,20 @@ shares lives here beside the protocol.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
-from ivrsync.providers.errors import CredentialsMissingError, ProviderError
+from ivrsync.providers.errors import (
+    ContentChangedError,
+    CredentialsMissingError,
+    ProviderError,
+)
 from ivrsync.secrets import register as register_secret
 
 
@@ -86,9 +91,19 @@ class Uploader(Protocol):
     max_concurrency: int
     # Uploads allowed per provider day (the engine defers the rest), or None for no limit.
     daily_quota: int | None
+    # Whether `find` can look uploads up (after a lost answer) rather than answer None.
+    can_list: bool
+    # Seconds after a request goes out by which it has landed or never will: the client's
+    # timeout plus the time the provider may take to store it. Until then, a look-up that
+    # finds nothing proves nothing.
+    landing_window: float
 
     # Upload a batch; one outcome per item, in order. A failure of the whole request raises.
-    def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]: ...
+    # `ready()` is called just before each request goes out (after any preparation, such as
+    # staging the audio): it waits for the rate limit and records the request as in flight,
+    # and raises when the request must not go out (whatever it raises propagates).
+    # The bytes sent are hashed as they go; ones that differ from `sha256` are not sent whole.
+    def upload(self, batch: list[UploadItem], ready: Callable[[], None]) -> list[ItemOutcome]: ...
 
     # Look up uploads that may have landed (by name); None for each one not found, or for
     # all of them where the provider cannot list.
@@ -133,6 +148,24 @@ class ProviderType(Protocol):
     def reviews(
         self, name: str, settings: Any, env: Mapping[str, str], file_ids: list[str]
     ) -> ReviewReport: ...
+
+
+def check_content(item: UploadItem, size: int, sha256: str) -> None:
+    """Refuse bytes read to be sent that are not the ones the plan recorded: the state would
+    record the plan's sha256 for other audio."""
+    if size != item.size or sha256 != item.sha256:
+        raise ContentChangedError(
+            f"{item.address}: {item.audio_path} changed since the plan ({size:,} bytes, "
+            f"sha256 {sha256[:12]}...; the plan has {item.size:,} bytes, {item.sha256[:12]}...): "
+            "not uploaded; make a new plan"
+        )
+
+
+def planned_bytes(item: UploadItem) -> bytes:
+    """The item's file, read once, if it is still what the plan recorded."""
+    data = item.path.read_bytes()
+    check_content(item, len(data), hashlib.sha256(data).hexdigest())
+    return data
 
 
 def base64_size(size: int) -> int:

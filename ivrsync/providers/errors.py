@@ -39,12 +39,32 @@ class PermanentError(ProviderError):
     """The provider refused this request (invalid parameter, business rule): fix the input."""
 
 
+class ContentChangedError(PermanentError):
+    """The audio's bytes, as read to be sent, are not the ones the plan recorded."""
+
+
 class QuotaExceededError(ProviderError):
     """The provider's daily upload quota is spent: stop this provider until its next day."""
 
 
 class AmbiguousOutcome(ProviderError):
-    """The request may have reached the server, but no answer came back (lost response)."""
+    """The request may have reached the server, but no answer came back (lost response).
+
+    `over` says the server is done with it (it answered with an error, or closed the
+    connection before the client's timeout): a look-up now is conclusive. Otherwise (a
+    timeout) the server may still be storing it for a while.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        over: bool = False,
+    ):
+        super().__init__(message, status=status, code=code)
+        self.over = over
 
 
 class CredentialsMissingError(IvrsyncError):

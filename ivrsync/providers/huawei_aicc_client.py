@@ -7,7 +7,9 @@ API facts: reference/huawei-aicc.md.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +18,14 @@ from typing import Any
 import httpx
 
 from ivrsync import __version__
-from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem, base64_size
+from ivrsync.providers.base import (
+    ItemOutcome,
+    RemoteFile,
+    Uploaded,
+    UploadItem,
+    base64_size,
+    check_content,
+)
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -34,6 +43,11 @@ TOKEN_LIFETIME = 3600
 TOKEN_RENEW_MARGIN = 60.0
 # Read the file in multiples of 3 bytes, so the base64 of each chunk joins into the whole.
 _CHUNK = 3 * 64 * 1024
+# Traffic control's status is not documented (reference/huawei-aicc.md): 429, or a 5xx whose
+# description says the gateway is limiting traffic.
+_TRAFFIC_CONTROL = re.compile(
+    r"traffic.control|flow.control|too many requests|rate.limit|throttl|限流|流控", re.IGNORECASE
+)
 
 
 class HuaweiAiccClient:
@@ -58,6 +72,7 @@ class HuaweiAiccClient:
         self._callback_url = callback_url
         self._send_app_key_header = send_app_key_header
         self._clock = clock
+        self.timeout = timeout
         self._http = httpx.Client(
             base_url=endpoint,
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -134,13 +149,22 @@ class HuaweiAiccClient:
 
     # -- upload --------------------------------------------------------------------------
 
-    def upload(self, item: UploadItem) -> str:
-        """Upload one file; returns its FileId (a string: it overflows a double)."""
+    def upload(self, item: UploadItem, ready: Callable[[], None] = lambda: None) -> str:
+        """Upload one file; returns its FileId (a string: it overflows a double).
+
+        `ready()` is called just before each upload request goes out (see `Uploader`).
+        """
+        # A token first, so a slow token request does not bunch up the requests the rate
+        # limit spaced; again after the wait for the slot (cached unless it expired meanwhile).
+        self.token()
+        ready()
         token = self.token()
         response = self._post_upload(item, token)
         if response.status_code == 401:
             # The token expired early or was revoked: the request was refused before anything
-            # was stored, so it is safe to send again with a new token.
+            # was stored, so it is safe to send again with a new token, at once (its slot
+            # and in-flight mark are the refused request's: Huawei cannot list, and a token
+            # lives an hour, so this is rare).
             token = self.token(renew=True, stale=token)
             response = self._post_upload(item, token)
         return self._file_id(item, response)
@@ -188,7 +212,7 @@ class HuaweiAiccClient:
                 raise PermanentError(what, status=status, code=code)
             # A 200 the client cannot read: the file was probably stored.
             raise AmbiguousOutcome(f"{what} (a malformed answer to an upload)", status=status)
-        if status == 429:
+        if status == 429 or (status >= 500 and _TRAFFIC_CONTROL.search(_description(response))):
             raise ThrottledError(what, status=status)
         if status in (401, 403):
             hint = " (the caller's IP may need to be whitelisted)" if status == 403 else ""
@@ -207,14 +231,18 @@ class HuaweiAiccUploader:
     max_concurrency = 64
     daily_quota: int | None = None  # none documented
 
+    can_list = False  # no API lists uploads
+
     def __init__(self, client: HuaweiAiccClient, rate_limit: float) -> None:
         self.client = client
         self.rate_limit = rate_limit
+        # Nothing documents how long after the answer is due an upload may still be stored.
+        self.landing_window = client.timeout
 
-    def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]:
+    def upload(self, batch: list[UploadItem], ready: Callable[[], None]) -> list[ItemOutcome]:
         outcomes: list[ItemOutcome] = []
         for item in batch:
-            file_id = self.client.upload(item)
+            file_id = self.client.upload(item, ready)
             outcomes.append(Uploaded(item.address, file_id, item.remote_name))
         return outcomes
 
@@ -240,7 +268,9 @@ def _streamed_body(
     """The JSON body with `fileInfo` base64-encoded from the file as it is sent.
 
     A file is never held in memory whole (nor its base64, a third larger); Content-Length is
-    known ahead from the file size.
+    known ahead from the file size. The bytes are hashed as they go, and the last chunk is held
+    back until they match the plan's sha256: a file changed since the plan raises
+    `ContentChangedError` with the body incomplete, so the server stores nothing.
     """
     head = json.dumps(fields, ensure_ascii=False)
     prefix = (head[:-1] + ', "fileInfo": "').encode()
@@ -249,10 +279,18 @@ def _streamed_body(
 
     def chunks() -> Iterator[bytes]:
         yield prefix
+        digest = hashlib.sha256()
+        size = 0
+        held = b""
         with item.path.open("rb") as f:
             while chunk := f.read(_CHUNK):
-                yield base64.b64encode(chunk)
-        yield suffix
+                if held:
+                    yield base64.b64encode(held)
+                digest.update(chunk)
+                size += len(chunk)
+                held = chunk
+        check_content(item, size, digest.hexdigest())
+        yield base64.b64encode(held) + suffix
 
     return length, chunks
 

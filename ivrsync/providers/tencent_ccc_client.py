@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
+    ContentChangedError,
     PermanentError,
     ProviderError,
     QuotaExceededError,
@@ -41,6 +42,11 @@ PAGE_SIZE = 50
 DESCRIBE_INTERVAL = 1 / 20
 # Tencent's documented review states.
 REVIEW_STATUS = {0: "pending", 1: "approved", 2: "rejected"}
+# Seconds after the client's timeout by which an UploadIvrAudio request is taken to have
+# stored its files or never to do so. Not documented: Tencent downloads each AudioUrl before
+# storing it (the emulator gives each download at most 20 s, in parallel, four at a time), and
+# may still be doing so when the client gives up waiting.
+STORAGE_BOUND = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,10 @@ def classify(exc: TencentCloudSDKException, what: str, *, upload: bool) -> Provi
         # The SDK cannot tell a refused connection from a lost answer, nor can we tell
         # whether an internal error happened before or after the file was stored.
         if upload:
-            return AmbiguousOutcome(message, code=code)
+            # A timeout leaves the server possibly still at work (fetching the AudioUrl);
+            # an answer, even an error, or a connection it closed, means it is done.
+            timed_out = code == "ClientNetworkError" and "timed out" in message.lower()
+            return AmbiguousOutcome(message, code=code, over=not timed_out)
         return TransientError(message, code=code)
     return PermanentError(message, code=code)
 
@@ -94,6 +103,7 @@ class TencentCccUploader:
     """`Uploader` for one configured Tencent provider: batches of files, one request a second."""
 
     max_concurrency = 1
+    can_list = True  # DescribeIvrAudioList, by CustomFileName
 
     def __init__(
         self,
@@ -111,6 +121,7 @@ class TencentCccUploader:
         self.batch_size = settings.batch_size
         self.daily_quota: int | None = settings.daily_quota
         self.urls = urls
+        self.landing_window = timeout + STORAGE_BOUND
         protocol, host = split_endpoint(settings.endpoint)
         http = HttpProfile(protocol=protocol, endpoint=host, reqMethod="POST", reqTimeout=timeout)
         profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
@@ -123,27 +134,32 @@ class TencentCccUploader:
     def close(self) -> None:
         pass
 
-    def upload(self, batch: list[UploadItem]) -> list[ItemOutcome]:
+    def upload(self, batch: list[UploadItem], ready: Callable[[], None]) -> list[ItemOutcome]:
         """One UploadIvrAudio; each FailedFileList entry fails only its own item.
 
-        When the answer is lost, the files are looked up by CustomFileName before anything
-        is sent again: found ones are adopted, the rest are safe to retry.
+        A lost answer raises AmbiguousOutcome: the engine looks the files up by
+        CustomFileName before anything is sent again.
         """
-        audio_list = [
-            {"CustomFileName": item.remote_name, "AudioUrl": self.urls.url_for(item)}
-            for item in batch
-        ]
+        refused: dict[str, ContentChangedError] = {}
+        audio_list = []
+        for item in batch:
+            try:
+                url = self.urls.url_for(item)
+            except ContentChangedError as exc:
+                refused[item.address] = exc
+                continue
+            audio_list.append({"CustomFileName": item.remote_name, "AudioUrl": url})
+        if not audio_list:
+            return [refused[item.address] for item in batch]
         request = models.UploadIvrAudioRequest()
         request.from_json_string(
             json.dumps({"SdkAppId": self.settings.sdk_app_id, "AudioList": audio_list})
         )
+        ready()
         try:
             response = self._client.UploadIvrAudio(request)
         except TencentCloudSDKException as exc:
-            error = classify(exc, f"{self.name}: UploadIvrAudio", upload=True)
-            if isinstance(error, AmbiguousOutcome):
-                return self._recover(batch, error)
-            raise error from None
+            raise classify(exc, f"{self.name}: UploadIvrAudio", upload=True) from None
         succeeded = {str(info.CustomFileName): info for info in (response.SuccessFileList or [])}
         failed = {
             str(info.FileName): str(info.FailedMsg) for info in (response.FailedFileList or [])
@@ -151,7 +167,9 @@ class TencentCccUploader:
         outcomes: list[ItemOutcome] = []
         for item in batch:
             info = succeeded.get(item.remote_name)
-            if info is not None:
+            if item.address in refused:
+                outcomes.append(refused[item.address])
+            elif info is not None:
                 outcomes.append(Uploaded(item.address, str(info.FileId), item.remote_name))
             elif item.remote_name in failed:
                 outcomes.append(
@@ -188,26 +206,6 @@ class TencentCccUploader:
             RemoteFile(f.file_id, f.custom_file_name, f.status)
             for f in self.describe(file_ids=file_ids)
         ]
-
-    def _recover(self, batch: list[UploadItem], cause: AmbiguousOutcome) -> list[ItemOutcome]:
-        """After a lost answer: adopt what landed; what did not is safe to send again."""
-        try:
-            found = self.find(batch)
-        except ProviderError as exc:
-            raise AmbiguousOutcome(f"{cause} (and the look-up failed: {exc})") from None
-        if not any(found):
-            raise TransientError(f"{cause}; none of the files landed, so they are sent again")
-        outcomes: list[ItemOutcome] = []
-        for item, landed in zip(batch, found, strict=True):
-            if landed is not None:
-                outcomes.append(landed)
-            else:
-                outcomes.append(
-                    TransientError(
-                        f"{item.address}: not stored after a lost answer; the next apply sends it"
-                    )
-                )
-        return outcomes
 
     def describe(
         self,

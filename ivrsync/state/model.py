@@ -151,9 +151,18 @@ class InDoubt(_Model):
     provider_type: str
     reason: ProviderText
     remote_name: str
+    # When the request went out, and the moment after which it can no longer land (the
+    # client's timeout plus the provider's storage delay): a look-up that finds nothing
+    # before then proves nothing. None in states written before it was recorded: `since`
+    # plus the provider's bound (`settles_at`).
+    settled_by: UtcDateTime | None = None
     sha256: str
     since: UtcDateTime
     size: int = Field(ge=0)
+
+    def settles_at(self, window: float) -> datetime:
+        """When the request can no longer land; `window` stands in for an unrecorded bound."""
+        return self.settled_by or self.since + timedelta(seconds=window)
 
 
 class State(_Model):
