@@ -2,12 +2,15 @@
 
     python state_lock_helper.py hold STATE SECONDS   # prints "locked ID", holds, releases
     python state_lock_helper.py wait STATE TIMEOUT   # prints "waited SECONDS", or exits 1
+    python state_lock_helper.py take STATE TIMEOUT   # prints "alone" if no other holder was
+                                                     # inside the lock with it
 
 Errors go to stderr as the CLI prints them, so the test sees what a user would.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +26,8 @@ def main(argv: list[str]) -> int:
             print(f"locked {lock.id}", flush=True)
             time.sleep(seconds)
         return 0
+    if command == "take":
+        return take(store, seconds)
     started = time.monotonic()
     try:
         with locked(store, "plan", timeout=seconds):
@@ -30,6 +35,21 @@ def main(argv: list[str]) -> int:
     except StateError as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         return 1
+    return 0
+
+
+def take(store: LocalStateStore, timeout: float) -> int:
+    """Hold the lock for a moment and check, with a file only a holder creates, that no other
+    process held it at the same time."""
+    marker = store.path.with_name("holder")
+    with locked(store, "apply", timeout=timeout):
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            print("not alone", flush=True)
+            return 1
+        marker.unlink()
+    print("alone", flush=True)
     return 0
 
 

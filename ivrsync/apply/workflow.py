@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from ivrsync.address import Address
 from ivrsync.apply.cancel import Cancellation
 from ivrsync.apply.engine import ApplyOptions, ApplyResult, Reporter, apply_plan, record_upload
 from ivrsync.audio import AudioError
@@ -24,7 +27,7 @@ from ivrsync.plan.workflow import load_plan, state_store
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import Uploaded, Uploader
 from ivrsync.state.model import ResourceState, Review, State
-from ivrsync.state.store import LockInfo, StateStore
+from ivrsync.state.store import LockInfo, StateStore, locked
 from ivrsync.validate import validate_repository
 
 
@@ -48,17 +51,24 @@ class ApplySession:
         self.env = os.environ if env is None else env
         self.lock_timeout = lock_timeout
         self.cache = AudioCache(root)
-        self._lock: LockInfo | None = None
 
     def __enter__(self) -> ApplySession:
+        """Validate, lock, read. Whatever fails after the lock is taken releases it: the lock
+        is held through `locked()`, as by every command, on an exit stack unwound here on an
+        error and by `__exit__` otherwise."""
         report = validate_repository(self.root, self.env, self.cache)
         if report.project is None or not report.valid:
             raise ManifestError(report.problems)
         self.warnings = report.warnings
         self.project: Project = report.project
         self.store: StateStore = state_store(self.project)
-        self._lock = self.store.lock(self.operation, self.lock_timeout)
-        self.state: State | None = self.store.read()
+        with ExitStack() as stack:
+            stack.callback(self.cache.save)
+            self.lock: LockInfo = stack.enter_context(
+                locked(self.store, self.operation, self.lock_timeout)
+            )
+            self.state: State | None = self.store.read()
+            self._held = stack.pop_all()
         return self
 
     def __exit__(
@@ -67,9 +77,7 @@ class ApplySession:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._lock is not None:
-            self.store.unlock(self._lock)
-        self.cache.save()
+        self._held.__exit__(kind, value, traceback)
 
     def new_plan(self, options: PlanOptions) -> Plan:
         return make_plan(self.project, self.state, self.cache.facts, options, datetime.now(UTC))
@@ -128,28 +136,46 @@ class ApplySession:
         return result
 
 
-def import_file_id(session: ApplySession, address: str, file_id: str) -> ResourceState:
+@dataclass(frozen=True)
+class Imported:
+    entry: ResourceState
+    replaced: str | None  # the FileId the address recorded before, if another one
+
+
+def import_file_id(
+    session: ApplySession, address: str, file_id: str, *, force: bool = False
+) -> Imported:
     """Record an upload made outside this state (a FileId from the console, or an upload in
     doubt that did land) as the current upload of `address`, without uploading anything.
 
-    Tencent's list is asked whether the FileId exists, and gives its name and review status;
-    Huawei cannot be asked, so the FileId is taken on trust.
+    What the provider lets us check is checked: the FileId's form, and where it can list
+    (Tencent) that the FileId exists and that its name does not say it holds other audio.
+    Replacing a FileId the state records needs `force`: it may be the approved one flows use.
     """
-    if not file_id.isdigit():
-        raise IvrsyncError(f"'{file_id}' is not a FileId: FileIds are decimal numbers")
     try:
         resource = next(r for r in session.project.resources if str(r.address) == address)
     except StopIteration:
+        Address.parse(address)  # a malformed address says so first
         raise IvrsyncError(
             f"{address} is not in the manifests; import records the FileId of a resource "
             "they declare (provider.prompt.locale)"
         ) from None
+    provider = resource.address.provider
+    settings = session.project.providers[provider]
+    rules = PROVIDER_TYPES[settings.type]
+    problem = rules.file_id_problem(file_id)
+    if problem:
+        raise IvrsyncError(f"{problem}; check the FileId of {address}")
+    current = session.state.resources.get(address) if session.state else None
+    replaced = current.file_id if current and current.file_id != file_id else None
+    if replaced and current and not force:
+        raise IvrsyncError(
+            f"{address} records FileId {replaced} (review {current.review.status}); importing "
+            f"{file_id} would replace it. Pass --force to replace it"
+        )
     desired = desired_upload(session.project, resource, session.cache.facts)
     remote_name, review = desired.remote_name, Review()
-    settings = session.project.providers[resource.address.provider]
-    rules = PROVIDER_TYPES[settings.type]
     if rules.CAN_LIST:
-        provider = resource.address.provider
         settings = session.project.resolved_providers([provider], session.env)[provider]
         uploader = rules.uploader(provider, settings, session.env)
         try:
@@ -157,14 +183,18 @@ def import_file_id(session: ApplySession, address: str, file_id: str) -> Resourc
         finally:
             uploader.close()
         if not listed:
+            raise IvrsyncError(f"{provider} lists no file with FileId {file_id}; check the id")
+        mismatch = rules.content_problem(settings, listed[0].remote_name, desired.sha256)
+        if mismatch:
             raise IvrsyncError(
-                f"{resource.address.provider} lists no file with FileId {file_id}; check the id"
+                f"FileId {file_id} cannot be {address} ({resource.audio_path}): {mismatch}; "
+                "check the id"
             )
         remote_name = listed[0].remote_name
         review = Review.model_validate({"status": listed[0].review_status})
     change = ResourceChange(
         address=address,
-        provider=resource.address.provider,
+        provider=provider,
         provider_type=resource.provider_type,
         action=Action.CREATE,
         after=desired,
@@ -179,7 +209,7 @@ def import_file_id(session: ApplySession, address: str, file_id: str) -> Resourc
         count=False,
     )
     session.state = session.store.write(state)
-    return session.state.resources[address]
+    return Imported(session.state.resources[address], replaced)
 
 
 def stale_reasons(

@@ -14,18 +14,26 @@ from ivrsync.cli.options import common_options, console, lock_timeout_option
 @common_options
 @click.argument("address")
 @click.argument("file_id")
+@click.option(
+    "--force", is_flag=True, help="Replace the FileId ADDRESS records (it may be the approved one)."
+)
 @lock_timeout_option
-def import_(address: str, file_id: str, lock_timeout: float) -> int:
+def import_(address: str, file_id: str, force: bool, lock_timeout: float) -> int:
     """Record FILE_ID as the current upload of ADDRESS (provider.prompt.locale).
 
     For an upload in doubt that did land (a lost answer), or one made outside ivrsync. Tencent
-    is asked whether the FileId exists and gives its name and review status; Huawei cannot be
-    asked, so check the FileId in the console first.
+    is asked whether the FileId exists, and its name must not say it holds other audio; it
+    gives the review status. Huawei cannot be asked: only the FileId's form (19 digits) is
+    checked, so check the FileId in the console first. Replacing a FileId the state records
+    needs --force.
     """
     with ApplySession(Path.cwd(), lock_timeout=lock_timeout, operation="import") as session:
-        entry = import_file_id(session, address, file_id)
+        imported = import_file_id(session, address, file_id, force=force)
+    entry = imported.entry
+    replaced = f", replacing FileId {imported.replaced}" if imported.replaced else ""
     console().message(
         f"Imported {address}: FileId {entry.file_id} ({entry.remote_name}, review "
-        f"{entry.review.status}). State serial {session.state.serial if session.state else 0}."
+        f"{entry.review.status}){replaced}. "
+        f"State serial {session.state.serial if session.state else 0}."
     )
     return 0

@@ -141,6 +141,13 @@ class ProviderType(Protocol):
     # The name an upload of this content carries (Tencent adds a short hash of the content).
     def uploaded_name(self, settings: Any, remote_name: str, sha256: str) -> str: ...
 
+    # Why `file_id` cannot be one of this provider's FileIds, or None when it may be.
+    def file_id_problem(self, file_id: str) -> str | None: ...
+
+    # Why a listed upload named `remote_name` cannot hold audio of this sha256 (its name
+    # says other content), or None when nothing in the name says so.
+    def content_problem(self, settings: Any, remote_name: str, sha256: str) -> str | None: ...
+
     # A client for provider `name`, with credentials from the variables the settings name.
     def uploader(self, name: str, settings: Any, env: Mapping[str, str]) -> Uploader: ...
 

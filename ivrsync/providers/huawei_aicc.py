@@ -34,6 +34,8 @@ MAX_NAME_LENGTH = 50
 NAME_CHARS = "A-Za-z0-9\u3400-\u4dbf\u4e00-\u9fff"
 _NAME = re.compile(f"^[{NAME_CHARS}]{{1,{MAX_NAME_LENGTH}}}$")
 _NOT_NAME_CHARS = re.compile(f"[^{NAME_CHARS}]+")
+# `fileId` in upload answers and callbacks, e.g. 1182733043937561608.
+FILE_ID = re.compile(r"[1-9][0-9]{18}")
 # What the platform transcodes every upload to.
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
 
@@ -115,6 +117,17 @@ def daily_quota(settings: HuaweiAiccSettings) -> int | None:
 
 def uploaded_name(settings: HuaweiAiccSettings, remote_name: str, sha256: str) -> str:
     return remote_name
+
+
+def file_id_problem(file_id: str) -> str | None:
+    """`fileId` is a 19-digit number (reference/huawei-aicc.md, section 2)."""
+    if FILE_ID.fullmatch(file_id):
+        return None
+    return f"'{file_id}' is not a Huawei AICC FileId: those are 19-digit numbers"
+
+
+def content_problem(settings: HuaweiAiccSettings, remote_name: str, sha256: str) -> str | None:
+    return None  # nothing lists uploads: there is no name to compare
 
 
 def uploader(name: str, settings: HuaweiAiccSettings, env: Mapping[str, str]) -> Uploader:

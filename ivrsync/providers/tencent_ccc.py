@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ivrsync.audio import AudioInfo
@@ -18,6 +19,7 @@ MAX_AUDIO_BYTES = 5_000_000
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's
 # versions are 1 in 4 billion.
 CONTENT_HASH_CHARS = 8
+_HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
 
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
@@ -62,6 +64,27 @@ def uploaded_name(settings: TencentCccSettings, remote_name: str, sha256: str) -
     if not settings.content_hash_in_name:
         return remote_name
     return f"{remote_name}.{sha256[:CONTENT_HASH_CHARS]}"
+
+
+def file_id_problem(file_id: str) -> str | None:
+    """`FileId` is an integer in the API (reference/tencent-ccc.md)."""
+    if file_id.isascii() and file_id.isdigit():
+        return None
+    return f"'{file_id}' is not a Tencent CCC FileId: those are decimal numbers"
+
+
+def content_problem(settings: TencentCccSettings, remote_name: str, sha256: str) -> str | None:
+    """A name ivrsync gave (`welcome.en_US.3fa9c2d1`) says which content it holds: another
+    hash is another recording (another prompt, or another version of this one)."""
+    _, dot, tail = remote_name.rpartition(".")
+    if not (settings.content_hash_in_name and dot and _HASH.fullmatch(tail)):
+        return None  # not named by ivrsync (uploaded in the console?): nothing to compare
+    if tail == sha256[:CONTENT_HASH_CHARS]:
+        return None
+    return (
+        f"its CustomFileName '{remote_name}' carries content hash {tail}, and the audio's "
+        f"is {sha256[:CONTENT_HASH_CHARS]}: it is the upload of other audio"
+    )
 
 
 def uploader(name: str, settings: TencentCccSettings, env: Mapping[str, str]) -> Uploader:

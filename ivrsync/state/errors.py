@@ -55,14 +55,6 @@ class StateLockedError(StateError):
 
     def __init__(self, holder: LockInfo) -> None:
         self.holder = holder
-        if holder.holder_is_gone:
-            super().__init__(
-                f"the state {holder.path} is locked by {holder.describe()}, but that process "
-                "is no longer running on this host: it was killed or crashed and left the "
-                "lock behind. If no other ivrsync is using this state, remove the lock with: "
-                f"ivrsync force-unlock {holder.id}"
-            )
-            return
         super().__init__(
             f"the state {holder.path} is locked by {holder.describe()}. "
             "Wait for it to finish, or give a longer --lock-timeout. If that process is gone "

@@ -7,7 +7,9 @@ can follow; `LocalStateStore` keeps the state in a file next to the manifests:
   a job killed at any moment leaves either the old or the new version, never a mix.
 - `ivrsync.state.json.backup`: the version before the last write.
 - `ivrsync.state.json.lock`: who is working on the state; created with O_EXCL, so exactly one
-  process gets it.
+  process gets it. A lock left by a process of this host that no longer runs is taken over
+  (with a warning naming it); one from another host needs `ivrsync force-unlock`.
+- `ivrsync.state.json.lock.takeover`: exists for the moment one ivrsync takes such a lock over.
 
 Nothing here ever overwrites a state file it could not read: a corrupt or newer-format file
 may be the only record of uploads that cannot be repeated without spending quota.
@@ -172,6 +174,8 @@ class LocalStateStore:
         self.path = path
         self.backup_path = path.with_name(path.name + ".backup")
         self.lock_path = path.with_name(path.name + ".lock")
+        # Exists only while an ivrsync removes a lock whose holder is gone.
+        self.takeover_path = path.with_name(path.name + ".lock.takeover")
         self._seen: _Seen | None = None
         self._temp_pattern = re.compile(
             rf"^\.{re.escape(path.name)}\.([A-Za-z0-9-]*)\.([0-9]+)\.[0-9a-f]{{8}}\.tmp$"
@@ -375,19 +379,72 @@ class LocalStateStore:
             info = template.model_copy(update={"created": datetime.now(UTC)})
             if self._create_lock(info):
                 return info
-            remaining = deadline - time.monotonic()
-            if remaining > 0:
-                time.sleep(min(LOCK_POLL_SECONDS, remaining))
-                continue
-            holder = self._holder_after_timeout()
-            if holder is not None:
-                raise StateLockedError(holder)
-            vanished += 1  # released just now: try once more, but do not spin forever
+            if self._take_over_if_gone():
+                vanished += 1  # freed: try again at once, but do not spin forever
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    time.sleep(min(LOCK_POLL_SECONDS, remaining))
+                    continue
+                holder = self._holder_after_timeout()
+                if holder is not None:
+                    if holder.holder_is_gone:  # another ivrsync is taking it over, or died doing so
+                        raise StateError(
+                            f"the state {self.path} is locked by {holder.describe()}, which "
+                            f"is gone, and {self.takeover_path} says another ivrsync is "
+                            "taking the lock over. If no ivrsync is running on this state, "
+                            f"delete {self.takeover_path} and run again"
+                        )
+                    raise StateLockedError(holder)
+                vanished += 1  # released just now: try once more
             if vanished > 3:
                 raise StateError(
                     f"the state {self.path} is locked and unlocked again faster than ivrsync "
                     "can take the lock; run again"
                 )
+
+    def _take_over_if_gone(self) -> bool:
+        """Remove the lock if its holder is provably gone (this host, process not running);
+        True when the lock file is free now (taken over, or released meanwhile).
+
+        Two ivrsyncs may find the same dead lock: the takeover file (O_EXCL) lets one at a
+        time look again and remove it, so the second finds the first one's new lock (or
+        none) and never removes a live one. A lock from another host is never taken over:
+        whether its process runs cannot be known from here.
+        """
+        try:
+            holder = self.current_lock()
+        except StateLockCorruptError:
+            return False  # being written now, or unusable: waited on, then reported
+        if holder is None:
+            return True
+        if not holder.holder_is_gone:
+            return False
+        try:
+            fd = os.open(self.takeover_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False  # another ivrsync is taking it over right now
+        except OSError as exc:
+            raise StateError(f"cannot create {self.takeover_path}: {exc}") from None
+        try:
+            os.close(fd)
+            try:
+                current = self.current_lock()
+            except StateLockCorruptError:
+                return False
+            if current is None or current.id != holder.id:
+                return True  # changed since seen: look again
+            self._remove_lock()
+        finally:
+            with contextlib.suppress(OSError):
+                self.takeover_path.unlink()
+        log.warning(
+            "took over the lock on %s left by %s: that process is no longer running on this "
+            "host (killed or crashed)",
+            self.path,
+            holder.describe(),
+        )
+        return True
 
     def _create_lock(self, info: LockInfo) -> bool:
         try:
