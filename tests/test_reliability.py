@@ -4,6 +4,7 @@ unless the user chose it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -62,19 +63,39 @@ def test_a_huawei_upload_in_doubt_is_recorded_held_back_and_resolved_by_the_user
     assert set(state_of(repo).in_doubt) == {"aicc.p00000.en_US", "aicc.p00001.en_US"}
     huawei.faults.lost_response_rate = 0.0
 
-    # The plan does not send them again on its own, and says how to choose.
+    # The plan does not send them again on its own, shows them as waiting for a decision
+    # (not "no changes"), and says how to choose, in each of its forms.
     code, out, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
-    assert code == 0
-    assert "No changes." in out
+    assert code == 2
+    assert "No changes. The state matches the manifests." not in out
+    assert "  ? aicc.p00000.en_US" in out
+    assert out.rstrip().endswith(
+        "No changes to apply, but 2 upload(s) in doubt pending a decision (see above)."
+    )
     assert "--replace aicc.p00000.en_US" in out
     assert "ivrsync import aicc.p00001.en_US FILE_ID" in out
+    code, out, _ = run_cli("-C", str(repo), "plan", "--format", "markdown")
+    assert "2 upload(s) in doubt need a decision" in out
+    assert "ivrsync import aicc.p00001.en_US FILE_ID" in out
+    code, out, _ = run_cli("-C", str(repo), "plan", "--json")
+    plan = json.loads(out)
+    assert plan["summary"]["pending"] == 2
+    assert [p["address"] for p in plan["pending"]] == ["aicc.p00000.en_US", "aicc.p00001.en_US"]
+    # apply does not call that done: exit 3, and it says what waits.
+    code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 3
+    assert "2 upload(s) in doubt wait for your decision" in err
+    # output says which prompts have no FileId, on stderr; stdout stays JSON.
+    code, out, err = run_cli("-C", str(repo), "output")
+    assert (code, json.loads(out)) == (0, {})
+    assert "aicc.p00000.en_US has no FileId here: its upload is in doubt" in err
     assert len(huawei.uploads) == 2
 
     # Choice 1: upload again (the user accepts a duplicate if the first one landed).
     code, out, _ = run_cli(
         "-C", str(repo), "apply", "--auto-approve", "--replace", "aicc.p00000.en_US"
     )
-    assert code == 0
+    assert code == 3  # done, but aicc.p00001.en_US still waits for a decision
     assert "Apply complete: 1 uploaded" in out
     assert len(huawei.uploads) == 3
 

@@ -115,9 +115,10 @@ def apply(
     in CI (CI set, or no terminal) it needs PLANFILE or --auto-approve.
 
     Exit codes: 0 complete, 1 failed (nothing done), 3 partial (the rest failed, was deferred
-    by a quota, or is in doubt: see the lines above the summary), 130 (SIGINT) or 143
-    (SIGTERM): cancelled. A first signal starts no new upload and waits up to 10 s for those
-    in flight; a second stops waiting (they stay in doubt).
+    by a quota, is in doubt, or an earlier upload in doubt waits for your decision: see the
+    lines above the summary), 130 (SIGINT) or 143 (SIGTERM): cancelled. A first signal
+    starts no new upload and waits up to 10 s for those in flight; a second stops waiting
+    (they stay in doubt).
     """
     out = console()
     if plan_file and (targets or replace):
@@ -151,6 +152,10 @@ def apply(
                         out.message("Apply cancelled: nothing was uploaded.")
                         return 1
         if not plan.has_changes:
+            if plan.pending:
+                out.data(render_text(plan, lambda text, **kw: out.style(text, sys.stdout, **kw)))
+                out.message(_undecided(len(plan.pending)))
+                return EXIT_PARTIAL
             out.data(summary_line(plan.summary))
             return 0
         reporter = ProgressReporter(out, bar=sys.stderr.isatty())
@@ -177,4 +182,16 @@ def apply(
             "`--replace ADDRESS` to upload again, or `ivrsync import ADDRESS FILE_ID` "
             "(docs/reliability.md)."
         )
-    return {"complete": 0, "partial": EXIT_PARTIAL}.get(result.status, 1)
+    code = {"complete": 0, "partial": EXIT_PARTIAL}.get(result.status, 1)
+    if plan.pending and code == 0:
+        out.message(_undecided(len(plan.pending)))
+        code = EXIT_PARTIAL
+    return code
+
+
+def _undecided(count: int) -> str:
+    return (
+        f"{count} upload(s) in doubt wait for your decision (listed above): the state does not "
+        "match the manifests until you choose `--replace ADDRESS` or `ivrsync import ADDRESS "
+        "FILE_ID` (docs/reliability.md)."
+    )

@@ -28,7 +28,9 @@ FORMATS = ["text", "markdown", "json"]
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes."
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 with no changes, 1 on error, 2 with changes or uploads in doubt to decide.",
 )
 @click.option(
     "--target",
@@ -96,4 +98,4 @@ def plan(
         out.data(render_text(result, lambda text, **kw: out.style(text, sys.stdout, **kw)))
     if out_path:
         out.message(f"Saved the plan to {out_path}.")
-    return 2 if detailed_exitcode and result.has_changes else 0
+    return 2 if detailed_exitcode and not result.settled else 0

@@ -360,6 +360,7 @@ class _Loader:
         self.check_provider_references(manifest, root_doc, prompts)
         resources = self.expand(manifest, prompts)
         self.check_remote_names(resources)
+        self.check_env_names(resources)
         moves = self.check_moves(resources, prompts)
         return Project(
             self.root,
@@ -604,6 +605,22 @@ class _Loader:
                     "remote-name-collision",
                     f"{resource.address} and {first.address} (at {first.where}) would both be "
                     f"uploaded as '{resource.remote_name}'; give one of them a remote_name",
+                    resource.where,
+                )
+
+    def check_env_names(self, resources: list[Resource]) -> None:
+        """`ivrsync output --format env` gives each resource a variable; two must not share
+        one, or the second would silently set the first's."""
+        claimed: dict[str, Resource] = {}
+        for resource in resources:
+            name = resource.address.env_name()
+            first = claimed.setdefault(name, resource)
+            if first is not resource:
+                self.error(
+                    "env-name-collision",
+                    f"{resource.address} and {first.address} (at {first.where}) would both be "
+                    f"{name} in `ivrsync output --format env`; rename one of the prompts "
+                    "(names that differ only in '-', '_' or case collide there)",
                     resource.where,
                 )
 

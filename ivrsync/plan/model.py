@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ivrsync.errors import IvrsyncError
 
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "1.1"
 # The reason of a plain create, left unsaid where the action says it already.
 NEW_REASON = "new in the manifests"
 
@@ -99,12 +99,25 @@ class ProviderRef(_Model):
     settings_sha256: str
 
 
+class Pending(_Model):
+    """An upload in doubt apply will not settle alone: the user decides (replace or import)."""
+
+    address: str
+    provider: str
+    provider_type: str
+    since: datetime  # when the upload in doubt was sent
+    message: str  # what happened, and the commands that decide
+
+
 class Summary(_Model):
     create: int = 0
     replace: int = 0
     move: int = 0
     forget: int = 0
     no_op: int = 0
+    # Uploads in doubt waiting for the user's decision (`pending`): not changes, but the
+    # state does not match the manifests until they are decided.
+    pending: int = 0
 
     @property
     def changes(self) -> int:
@@ -123,12 +136,19 @@ class Plan(_Model):
     # Every change but no-ops (counted in the summary), sorted by address.
     changes: list[ResourceChange]
     warnings: list[PlanWarning] = Field(default_factory=list)
+    # Uploads in doubt that need a decision, sorted by address (added in 1.1).
+    pending: list[Pending] = Field(default_factory=list)
     # sha256 of every file an upload in this plan reads: apply refuses the plan if one differs.
     files: dict[str, str] = Field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
         return self.summary.changes > 0
+
+    @property
+    def settled(self) -> bool:
+        """Nothing to change and nothing to decide: the state matches the manifests."""
+        return not self.has_changes and not self.summary.pending
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -19,12 +19,14 @@ from datetime import datetime
 from ivrsync import __version__
 from ivrsync.address import Address
 from ivrsync.audio_cache import FileFacts
+from ivrsync.errors import IvrsyncError
 from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest.loader import Move, Project, Resource
 from ivrsync.plan.model import (
     NEW_REASON,
     Action,
     Desired,
+    Pending,
     Plan,
     PlanWarning,
     ProviderRef,
@@ -67,15 +69,16 @@ def _make_plan(
     desired = _desired(project, facts)
     recorded = state.resources if state else {}
     in_doubt = state.in_doubt if state else {}
+    _check_patterns(options, [*desired, *recorded, *in_doubt])
     differ = _Differ(desired, recorded, project.moves, options)
     changes = differ.changes()
-    changes, held_back = _in_doubt(changes, in_doubt, desired, options)
+    changes, pending = _in_doubt(changes, in_doubt, desired, options)
     planned, outside = _targeted(changes, options.targets)
     unchanged = differ.unchanged
     if options.targets:
         unchanged = [a for a in unchanged if _matches(a, options.targets)]
+        pending = [p for p in pending if _matches(p.address, options.targets)]
     warnings = [
-        *_in_doubt_warnings(held_back, in_doubt),
         *_quota_warnings(project, state, planned, now),
         *_rejected_warnings(recorded, unchanged),
         *_renamed_warnings(planned, unchanged, desired, recorded),
@@ -93,9 +96,10 @@ def _make_plan(
         },
         targets=list(options.targets),
         replace=list(options.replace),
-        summary=_summary(planned, len(unchanged)),
+        summary=_summary(planned, len(unchanged), len(pending)),
         changes=planned,
         warnings=warnings,
+        pending=pending,
         files={c.after.audio_path: c.after.sha256 for c in planned if c.uploads and c.after},
     )
 
@@ -357,15 +361,17 @@ def _in_doubt(
     in_doubt: dict[str, InDoubt],
     desired: dict[str, tuple[Resource, _Upload]],
     options: PlanOptions,
-) -> tuple[list[ResourceChange], list[str]]:
+) -> tuple[list[ResourceChange], list[Pending]]:
     """Uploads a run sent without recording the answer: never sent again without a choice.
 
-    Where the provider can list (Tencent), apply looks the upload up by name first, so the
-    change stays. Where it cannot (Huawei), the same audio is held back until the user
-    chooses: `--replace ADDR` uploads it again, `ivrsync import ADDR FILE_ID` records it.
+    Where the provider can list (Tencent), apply looks a planned upload up by name first, so
+    the change stays. Where it cannot (Huawei), the same audio is held back until the user
+    chooses: `--replace ADDR` uploads it again, `ivrsync import ADDR FILE_ID` records it. An
+    upload in doubt of the audio the state already records (a `--replace` in doubt) has no
+    change to ride on: it waits for the same choice, on either provider.
     """
     kept: list[ResourceChange] = []
-    held_back: list[str] = []
+    pending: list[Pending] = []
     for change in changes:
         doubt = in_doubt.get(change.address)
         if doubt is None or not change.uploads or change.after is None:
@@ -379,44 +385,53 @@ def _in_doubt(
         elif _matches(change.address, options.replace):
             note = f"an upload sent {since} is in doubt: uploading again, as asked (--replace)"
         else:
-            held_back.append(change.address)
+            pending.append(_pending(change.address, doubt))
             continue
         kept.append(change.model_copy(update={"reasons": [*change.reasons, Reason(message=note)]}))
-    planned = {c.address for c in kept}
+    planned = {c.address for c in kept} | {p.address for p in pending}
     for address, doubt in sorted(in_doubt.items()):
-        if address not in desired and address not in planned:
-            kept.append(
-                ResourceChange(
-                    address=address,
-                    provider=doubt.provider,
-                    provider_type=doubt.provider_type,
-                    action=Action.FORGET,
-                    reasons=[
-                        Reason(
-                            message="gone from the manifests: its upload in doubt is forgotten "
-                            "(if it landed, the remote file stays)"
-                        )
-                    ],
-                )
+        if address in planned:
+            continue
+        if address in desired:
+            if doubt.sha256 == desired[address][1].sha256:
+                pending.append(_pending(address, doubt))
+            continue
+        kept.append(
+            ResourceChange(
+                address=address,
+                provider=doubt.provider,
+                provider_type=doubt.provider_type,
+                action=Action.FORGET,
+                reasons=[
+                    Reason(
+                        message="gone from the manifests: its upload in doubt is forgotten "
+                        "(if it landed, the remote file stays)"
+                    )
+                ],
             )
-    kept.sort(key=lambda c: c.address)
-    return kept, held_back
-
-
-def _in_doubt_warnings(held_back: list[str], in_doubt: dict[str, InDoubt]) -> list[PlanWarning]:
-    return [
-        PlanWarning(
-            code="in-doubt",
-            provider=in_doubt[address].provider,
-            addresses=[address],
-            message=f"{address}: an upload sent "
-            f"{in_doubt[address].since.strftime('%Y-%m-%d %H:%M UTC')} got no answer and may "
-            "have been stored; the provider cannot be asked. Upload it again with "
-            f"`--replace {address}` (a duplicate if it did land), or record its FileId with "
-            f"`ivrsync import {address} FILE_ID`",
         )
-        for address in held_back
-    ]
+    kept.sort(key=lambda c: c.address)
+    pending.sort(key=lambda p: p.address)
+    return kept, pending
+
+
+def _pending(address: str, doubt: InDoubt) -> Pending:
+    since = doubt.since.strftime("%Y-%m-%d %H:%M UTC")
+    if PROVIDER_TYPES[doubt.provider_type].CAN_LIST:
+        how = f"`--replace {address}` looks it up by name first and uploads only if it did not land"
+    else:
+        how = (
+            "the provider cannot be asked. Upload it again with "
+            f"`--replace {address}` (a duplicate if it did land)"
+        )
+    return Pending(
+        address=address,
+        provider=doubt.provider,
+        provider_type=doubt.provider_type,
+        since=doubt.since,
+        message=f"{address}: an upload sent {since} got no answer and may have been stored; "
+        f"{how}, or record its FileId with `ivrsync import {address} FILE_ID`",
+    )
 
 
 def _canonical(attributes: dict[str, str]) -> str:
@@ -452,6 +467,25 @@ def _matches(address: str | None, patterns: Iterable[str]) -> bool:
     return address is not None and any(fnmatch.fnmatchcase(address, p) for p in patterns)
 
 
+def _check_patterns(options: PlanOptions, addresses: list[str]) -> None:
+    """A --target or --replace that matches no address at all is a typo, not an empty plan:
+    said at once, with the nearest addresses, instead of a plan that silently does nothing."""
+    import difflib
+
+    unmatched = [
+        f"{flag} {pattern}" + (f" (did you mean {', '.join(near)}?)" if near else "")
+        for flag, patterns in (("--target", options.targets), ("--replace", options.replace))
+        for pattern in patterns
+        if not any(fnmatch.fnmatchcase(address, pattern) for address in addresses)
+        for near in [difflib.get_close_matches(pattern, sorted(set(addresses)), n=3)]
+    ]
+    if unmatched:
+        raise IvrsyncError(
+            f"{'; '.join(unmatched)}: matches no resource in the manifests or the state "
+            "(addresses are provider.prompt.locale; globs such as 'ccc.*' are allowed)"
+        )
+
+
 def _targeted(
     changes: list[ResourceChange], targets: tuple[str, ...]
 ) -> tuple[list[ResourceChange], int]:
@@ -463,7 +497,7 @@ def _targeted(
     return kept, len(changes) - len(kept)
 
 
-def _summary(changes: list[ResourceChange], unchanged: int) -> Summary:
+def _summary(changes: list[ResourceChange], unchanged: int, pending: int) -> Summary:
     counts = dict.fromkeys(Action, 0)
     counts[Action.NOOP] = unchanged
     for change in changes:
@@ -474,6 +508,7 @@ def _summary(changes: list[ResourceChange], unchanged: int) -> Summary:
         move=counts[Action.MOVE],
         forget=counts[Action.FORGET],
         no_op=counts[Action.NOOP],
+        pending=pending,
     )
 
 

@@ -28,12 +28,19 @@ _COLOURS = {
 }
 
 
+# An upload in doubt: it may or may not exist, and only the user can say which.
+PENDING_SYMBOL = "?"
+
+
 def _plain(text: str, **_: object) -> str:
     return text
 
 
 def summary_line(summary: Summary) -> str:
+    decide = f"{summary.pending} upload(s) in doubt pending a decision"
     if not summary.changes:
+        if summary.pending:
+            return f"No changes to apply, but {decide} (see above)."
         return "No changes. The state matches the manifests."
     line = (
         f"Plan: {summary.create} to upload, {summary.replace} to replace, "
@@ -41,6 +48,8 @@ def summary_line(summary: Summary) -> str:
     )
     if summary.move:
         line += f", {summary.move} to move"
+    if summary.pending:
+        line += f"; {decide}"
     return line + "."
 
 
@@ -109,6 +118,15 @@ def render_text(plan: Plan, style: Style = _plain) -> str:
             out.append(f"{style(f'{symbol:>3}', fg=colour, bold=True)} {change.address}")
             out.extend(f"      {line}" for line in _details(change))
             out.append("")
+    if plan.pending:
+        out.append("Pending a decision (uploads in doubt):")
+        out.append("")
+        for pending in plan.pending:
+            out.append(
+                f"{style(f'{PENDING_SYMBOL:>3}', fg='magenta', bold=True)} {pending.address}"
+            )
+            out.append(f"      # {pending.message}")
+        out.append("")
     if plan.warnings:
         for warning in plan.warnings:
             out.append(f"{style('Warning:', fg='yellow', bold=True)} {warning.message}")
@@ -149,6 +167,12 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
             "new upload is approved.",
             "",
         ]
+    if plan.pending:
+        head += ["> [!CAUTION]", f"> {len(plan.pending)} upload(s) in doubt need a decision:  "]
+        head += [f"> `{PENDING_SYMBOL}` {_cell(p.message)}  " for p in plan.pending[:20]]
+        if len(plan.pending) > 20:
+            head.append(f"> ... and {len(plan.pending) - 20} more")
+        head.append("")
     if plan.warnings:
         head += ["> [!WARNING]"]
         head += [f"> {_cell(w.message)}  " for w in plan.warnings[:20]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 
 from ivrsync.address import Address
 from ivrsync.errors import IvrsyncError
@@ -40,3 +41,45 @@ def remove(state: State, patterns: tuple[str, ...]) -> list[str]:
         state.resources.pop(address, None)
         state.in_doubt.pop(address, None)
     return removed
+
+
+@dataclass
+class FlowFileIds:
+    # provider -> prompt -> locale -> FileId
+    mapping: dict[str, dict[str, dict[str, str]]]
+    # (address, why it has no FileId here): what a flow author must not miss silently
+    left_out: list[tuple[str, str]]
+
+
+def flow_file_ids(state: State, approved_only: bool) -> FlowFileIds:
+    """The FileIds IVR flows reference, and the addresses that have none to give.
+
+    With `approved_only`, the upload flows can use: the current one if approved, else the
+    last approved one, else none. A FileId the provider no longer lists is left out, and so
+    is an upload in doubt (it has no FileId until the user decides).
+    """
+    mapping: dict[str, dict[str, dict[str, str]]] = {}
+    left_out: list[tuple[str, str]] = []
+    for address, entry in sorted(state.resources.items()):
+        if entry.missing_since is not None:
+            left_out.append(
+                (address, f"the provider no longer lists FileId {entry.file_id} (refresh)")
+            )
+            continue
+        file_id: str | None = entry.file_id
+        if approved_only and entry.review.status != "approved":
+            file_id = entry.last_approved.file_id if entry.last_approved else None
+        if file_id is None:
+            left_out.append((address, f"no upload approved yet (review {entry.review.status})"))
+            continue
+        where = Address.parse(address)
+        mapping.setdefault(where.provider, {}).setdefault(where.prompt, {})[where.locale] = file_id
+    for address in sorted(set(state.in_doubt) - set(state.resources)):
+        left_out.append(
+            (
+                address,
+                "its upload is in doubt and needs a decision (`ivrsync plan` says which)",
+            )
+        )
+    left_out.sort()
+    return FlowFileIds(mapping, left_out)
