@@ -1,8 +1,10 @@
 """What ivrsync knows about each audio file (sha256 and probe), cached by file identity.
 
 A no-op plan over thousands of prompts must not re-read gigabytes of audio. An entry is reused
-only while the file's (size, mtime_ns, inode) are those it was made from; any change to the
-file changes one of them, and the file is read again.
+only while the file's (size, mtime_ns, inode, ctime_ns) are those it was made from. mtime
+alone can be put back (`touch -d`, `cp -p`, an editor or a sync tool restoring it) after a
+rewrite in place of the same size; ctime cannot be set by anyone, and every write changes it.
+A file that changed while it was read is not cached: its key would not say which bytes it had.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ivrsync.gc_pause import paused_gc
 logger = logging.getLogger(__name__)
 
 CACHE_FILE = ".ivrsync/cache/audio.json"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: ctime in the key
 _CHUNK = 1 << 20
 
 
@@ -40,6 +42,11 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _identity(stat: os.stat_result) -> list[int]:
+    """What must be unchanged for a cached hash to still be the file's (see the docstring)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
 
 
 class AudioCache:
@@ -76,8 +83,7 @@ class AudioCache:
         if known is not None:
             return known
         path = self.root_prefix + relative
-        stat = os.stat(path)
-        key = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        key = _identity(os.stat(path))
         entry = self.entries.get(relative)
         if entry is not None and entry.get("key") == key:
             try:
@@ -92,6 +98,9 @@ class AudioCache:
         info = probe(Path(path))
         facts = FileFacts(sha256_file(Path(path)), info)
         self._this_run[relative] = facts
+        if _identity(os.stat(path)) != key:
+            self.entries.pop(relative, None)  # written while read: read it again next run
+            return facts
         self.entries[relative] = {
             "key": key,
             "sha256": facts.sha256,

@@ -13,6 +13,8 @@ from datetime import datetime
 
 from ivrsync.manifest.loader import Project
 from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers.base import missing_credentials_together
+from ivrsync.providers.errors import CredentialsMissingError
 from ivrsync.state.model import ResourceState, Review, State
 
 
@@ -29,6 +31,7 @@ def refresh_state(
 ) -> RefreshReport:
     """Update `state` in memory; the caller writes it (or only plans with it)."""
     report = RefreshReport()
+    missing: list[CredentialsMissingError] = []
     by_provider: dict[str, dict[str, ResourceState]] = {}
     for address, entry in state.resources.items():
         by_provider.setdefault(entry.provider, {})[address] = entry
@@ -40,9 +43,13 @@ def refresh_state(
         if settings is None:
             report.notes.append(f"{name}: not in ivrsync.yaml any more; its entries were skipped")
             continue
-        found = PROVIDER_TYPES[settings.type].reviews(
-            name, settings, env, [e.file_id for e in entries.values()]
-        )
+        try:
+            found = PROVIDER_TYPES[settings.type].reviews(
+                name, settings, env, [e.file_id for e in entries.values()]
+            )
+        except CredentialsMissingError as exc:
+            missing.append(exc)  # the next providers' are named in the same error
+            continue
         if found.note:
             report.notes.append(found.note)
         for address, entry in sorted(entries.items()):
@@ -60,6 +67,7 @@ def refresh_state(
                     report.changes.append((address, entry.review.status, status))
                     set_review(entry, status, comment, now)
             report.statuses[entry.review.status] += 1
+    missing_credentials_together(missing)
     return report
 
 

@@ -25,7 +25,8 @@ from ivrsync.plan.model import Action, Plan, ResourceChange
 from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, settings_digest
 from ivrsync.plan.workflow import load_plan, state_store
 from ivrsync.providers import PROVIDER_TYPES
-from ivrsync.providers.base import Uploaded, Uploader
+from ivrsync.providers.base import Uploaded, Uploader, missing_credentials_together
+from ivrsync.providers.errors import CredentialsMissingError
 from ivrsync.state.model import ResourceState, Review, State
 from ivrsync.state.store import LockInfo, StateStore, locked
 from ivrsync.validate import validate_repository
@@ -100,10 +101,15 @@ class ApplySession:
         names = sorted({c.provider for c in plan.changes if c.uploads})
         resolved = self.project.resolved_providers(names, self.env)
         made: dict[str, Uploader] = {}
+        missing: list[CredentialsMissingError] = []
         try:
             for name in names:
                 settings = resolved[name]
-                made[name] = PROVIDER_TYPES[settings.type].uploader(name, settings, self.env)
+                try:
+                    made[name] = PROVIDER_TYPES[settings.type].uploader(name, settings, self.env)
+                except CredentialsMissingError as exc:
+                    missing.append(exc)  # the next providers' are named in the same error
+            missing_credentials_together(missing)
         except BaseException:
             for uploader in made.values():
                 uploader.close()

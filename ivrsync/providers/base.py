@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -183,14 +185,66 @@ def megabytes(size: int) -> str:
     return f"{size / 1_000_000:.2f} MB ({size:,} bytes)"
 
 
+# While `credentials_checked` runs: (provider, settings key, variable) of each missing one.
+_MISSING: ContextVar[list[tuple[str, str, str]] | None] = ContextVar("missing", default=None)
+
+
 def credential(env: Mapping[str, str], provider: str, key: str, variable: str) -> str:
-    """The value of a credential's environment variable; missing is an error before uploads."""
+    """The value of a credential's environment variable; missing is an error before uploads.
+
+    Inside `credentials_checked`, a missing one is noted and "" returned, so that one error
+    can name every missing variable instead of one per run.
+    """
     value = env.get(variable, "")
     if value:
         register_secret(value)
-    else:
-        raise CredentialsMissingError(
-            f"{provider}: the environment variable {variable} is not set ({key} in ivrsync.yaml "
-            "names it); set it to the credential before apply"
-        )
+        return value
+    missing = _MISSING.get()
+    if missing is None:
+        raise _missing_error([(provider, key, variable)])
+    missing.append((provider, key, variable))
     return value
+
+
+@contextmanager
+def credentials_checked() -> Iterator[None]:
+    """Read every credential of one client in the block (no network, no client yet); then
+    raise one error naming every variable that is not set."""
+    token = _MISSING.set([])
+    try:
+        yield
+        missing = _MISSING.get() or []
+    finally:
+        _MISSING.reset(token)
+    if missing:
+        raise _missing_error(missing)
+
+
+def _missing_error(missing: list[tuple[str, str, str]]) -> CredentialsMissingError:
+    missing = list(dict.fromkeys(missing))
+    if len(missing) == 1:
+        provider, key, variable = missing[0]
+        return CredentialsMissingError(
+            f"{provider}: the environment variable {variable} is not set ({key} in "
+            "ivrsync.yaml names it); set it to the credential before apply",
+            missing,
+        )
+    by_provider: dict[str, list[str]] = {}
+    for provider, key, variable in missing:
+        by_provider.setdefault(provider, []).append(f"{variable} ({key})")
+    listed = "; ".join(f"{p}: {', '.join(names)}" for p, names in by_provider.items())
+    return CredentialsMissingError(
+        f"{len(missing)} environment variables are not set: {listed}. ivrsync.yaml names "
+        "them; set each to its credential before apply",
+        missing,
+    )
+
+
+def missing_credentials_together(errors: list[CredentialsMissingError]) -> None:
+    """Raise one error for the missing credentials of several providers: each provider's
+    client names all of its own (`credentials_checked`); the caller goes on to the next
+    provider and names them all at the end."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise _missing_error([item for error in errors for item in error.missing])

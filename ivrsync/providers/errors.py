@@ -68,4 +68,8 @@ class AmbiguousOutcome(ProviderError):
 
 
 class CredentialsMissingError(IvrsyncError):
-    """An environment variable the manifest names for a credential is not set."""
+    """Environment variables the manifest names for credentials are not set."""
+
+    def __init__(self, message: str, missing: list[tuple[str, str, str]] | None = None):
+        super().__init__(message)
+        self.missing = missing or []  # (provider, settings key, variable)

@@ -16,6 +16,7 @@ from ivrsync.providers.base import (
     Uploader,
     base64_size,
     credential,
+    credentials_checked,
     megabytes,
 )
 
@@ -133,10 +134,13 @@ def content_problem(settings: HuaweiAiccSettings, remote_name: str, sha256: str)
 def uploader(name: str, settings: HuaweiAiccSettings, env: Mapping[str, str]) -> Uploader:
     from ivrsync.providers.huawei_aicc_client import HuaweiAiccClient, HuaweiAiccUploader
 
+    with credentials_checked():
+        app_key = credential(env, name, "app_key_env", settings.app_key_env)
+        app_secret = credential(env, name, "app_secret_env", settings.app_secret_env)
     client = HuaweiAiccClient(
         settings.endpoint,
-        credential(env, name, "app_key_env", settings.app_key_env),
-        credential(env, name, "app_secret_env", settings.app_secret_env),
+        app_key,
+        app_secret,
         provider=name,
         callback_url=settings.callback_url,
     )

@@ -321,7 +321,14 @@ def _description(response: httpx.Response) -> str:
 
 
 def _describe(exc: httpx.TransportError) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """`ConnectError: [Errno 111] Connection refused (POST https://host/path)`: the URL
+    says which endpoint (a typo in `endpoint:`, a proxy) could not be reached."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        request = exc.request
+    except RuntimeError:  # raised before a request was made
+        return text
+    return f"{text} ({request.method} {request.url.copy_with(query=None)})"
 
 
 __all__ = ["HuaweiAiccClient", "HuaweiAiccUploader", "ProviderError"]

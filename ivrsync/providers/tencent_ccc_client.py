@@ -22,7 +22,14 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 
 from ivrsync.manifest.schema import TencentCccSettings
 from ivrsync.providers.audio_source import AudioUrls, audio_urls
-from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem, credential
+from ivrsync.providers.base import (
+    ItemOutcome,
+    RemoteFile,
+    Uploaded,
+    UploadItem,
+    credential,
+    credentials_checked,
+)
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -67,10 +74,15 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     return "https", endpoint
 
 
-def classify(exc: TencentCloudSDKException, what: str, *, upload: bool) -> ProviderError:
-    """The SDK's error codes, sorted by what the engine may do about them."""
+def classify(
+    exc: TencentCloudSDKException, what: str, *, upload: bool, endpoint: str = ""
+) -> ProviderError:
+    """The SDK's error codes, sorted by what the engine may do about them. A network error
+    names the endpoint it could not reach (`endpoint`), which the SDK's message buries."""
     code = str(exc.get_code() or "")
     message = f"{what}: {code}: {exc.get_message()}"
+    if endpoint and code in ("ClientNetworkError", "ServerNetworkError"):
+        message = f"{what}: cannot reach {endpoint}: {code}: {exc.get_message()}"
     if code.startswith("AuthFailure"):
         return AuthenticationError(message, code=code)
     if code.startswith("RequestLimitExceeded"):
@@ -123,6 +135,7 @@ class TencentCccUploader:
         self.urls = urls
         self.landing_window = timeout + STORAGE_BOUND
         protocol, host = split_endpoint(settings.endpoint)
+        self.endpoint = f"{protocol}://{host}"
         http = HttpProfile(protocol=protocol, endpoint=host, reqMethod="POST", reqTimeout=timeout)
         profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
         self._client = _SigningClient(
@@ -159,7 +172,8 @@ class TencentCccUploader:
         try:
             response = self._client.UploadIvrAudio(request)
         except TencentCloudSDKException as exc:
-            raise classify(exc, f"{self.name}: UploadIvrAudio", upload=True) from None
+            what = f"{self.name}: UploadIvrAudio"
+            raise classify(exc, what, upload=True, endpoint=self.endpoint) from None
         succeeded = {str(info.CustomFileName): info for info in (response.SuccessFileList or [])}
         failed = {
             str(info.FileName): str(info.FailedMsg) for info in (response.FailedFileList or [])
@@ -237,7 +251,8 @@ class TencentCccUploader:
             try:
                 response = self._client.DescribeIvrAudioList(request)
             except TencentCloudSDKException as exc:
-                raise classify(exc, f"{self.name}: DescribeIvrAudioList", upload=False) from None
+                what = f"{self.name}: DescribeIvrAudioList"
+                raise classify(exc, what, upload=False, endpoint=self.endpoint) from None
             entries = response.FileInfo or []
             files.extend(
                 AudioFile(
@@ -265,8 +280,9 @@ def make_listing_client(
     name: str, settings: TencentCccSettings, env: Mapping[str, str]
 ) -> TencentCccUploader:
     """A client for looking files up only: it needs no audio source (nor S3 credentials)."""
-    secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
-    secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
+    with credentials_checked():
+        secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
+        secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
     return TencentCccUploader(name, settings, secret_id, secret_key, _NoAudioUrls())
 
 
@@ -278,8 +294,8 @@ class _NoAudioUrls:
 def make_uploader(
     name: str, settings: TencentCccSettings, env: Mapping[str, str]
 ) -> TencentCccUploader:
-    secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
-    secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
-    return TencentCccUploader(
-        name, settings, secret_id, secret_key, audio_urls(settings.audio_source, env, name)
-    )
+    with credentials_checked():
+        secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
+        secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
+        urls = audio_urls(settings.audio_source, env, name)
+    return TencentCccUploader(name, settings, secret_id, secret_key, urls)
