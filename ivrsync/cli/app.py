@@ -113,28 +113,38 @@ def _failed(exc: Exception) -> int:
     return 1
 
 
-class Terminated(SystemExit):
-    """SIGTERM (a CI cancel, `kill`): unwinds like Ctrl-C, so every `with` block releases what
-    it took (the state lock above all), then exits 143. Without it, SIGTERM ends Python at
-    once and the lock stays behind."""
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM (Ctrl-C, a CI cancel, `kill`): unwinds like an error, so every `with`
+    block releases what it took (the state lock above all), then exits 128 + the signal's
+    number. Not an Exception: nothing on the way may swallow it. Commands that can stop
+    gracefully (apply, refresh) take the signals over for a while (ivrsync/cli/signals.py)."""
 
-    def __init__(self) -> None:
-        super().__init__(128 + signal.SIGTERM)
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
-def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Terminated
+def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Interrupted(signum)
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
     """Exit 0 on success, 1 on any error (usage errors too), or the command's own code."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, interrupt) for signum in INTERRUPTS}
     try:
         sys.exit(_run(argv))
     finally:
-        if previous is not None:  # run in a test's process: leave it as found
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():  # run in a test's process: leave it as found
+            signal.signal(signum, handler)
 
 
 def _run(argv: list[str] | None) -> int:
@@ -146,8 +156,8 @@ def _run(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.exceptions.Abort as exc:
-        # click turns a KeyboardInterrupt (Ctrl-C at a prompt, or outside signal handling)
-        # into Abort: that is still an interrupt, exit 130.
+        # click turns a KeyboardInterrupt (Ctrl-C where ivrsync's handler is not installed,
+        # such as a thread of a program that runs it) into Abort: still an interrupt.
         interrupted = isinstance(exc.__context__, KeyboardInterrupt)
         click.echo("Interrupted." if interrupted else "Aborted.", err=True)
         code = 130 if interrupted else 1
@@ -157,16 +167,9 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = 130
-    except Terminated as exc:
-        click.echo("Terminated.", err=True)
-        code = exc.code
-    except Exception as exc:
-        code = _failed(exc)
-    except BaseException as exc:
-        from ivrsync.cli.signals import Interrupted  # only once a command handled signals
-
-        if not isinstance(exc, Interrupted):
-            raise
+    except Interrupted as exc:
         click.echo(f"Interrupted ({exc}).", err=True)
         code = exc.exit_code
+    except Exception as exc:
+        code = _failed(exc)
     return code if isinstance(code, int) else 0

@@ -2,8 +2,8 @@
 
 While the engine runs, the first signal asks it to stop (no new request, a bounded wait for
 those in flight) and the second to stop waiting. At any other moment a signal raises
-`Interrupted` in the main thread, which unwinds like any error: the lock is released and the
-exit code is 128 + the signal's number.
+`Interrupted` in the main thread, as it does in every command (ivrsync/cli/app.py): it unwinds
+like any error, the lock is released and the exit code is 128 + the signal's number.
 
 A Python signal handler runs in the main thread between two bytecodes, possibly while that
 thread holds a lock the handler would need (an Event's), so the handler takes none: it puts
@@ -20,21 +20,10 @@ from contextlib import contextmanager
 from types import FrameType
 
 from ivrsync.apply.cancel import DEFAULT_GRACE, Cancellation
+from ivrsync.cli.app import Interrupted
 from ivrsync.cli.output import Console
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class Interrupted(BaseException):
-    """A signal arrived while no engine was running to stop gracefully."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
 
 
 class SignalHandling:
