@@ -9,7 +9,6 @@ import click
 
 from ivrsync.apply.workflow import ApplySession
 from ivrsync.cli.options import common_options, console, lock_timeout_option
-from ivrsync.cli.signals import announce_to, handling_signals
 
 
 @click.command()
@@ -24,11 +23,9 @@ def refresh(lock_timeout: float) -> int:
     from ivrsync.refresh import refresh_state
 
     out = console()
-    # A signal stops refresh at once (it writes nothing until the end), releasing the lock.
-    with (
-        handling_signals(announce_to(out)),
-        ApplySession(Path.cwd(), lock_timeout=lock_timeout, operation="refresh") as session,
-    ):
+    # A signal stops refresh at once (it writes nothing until the end): the lock is released
+    # as on any error (ivrsync/cli/app.py).
+    with ApplySession(Path.cwd(), lock_timeout=lock_timeout, operation="refresh") as session:
         if session.state is None:
             out.message("No state yet: nothing to refresh.")
             return 0
