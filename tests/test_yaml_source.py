@@ -98,3 +98,26 @@ def test_a_location_past_the_careful_builds_limits_falls_back_to_the_file(
     monkeypatch.setattr("ivrsync.manifest.yaml_source._MAX_VALUES", 3)
     where = document.location(("prompts", "a", "audio", "en_US"))
     assert (where.file, where.line, where.column) == ("big.yaml", 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("voice: " + "[" * 100_000, 8 + 99),  # past libyaml 0.2.6's own limit, 1,000 levels
+        ("voice: " + "{a: " * 5_000, 8 + 4 * 99),
+        ("voice: " + "[" * 500 + "]" * 500 + "\n", 8 + 99),  # under libyaml's: our check
+    ],
+)
+def test_nesting_past_the_limit_says_where_whatever_libyaml_is_bundled(
+    text: str, column: int
+) -> None:
+    """PyYAML 6.0.4's libyaml refuses nesting in its own words; the user gets ivrsync's.
+
+    The document itself is the first level, so the 99th bracket is one too many.
+    """
+    with pytest.raises(YamlLoadError) as raised:
+        parse_yaml(text, "x.yaml")
+    problem = raised.value.problems[0]
+    assert problem.message == "maps and lists nest more than 100 levels deep here"
+    assert problem.location is not None
+    assert (problem.location.line, problem.location.column) == (1, column)

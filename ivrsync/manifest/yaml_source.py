@@ -185,8 +185,27 @@ def _check_depth(text: str, display_path: str) -> None:
     longest = max(map(len, text.splitlines()), default=0)
     if longest + text.count("[") + text.count("{") <= _COMPOSE_SAFE_DEPTH:
         return
+    try:
+        _walk_depth(text, display_path, _Loader)
+    except yaml.MarkedYAMLError as exc:
+        if exc.problem != _LIBYAML_NESTING_LIMIT:
+            raise
+        # libyaml 0.2.6 (PyYAML 6.0.4) has its own limit, 1,000 levels, and reaches it while
+        # looking ahead for a key (up to 1,024 characters), before handing over the events
+        # that cross ours. The pure-Python parser has no such limit and finds where ours is
+        # crossed; it only runs on a file libyaml has just refused.
+        _walk_depth(text, display_path, yaml.SafeLoader)
+        raise
+
+
+# What libyaml 0.2.6 says when a document nests more than 1,000 levels deep.
+_LIBYAML_NESTING_LIMIT = "exceeded maximum nesting depth"
+
+
+def _walk_depth(text: str, display_path: str, loader: type[yaml.SafeLoader]) -> None:
+    """Raise `yaml-too-deep` at the first collection nested more than `_MAX_DEPTH` deep."""
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > _MAX_DEPTH:
