@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ivrsync.emulator.common import Request
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.model import State
@@ -137,19 +137,49 @@ def assert_converged(world: World, run_cli: RunCli) -> None:
     }
 
 
+class KillAt:
+    """Kills `process` when the `count`-th request reaches an emulator, on its thread.
+
+    `wait` returns once the process is gone: True if killed, False if it finished first.
+    """
+
+    def __init__(self, count: int, process: subprocess.Popen[bytes]) -> None:
+        self.left = count
+        self.process = process
+        self.lock = threading.Lock()
+        self.killed = False
+
+    def __call__(self, request: Request) -> None:
+        with self.lock:
+            self.left -= 1
+            if self.left == 0:
+                self.process.send_signal(signal.SIGKILL)
+                self.killed = True
+
+    def wait(self) -> bool:
+        self.process.wait(timeout=120)
+        with self.lock:
+            self.left = -1  # a straggler's request after the kill changes nothing
+            return self.killed
+
+
 def test_an_apply_killed_at_20_random_moments_loses_nothing_and_duplicates_nothing(
     world: World, run_cli: RunCli
 ) -> None:
     rng = random.Random(20261121)
     apply = [sys.executable, "-m", "ivrsync", "-C", str(world.repo), "apply", "--auto-approve"]
     figures = []
+    landed = 0
     for kill in range(KILLS):
         process = subprocess.Popen(
             apply, env=world.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.3, 1.6))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        # The moment is chosen in requests, not seconds: the run is killed as the n-th
+        # request it sends to either emulator arrives, before it is answered.
+        arrivals = KillAt(rng.randint(1, 15), process)
+        world.huawei.on_request = world.tencent.on_request = arrivals
+        landed += arrivals.wait()
+        world.huawei.on_request = world.tencent.on_request = None
         state_store = LocalStateStore(world.repo / "ivrsync.state.json")
         lock = state_store.current_lock()
         if lock is not None:
@@ -170,8 +200,9 @@ def test_an_apply_killed_at_20_random_moments_loses_nothing_and_duplicates_nothi
     duplicates = len(huawei_names) - len(set(huawei_names))
     assert duplicates == 0  # the user imported what had landed instead of uploading it again
     print(
-        f"\ncrash test: {KILLS} SIGKILLs; after each, the state parsed and held every stored "
-        f"upload (recorded or in doubt); last kill: {figures[-1][1]} recorded, "
+        f"\ncrash test: {KILLS} runs, {landed} killed by SIGKILL mid-request; after each, the "
+        f"state parsed and held every stored upload (recorded or in doubt); last run: "
+        f"{figures[-1][1]} recorded, "
         f"{figures[-1][2]} in doubt; afterwards {imported} Huawei uploads in doubt imported, "
         f"{reuploaded} re-uploaded; Huawei {len(huawei_names)} uploads, {duplicates} "
         f"duplicates; Tencent {len(world.tencent.uploads)} uploads, 0 duplicates; "
@@ -186,51 +217,38 @@ def test_an_apply_under_faults_converges_within_3_runs_without_tencent_duplicate
         faults.error_rate = 0.10
         faults.lost_response_rate = 0.05
         faults.seed = 7
-    stop = threading.Event()
-
-    def chaos() -> None:
-        """Huawei tokens expiring mid-run, and a throttling burst now and then."""
-        ticks = 0
-        while not stop.wait(1.0):
-            ticks += 1
-            world.huawei.expire_tokens()
-            if ticks % 3 == 0:
-                world.huawei.faults.throttle_next = 3
-            if ticks % 5 == 0:
-                world.tencent.faults.throttle_next = 1
-
-    chaos_thread = threading.Thread(target=chaos)
-    chaos_thread.start()
+    # Counted in requests, not seconds, so a loaded machine meets the same faults: Huawei
+    # tokens expire every 10 uploads and 3 of every 30 are throttled (a second of uploads
+    # each at 10/s); 1 of every 5 Tencent uploads is throttled.
+    world.huawei.faults.expire_tokens_every = 10
+    world.huawei.faults.throttle_every, world.huawei.faults.throttle_burst = 30, 3
+    world.tencent.faults.throttle_every, world.tencent.faults.throttle_burst = 5, 1
     runs = 0
     reuploaded: set[str] = set()
     history: list[str] = []
-    try:
-        while runs < 3:
-            runs += 1
-            _, out, err = run_cli("-C", str(world.repo), "apply", "--auto-approve")
-            assert "Traceback" not in out + err
-            # What did not finish in each run, should the runs fail to converge.
-            history.append(
-                f"run {runs}: {out.strip()}\n"
-                + "\n".join(line for line in err.splitlines() if ": uploaded" not in line)
-            )
+    while runs < 3:
+        runs += 1
+        _, out, err = run_cli("-C", str(world.repo), "apply", "--auto-approve")
+        assert "Traceback" not in out + err
+        # What did not finish in each run, should the runs fail to converge.
+        history.append(
+            f"run {runs}: {out.strip()}\n"
+            + "\n".join(line for line in err.splitlines() if ": uploaded" not in line)
+        )
+        check_nothing_lost(world, frozenset(reuploaded))
+        state = world.state()
+        assert state is not None
+        huawei_doubts = {a: d for a, d in state.in_doubt.items() if d.provider == "aicc"}
+        if huawei_doubts:
+            # This user re-uploads what is in doubt (accepting a duplicate if it landed).
+            replace = [arg for a in huawei_doubts for arg in ("--replace", a)]
+            reuploaded |= {d.remote_name for d in huawei_doubts.values()}
+            run_cli("-C", str(world.repo), "apply", "--auto-approve", *replace)
             check_nothing_lost(world, frozenset(reuploaded))
-            state = world.state()
-            assert state is not None
-            huawei_doubts = {a: d for a, d in state.in_doubt.items() if d.provider == "aicc"}
-            if huawei_doubts:
-                # This user re-uploads what is in doubt (accepting a duplicate if it landed).
-                replace = [arg for a in huawei_doubts for arg in ("--replace", a)]
-                reuploaded |= {d.remote_name for d in huawei_doubts.values()}
-                run_cli("-C", str(world.repo), "apply", "--auto-approve", *replace)
-                check_nothing_lost(world, frozenset(reuploaded))
-            plan_code, _, _ = run_cli("-C", str(world.repo), "plan", "--detailed-exitcode")
-            state = world.state()
-            if plan_code == 0 and state is not None and not state.in_doubt:
-                break
-    finally:
-        stop.set()
-        chaos_thread.join()
+        plan_code, _, _ = run_cli("-C", str(world.repo), "plan", "--detailed-exitcode")
+        state = world.state()
+        if plan_code == 0 and state is not None and not state.in_doubt:
+            break
     try:
         assert_converged(world, run_cli)
     except AssertionError as exc:
@@ -242,7 +260,8 @@ def test_an_apply_under_faults_converges_within_3_runs_without_tencent_duplicate
     assert duplicates <= len(reuploaded)  # only where the user chose to re-upload
     print(
         f"\nfault test: 10% 5xx, 5% lost answers, throttling bursts, Huawei tokens expiring "
-        f"every second: converged after {runs} run(s); Tencent {len(world.tencent.uploads)} "
+        f"every 10 uploads: converged after {runs} run(s); Tencent {len(world.tencent.uploads)} "
         f"uploads, 0 duplicates; Huawei {len(huawei_names)} uploads, {duplicates} duplicates "
-        f"from {len(reuploaded)} re-uploads the user chose"
+        f"from {len(reuploaded)} re-uploads the user chose; throttled: Huawei "
+        f"{world.huawei.throttled}, Tencent {world.tencent.rate_limited}"
     )

@@ -12,6 +12,7 @@ from ivrsync.emulator.huawei import (
     CallbackAttempt,
     HuaweiEmulator,
     HuaweiEmulatorConfig,
+    HuaweiFaults,
     UploadRecord,
 )
 from ivrsync.emulator.tencent import IvrAudioRecord, TencentEmulator, TencentEmulatorConfig
@@ -21,6 +22,7 @@ __all__ = [
     "Faults",
     "HuaweiEmulator",
     "HuaweiEmulatorConfig",
+    "HuaweiFaults",
     "IvrAudioRecord",
     "TencentEmulator",
     "TencentEmulatorConfig",

@@ -118,7 +118,8 @@ class Faults:
 
     Which requests a fault applies to is the provider emulator's decision (for Huawei: the
     upload endpoint); `latency` applies to every answer. A `seed` makes the random draws
-    repeatable; changing it re-seeds.
+    repeatable; changing it re-seeds. Schedules count requests, not seconds, so that a run
+    meets the same faults however fast or slow the machine runs it.
     """
 
     latency: float = 0.0  # seconds added before answering
@@ -128,11 +129,16 @@ class Faults:
     # Network jitter: each request arrives (is counted by traffic control) up to this many
     # seconds late, drawn from the seeded generator.
     jitter: float = 0.0
+    # Of every `throttle_every` requests that reach traffic control, the last `throttle_burst`
+    # are throttled (requests 28 to 30 of every 30 with 30 and 3), whatever the rate.
+    throttle_every: int = 0
+    throttle_burst: int = 1
     seed: int | None = None
 
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
+    _controlled: int = field(default=0, init=False, repr=False, compare=False)
     _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
     _rng_seed: int | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -154,12 +160,15 @@ class Faults:
         return self._roll(self.lost_response_rate)
 
     def take_throttle(self) -> bool:
-        """Use up one of `throttle_next`; True when this request must be throttled."""
+        """Count one request reaching traffic control; True when it must be throttled
+        (one of `throttle_next`, used up, or where the `throttle_every` schedule says)."""
         with self._lock:
-            if self.throttle_next <= 0:
-                return False
-            self.throttle_next -= 1
-            return True
+            self._controlled += 1
+            if self.throttle_next > 0:
+                self.throttle_next -= 1
+                return True
+            every = self.throttle_every
+            return every > 0 and (self._controlled - 1) % every >= every - self.throttle_burst
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0:
@@ -482,6 +491,10 @@ class EmulatorServer(Served):
         self.host = host
         self._requested_port = port
         self.faults = Faults()
+        # Called on the handler's thread with each request before it is handled: a test
+        # counts requests (to act after the n-th) or holds one (to act while it is in flight)
+        # instead of guessing how long things take.
+        self.on_request: Callable[[Request], None] | None = None
         self._serving = BackgroundServer(f"{self.name}-server")
 
     # -- what a provider implements ----------------------------------------------------------
@@ -506,6 +519,9 @@ class EmulatorServer(Served):
 
     def dispatch(self, request: Request) -> Response | None:
         """`handle`, shielded: a bug answers 500 (and is logged); latency is added here."""
+        observer = self.on_request
+        if observer is not None:
+            observer(request)
         try:
             response = self.handle(request)
         except Exception:

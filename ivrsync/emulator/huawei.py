@@ -58,6 +58,7 @@ __all__ = [
     "Faults",
     "HuaweiEmulator",
     "HuaweiEmulatorConfig",
+    "HuaweiFaults",
     "ReviewFunction",
     "UploadRecord",
     "approve_all",
@@ -220,6 +221,14 @@ class _ValidUpload:
 
 
 @dataclass
+class HuaweiFaults(Faults):
+    """The shared faults, and tokens that run out: every `expire_tokens_every`-th upload
+    request finds every token issued so far expired (as `expire_tokens()` does)."""
+
+    expire_tokens_every: int = 0
+
+
+@dataclass
 class _State:
     """Everything requests change, guarded by one lock."""
 
@@ -256,6 +265,7 @@ class HuaweiEmulator(ReviewingEmulator):
             client_options={"timeout": _CALLBACK_TIMEOUT},
         )
         self.config = config if config is not None else HuaweiEmulatorConfig()
+        self.faults: HuaweiFaults = HuaweiFaults()
         self._clock = clock
         self._state = _State()
         self._bucket: TokenBucket | SlidingWindow = (
@@ -381,10 +391,13 @@ class HuaweiEmulator(ReviewingEmulator):
     # -- importVoiceFile/upload --------------------------------------------------------------
 
     def _upload(self, request: Request) -> Response | None:
-        faults: Faults = self.faults
+        faults = self.faults
         faults.arrive()
         with self._state.lock:
             self._state.requests += 1
+            number = self._state.requests
+        if faults.expire_tokens_every > 0 and number % faults.expire_tokens_every == 0:
+            self.expire_tokens()
         if faults.should_fail():
             raise _Refusal(503, "AICC.503", "service unavailable (an injected fault); try again")
         if faults.take_throttle() or not self._bucket.take():
