@@ -1,10 +1,13 @@
 """A separate process for tests/test_state.py: holds or waits for a state lock.
 
-    python state_lock_helper.py hold STATE SECONDS   # prints "locked ID", holds, releases
-    python state_lock_helper.py wait STATE TIMEOUT   # prints "waited SECONDS", or exits 1
+    python state_lock_helper.py hold STATE      # prints "locked ID", holds until stdin closes
+    python state_lock_helper.py wait STATE TIMEOUT
+        # prints "blocked" if the lock is held, then "waited" once it has it, or exits 1
     python state_lock_helper.py take STATE TIMEOUT   # prints "alone" if no other holder was
                                                      # inside the lock with it
 
+The holder lets go when the test says so (closing its stdin), and the waiter says when it
+found the lock held: the test orders events by what it sees, never by how long things take.
 Errors go to stderr as the CLI prints them, so the test sees what a user would.
 """
 
@@ -12,26 +15,28 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
-from ivrsync.state.store import LocalStateStore, StateError, locked
+from ivrsync.state.store import LocalStateStore, StateError, StateLockedError, locked
 
 
 def main(argv: list[str]) -> int:
-    command, path, seconds = argv[0], Path(argv[1]), float(argv[2])
+    command, path = argv[0], Path(argv[1])
     store = LocalStateStore(path)
     if command == "hold":
         with locked(store, "apply", timeout=0) as lock:
             print(f"locked {lock.id}", flush=True)
-            time.sleep(seconds)
+            sys.stdin.read()
         return 0
     if command == "take":
-        return take(store, seconds)
-    started = time.monotonic()
+        return take(store, float(argv[2]))
     try:
-        with locked(store, "plan", timeout=seconds):
-            print(f"waited {time.monotonic() - started:.3f}", flush=True)
+        try:
+            store.unlock(store.lock("plan", timeout=0))
+        except StateLockedError:
+            print("blocked", flush=True)
+        with locked(store, "plan", timeout=float(argv[2])):
+            print("waited", flush=True)
     except StateError as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         return 1

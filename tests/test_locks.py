@@ -151,14 +151,15 @@ def test_a_lock_whose_holder_is_gone_is_taken_over_with_a_notice(
     run_cli: RunCli, repo: Path
 ) -> None:
     holder = subprocess.Popen(
-        [sys.executable, str(HELPER), "hold", str(repo / "ivrsync.state.json"), "600"],
+        [sys.executable, str(HELPER), "hold", str(repo / "ivrsync.state.json")],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert holder.stdout is not None
     lock_id = holder.stdout.readline().split()[1]
     holder.kill()  # SIGKILL: nothing runs, the lock stays behind
-    holder.wait()
+    holder.communicate()
     code, _, err = run_cli("-C", str(repo), "plan")
     assert code == 0, err
     notice = [line for line in err.splitlines() if "took over the lock" in line]
@@ -185,12 +186,15 @@ def test_two_processes_finding_the_same_dead_lock_take_it_over_once(tmp_path: Pa
     the lock one at a time (each records it inside; none finds another's record)."""
     path = tmp_path / "ivrsync.state.json"
     dead = subprocess.Popen(
-        [sys.executable, str(HELPER), "hold", str(path), "600"], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(HELPER), "hold", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert dead.stdout is not None
     dead.stdout.readline()
     dead.kill()
-    dead.wait()
+    dead.communicate()
     takers = [
         subprocess.Popen(
             [sys.executable, str(HELPER), "take", str(path), "30"],

@@ -377,30 +377,32 @@ def test_plan_needs_no_credentials_and_imports_no_cloud_sdk(repo: Path) -> None:
 
 
 def test_two_plans_racing_one_waits_the_other_gives_up_naming_the_holder(repo: Path) -> None:
-    """Real processes: a holder keeps the lock 3 s; a patient plan waits, a hasty one exits 1.
-
-    3 s, not less: on a loaded machine a Python process can take over a second to start, and
-    the hasty plan must still find the lock held."""
+    """Real processes: while a holder keeps the lock, a hasty plan exits 1 naming it and a
+    patient one keeps waiting; it plans once the holder lets go, which the test decides, not
+    a clock. That a waiter really finds the lock held and then gets it is shown by the
+    processes themselves in tests/test_state.py's race."""
     import subprocess
     import sys
-    import time
 
     helper = Path(__file__).parent / "state_lock_helper.py"
     state = repo / "ivrsync.state.json"
     holder = subprocess.Popen(
-        [sys.executable, str(helper), "hold", str(state), "3.0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(helper), "hold", str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    assert holder.stdout is not None
+    assert holder.stdin is not None and holder.stdout is not None
     lock_id = holder.stdout.readline().split()[1]
     plan = [sys.executable, "-m", "ivrsync", "-C", str(repo), "plan", "--lock-timeout"]
-    started = time.monotonic()
-    patient = subprocess.Popen([*plan, "10s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    patient = subprocess.Popen([*plan, "60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     hasty = subprocess.run([*plan, "200ms"], capture_output=True, text=True, check=False)
     assert hasty.returncode == 1
     assert f"lock ID {lock_id}" in hasty.stderr
     assert f"ivrsync force-unlock {lock_id}" in hasty.stderr
-    out, _ = patient.communicate(timeout=20)
-    holder.wait(timeout=5)
+    assert patient.poll() is None  # still waiting: the lock is held
+    holder.stdin.close()
+    out, _ = patient.communicate(timeout=60)
+    assert holder.wait(timeout=60) == 0
     assert patient.returncode == 0
-    assert time.monotonic() - started >= 2.9  # it really waited for the holder
     assert b"Plan: 16 to upload" in out

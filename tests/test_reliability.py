@@ -10,12 +10,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ivrsync.emulator.common import Request
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.model import InDoubt, State
@@ -139,7 +139,8 @@ def test_a_tencent_upload_left_in_doubt_by_a_killed_run_is_found_not_sent_again(
         store.write(state)
         code, out, _ = run_cli("-C", str(repo), "plan")
         assert "apply looks it up by name first" in out
-        time.sleep(1.0)  # Tencent's 1 request/s, from the last upload
+        # No pause for Tencent's 1 request/s here: the apply spaces itself from the last
+        # upload the state records.
         code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
         assert code == 0, err
         assert "ccc.p00001.en_US: found (an earlier run lost the answer)" in err
@@ -154,14 +155,15 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_notice(
     repo = huawei_repository(tmp_path / "prompts", 1, endpoint=huawei.url)
     helper = Path(__file__).parent / "state_lock_helper.py"
     holder = subprocess.Popen(
-        [sys.executable, str(helper), "hold", str(repo / "ivrsync.state.json"), "60"],
+        [sys.executable, str(helper), "hold", str(repo / "ivrsync.state.json")],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert holder.stdout is not None
     lock_id = holder.stdout.readline().split()[1]
     os.kill(holder.pid, signal.SIGKILL)
-    holder.wait()
+    holder.communicate()
     code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
     assert code == 0, err
     assert f"pid {holder.pid}" in err
@@ -174,22 +176,12 @@ def test_a_token_expiring_in_the_middle_of_a_huawei_apply_fails_no_upload(
     run_cli: RunCli, tmp_path: Path, huawei: HuaweiEmulator
 ) -> None:
     repo = huawei_repository(tmp_path / "prompts", 25, endpoint=huawei.url)
-    stop = threading.Event()
-
-    def expire_now_and_then() -> None:
-        while not stop.wait(0.4):
-            huawei.expire_tokens()
-
-    expirer = threading.Thread(target=expire_now_and_then)
-    expirer.start()
-    try:
-        code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
-    finally:
-        stop.set()
-        expirer.join()
+    huawei.faults.expire_tokens_every = 4  # counted in requests: 6 or more expiries
+    code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
     assert code == 0, err
     assert "Apply complete: 25 uploaded, 0 replaced, 0 forgotten, 0 failed." in out
     assert len(huawei.uploads) == 25
+    assert huawei.requests > 25  # the requests that met an expired token were sent again
     assert huawei.throttled == 0
 
 
@@ -208,10 +200,23 @@ def test_two_applies_at_once_one_runs_the_other_stops_naming_it(
     )
     assert plan.returncode == 0, plan.stderr
     apply = [sys.executable, "-m", "ivrsync", "-C", str(repo), "apply", "--auto-approve"]
+    # The first apply's first upload is held at the emulator until the second has run: the
+    # first certainly holds the lock then, however slowly either process starts.
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold(request: Request) -> None:
+        arrived.set()
+        release.wait(60)
+
+    huawei.on_request = hold
     first = subprocess.Popen(apply, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.8)  # the first holds the lock for its ~1.5 s of uploads
-    second = subprocess.run(apply, env=env, capture_output=True, text=True, check=False)
-    first.communicate(timeout=30)
+    try:
+        assert arrived.wait(60)
+        huawei.on_request = None
+        second = subprocess.run(apply, env=env, capture_output=True, text=True, check=False)
+    finally:
+        release.set()
+        first.communicate(timeout=60)
     assert first.returncode == 0
     assert second.returncode == 1
     assert "is locked by" in second.stderr
