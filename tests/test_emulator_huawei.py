@@ -21,8 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,14 +59,6 @@ def alaw_wav(data_size: int) -> bytes:
     body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
     body += b"data" + struct.pack("<I", data_size) + b"\xd5" * data_size
     return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.01)
 
 
 def fast(**changes: Any) -> HuaweiEmulatorConfig:
@@ -594,29 +585,43 @@ def test_file_ids_are_19_digit_strings_unique_over_200_uploads() -> None:
     assert all(re.fullmatch(r"[1-9][0-9]{18}", file_id) for file_id in ids)
 
 
-def test_a_burst_over_10_per_second_is_throttled(emu: HuaweiEmulator, token: str) -> None:
-    # Sent concurrently, so that the burst stays well inside one second on a busy machine.
-    with ThreadPoolExecutor(max_workers=15) as pool:
-        answers = list(pool.map(lambda _: upload(emu, token), range(15)))
+class Clock:
+    """Traffic control's clock, moved by the test: what counts is when requests arrive."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_over_10_per_second_is_throttled() -> None:
+    clock = Clock()  # stands still: the 15 arrive within the same instant
+    with HuaweiEmulator(fast(), traffic_clock=clock) as emu:
+        token = get_token(emu)
+        answers = [upload(emu, token) for _ in range(15)]
     statuses = [answer.status_code for answer in answers]
-    throttled = [answer for answer in answers if answer.status_code == 429]
-    assert 1 <= len(throttled) <= 5, statuses
-    assert set(statuses) == {200, 429}
-    assert emu.throttled == len(throttled)
+    assert statuses == [200] * 10 + [429] * 5
+    assert emu.throttled == 5
     assert emu.requests == 15
-    assert len(emu.uploads) == 15 - len(throttled)
+    assert len(emu.uploads) == 10
     assert_refused(
-        throttled[0], 429, "AICC.429", "traffic control: more than 10 requests per second"
+        answers[10], 429, "AICC.429", "traffic control: more than 10 requests per second"
     )
 
 
-def test_requests_spaced_100_ms_are_not_throttled(emu: HuaweiEmulator, token: str) -> None:
-    for _ in range(10):  # empty the bucket first: what follows lives on the refill alone
-        assert_uploaded(upload(emu, token))
-    for _ in range(10):
-        time.sleep(0.1)
-        assert_uploaded(upload(emu, token))
-    assert emu.throttled == 0
+def test_requests_spaced_100_ms_are_not_throttled() -> None:
+    clock = Clock()
+    with HuaweiEmulator(fast(), traffic_clock=clock) as emu:
+        token = get_token(emu)
+        for _ in range(10):  # empty the bucket first: what follows lives on the refill alone
+            assert_uploaded(upload(emu, token))
+        for _ in range(10):
+            clock.now += 0.1
+            assert_uploaded(upload(emu, token))
+        clock.now += 0.09  # a little sooner than the refill
+        assert upload(emu, token).status_code == 429
+    assert emu.throttled == 1
 
 
 # -- review and callback -------------------------------------------------------------------------
@@ -669,7 +674,7 @@ OK = (200, b'{"returnCode": "0"}')
 def test_approval_is_posted_to_the_callback_url(emu: HuaweiEmulator, token: str) -> None:
     with Receiver([OK]) as receiver:
         file_id = assert_uploaded(upload(emu, token, callBackUrl=receiver.url))
-        wait_until(lambda: len(emu.callbacks) == 1)
+        assert emu.wait_settled(10)
     [attempt] = emu.callbacks
     assert attempt.accepted and attempt.error is None and attempt.status_code == 200
     [body] = receiver.bodies
@@ -690,7 +695,8 @@ def test_a_rejection_is_posted_with_status_3() -> None:
         url = receiver.url
         bad = assert_uploaded(upload(emu, token, voiceFileName="BadPrompt", callBackUrl=url))
         good = assert_uploaded(upload(emu, token, voiceFileName="NotBad", callBackUrl=url))
-        wait_until(lambda: len(receiver.bodies) == 2)
+        assert emu.wait_settled(10)
+    assert len(receiver.bodies) == 2
     statuses = {body["fileId"]: (body["status"], body["comment"]) for body in receiver.bodies}
     assert statuses[bad] == ("3", "Rejected: voiceFileName matches '^Bad'")
     assert statuses[good] == ("2", "Approved")
@@ -701,7 +707,8 @@ def test_review_happens_after_the_delay_even_without_a_callback() -> None:
     with HuaweiEmulator(HuaweiEmulatorConfig(review_delay=0.2)) as emu:
         upload(emu, get_token(emu), voiceFileName=None)
         assert emu.uploads[0].review_status == "pending"
-        wait_until(lambda: emu.uploads[0].review_status == "approved")
+        assert emu.wait_settled(10)
+        assert emu.uploads[0].review_status == "approved"
         assert emu.callbacks == []
     record = emu.uploads[0]
     assert record.reviewed_at is not None and record.reviewed_at - record.received_at >= 0.2
@@ -714,8 +721,7 @@ def test_the_callback_is_retried_until_the_receiver_says_return_code_0(
     script = [(500, b'{"returnCode": "0"}'), (200, b'{"returnCode": "1"}'), (200, b"OK"), OK]
     with Receiver(script) as receiver:
         upload(emu, token, callBackUrl=receiver.url)
-        wait_until(lambda: len(emu.callbacks) == 4)
-        time.sleep(0.1)  # no fifth attempt after the acknowledgement
+        assert emu.wait_settled(10)  # the platform is done: no fifth attempt will come
     attempts = emu.callbacks
     assert [a.attempt for a in attempts] == [1, 2, 3, 4]
     assert [a.accepted for a in attempts] == [False, False, False, True]
@@ -731,8 +737,7 @@ def test_the_callback_is_retried_until_the_receiver_says_return_code_0(
 def test_the_callback_gives_up_after_six_attempts(emu: HuaweiEmulator, token: str) -> None:
     with Receiver([(500, b"busy")]) as receiver:
         upload(emu, token, callBackUrl=receiver.url)
-        wait_until(lambda: len(emu.callbacks) == 6)
-        time.sleep(0.15)  # three intervals: a seventh attempt would have come
+        assert emu.wait_settled(10)  # the platform is done: no seventh attempt will come
     assert len(receiver.bodies) == 6
     assert [a.attempt for a in emu.callbacks] == [1, 2, 3, 4, 5, 6]
     assert not any(a.accepted for a in emu.callbacks)
@@ -745,7 +750,8 @@ def test_an_unreachable_callback_counts_as_a_failed_attempt(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     upload(emu, token, callBackUrl=f"http://127.0.0.1:{port}/review")
-    wait_until(lambda: len(emu.callbacks) == 6)
+    assert emu.wait_settled(10)
+    assert len(emu.callbacks) == 6
     for attempt in emu.callbacks:
         assert attempt.status_code is None
         assert (attempt.error or "").startswith("no answer")
@@ -795,6 +801,35 @@ def test_throttle_next_throttles_that_many_requests(emu: HuaweiEmulator, token: 
     assert_refused(upload(emu, token), 429, "AICC.429", "traffic control")
     assert_uploaded(upload(emu, token))
     assert (emu.throttled, emu.requests, len(emu.uploads)) == (2, 3, 1)
+
+
+def test_a_throttle_schedule_counts_requests_not_seconds(emu: HuaweiEmulator, token: str) -> None:
+    """Requests 4 and 5 of every 5 are throttled, retries counted like any request."""
+    emu.faults.throttle_every, emu.faults.throttle_burst = 5, 2
+    statuses = [upload(emu, token).status_code for _ in range(12)]
+    assert statuses == [200, 200, 200, 429, 429] * 2 + [200, 200]
+    assert (emu.throttled, len(emu.uploads)) == (4, 8)
+
+
+def test_tokens_expire_every_n_upload_requests(emu: HuaweiEmulator) -> None:
+    emu.faults.expire_tokens_every = 3
+    token = get_token(emu)
+    assert_uploaded(upload(emu, token))
+    assert_uploaded(upload(emu, token))
+    assert_refused(upload(emu, token), 401, "AICC.401", "expired")  # the 3rd request
+    token = get_token(emu)
+    assert_uploaded(upload(emu, token))
+    assert_uploaded(upload(emu, token))
+    assert_refused(upload(emu, token), 401, "AICC.401", "expired")  # the 6th
+
+
+def test_on_request_sees_each_request_before_it_is_answered(
+    emu: HuaweiEmulator, token: str
+) -> None:
+    seen: list[tuple[str, int]] = []
+    emu.on_request = lambda request: seen.append((request.path, len(emu.uploads)))
+    assert_uploaded(upload(emu, token))
+    assert seen == [(UPLOAD_PATH, 0)]  # called before the upload was stored
 
 
 def test_stop_releases_the_port() -> None:

@@ -77,14 +77,6 @@ def alaw_wav(total_size: int) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.01)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -651,17 +643,18 @@ def test_describe_parameters_are_checked(
 
 
 def test_two_uploads_back_to_back_exceed_one_per_second(files: str) -> None:
-    with TencentEmulator(config(rate_limit=1.0)) as emu:
+    now = [1000.0]  # traffic control's clock, moved by the test
+    with TencentEmulator(config(rate_limit=1.0), traffic_clock=lambda: now[0]) as emu:
         client = sdk(emu)
         upload(client, ("first", f"{files}/tone.mp3"))
-        accepted_at = time.monotonic()
+        now[0] += 0.5
         error = sdk_error(lambda: upload(client, ("second", f"{files}/tone.mp3")))
         assert error.code == "RequestLimitExceeded"
         assert "1 request(s) per second" in error.message
         assert emu.rate_limited == 1
         assert [u.custom_file_name for u in emu.uploads] == ["first"]
         describe(client)  # other actions have their own limit
-        time.sleep(max(0.0, accepted_at + 1.0 - time.monotonic()))
+        now[0] += 0.5  # a second after the first accepted one
         upload(client, ("third", f"{files}/tone.mp3"))
         assert [u.custom_file_name for u in emu.uploads] == ["first", "third"]
         assert emu.rate_limited == 1
@@ -777,7 +770,8 @@ def test_review_moves_status_from_0_to_1_or_2(files: str) -> None:
         client = sdk(emu)
         upload(client, ("keep", f"{files}/tone.mp3"), ("please-reject", f"{files}/tone.mp3"))
         assert [i.Status for i in describe(client).FileInfo] == [STATUS_UNREVIEWED] * 2
-        wait_until(lambda: all(u.reviewed_at is not None for u in emu.uploads))
+        assert emu.wait_settled(10)
+        assert all(u.reviewed_at is not None for u in emu.uploads)
         assert [i.Status for i in describe(client).FileInfo] == [STATUS_APPROVED, STATUS_REJECTED]
         assert [u.status for u in emu.uploads] == [STATUS_APPROVED, STATUS_REJECTED]
 
@@ -788,7 +782,7 @@ def test_a_review_function_decides(files: str) -> None:
 
     with TencentEmulator(config(review=review)) as emu:
         upload(sdk(emu), ("a", f"{files}/welcome.wav"), ("b", f"{files}/tone.mp3"))
-        wait_until(lambda: all(u.status != STATUS_UNREVIEWED for u in emu.uploads))
+        assert emu.wait_settled(10)
         assert [u.status for u in emu.uploads] == [STATUS_APPROVED, STATUS_REJECTED]
     assert reject_names_matching("^x")(emu.uploads[0]) is True
 
@@ -802,7 +796,8 @@ def test_a_file_deleted_in_the_console_is_no_longer_listed(
     assert listed(client) == (1, [30002])
     assert listed(client, FileId=[30001]) == (0, [])
     assert [u.deleted for u in emu.uploads] == [True, False]
-    wait_until(lambda: all(u.status == STATUS_APPROVED for u in emu.uploads))
+    assert emu.wait_settled(10)
+    assert all(u.status == STATUS_APPROVED for u in emu.uploads)
     assert emu.uploads[0].deleted  # a review after the deletion keeps it deleted
     assert emu.quota_used == 2  # deleting gives no quota back
     with pytest.raises(KeyError):
@@ -858,6 +853,18 @@ def test_throttle_next_throttles_that_many_requests(emu: TencentEmulator, files:
     )
     upload(client, ("a", f"{files}/tone.mp3"))
     assert (emu.rate_limited, len(emu.uploads)) == (2, 1)
+
+
+def test_a_throttle_schedule_counts_uploads_only(emu: TencentEmulator, files: str) -> None:
+    client = sdk(emu)
+    emu.faults.throttle_every = 2  # the 2nd of every 2 uploads
+    upload(client, ("a", f"{files}/tone.mp3"))
+    describe(client)  # not counted: faults strike uploads only
+    assert sdk_error(lambda: upload(client, ("b", f"{files}/tone.mp3"))).code == (
+        "RequestLimitExceeded"
+    )
+    upload(client, ("b", f"{files}/tone.mp3"))
+    assert (emu.rate_limited, len(emu.uploads)) == (1, 2)
 
 
 def test_stop_releases_the_port() -> None:

@@ -566,7 +566,10 @@ class ReviewingEmulator(EmulatorServer):
         client_options: Mapping[str, Any],
     ) -> None:
         super().__init__(host=host, port=port)
-        self._reviews = Scheduler(self._review, name=f"{self.name}-review")
+        self._reviews = Scheduler(self._reviewed, name=f"{self.name}-review")
+        # Background work promised and not yet done (reviews scheduled, callbacks under way).
+        self._pending = 0
+        self._settled = threading.Condition()
         self._workers = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"{self.name}-{worker_name}"
         )
@@ -576,6 +579,49 @@ class ReviewingEmulator(EmulatorServer):
 
     def _review(self, key: str) -> None:
         raise NotImplementedError
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Wait until the platform has nothing left to do on its own: every review made and
+        every callback finished (delivered or given up). False if `timeout` seconds pass first.
+
+        What a test waits on instead of sleeping "long enough" for something not to happen.
+        """
+        with self._settled:
+            return self._settled.wait_for(
+                lambda: self._pending == 0 or self.stopping.is_set(), timeout
+            )
+
+    def _schedule_review(self, delay: float, key: str) -> None:
+        self._begin()
+        self._reviews.schedule(delay, key)
+
+    def _submit(self, work: Callable[..., None], *args: Any) -> None:
+        """Run `work(*args)` on the outbound workers, counted until it finishes; raises
+        RuntimeError once the emulator has stopped."""
+        self._begin()
+        try:
+            self._workers.submit(self._counted, work, *args)
+        except BaseException:
+            self._end()
+            raise
+
+    def _reviewed(self, key: str) -> None:
+        self._counted(self._review, key)
+
+    def _counted(self, work: Callable[..., None], *args: Any) -> None:
+        try:
+            work(*args)
+        finally:
+            self._end()
+
+    def _begin(self) -> None:
+        with self._settled:
+            self._pending += 1
+
+    def _end(self) -> None:
+        with self._settled:
+            self._pending -= 1
+            self._settled.notify_all()
 
     def start(self) -> Self:
         super().start()
@@ -587,6 +633,8 @@ class ReviewingEmulator(EmulatorServer):
         super().stop()
         self._reviews.stop()
         self._workers.shutdown(wait=False, cancel_futures=True)
+        with self._settled:
+            self._settled.notify_all()
         with self._http_lock:
             if self._http_client is not None:
                 self._http_client.close()

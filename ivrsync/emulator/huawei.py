@@ -256,7 +256,10 @@ class HuaweiEmulator(ReviewingEmulator):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        traffic_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` is the platform's wall clock (token lifetimes, timestamps);
+        `traffic_clock` the monotonic one traffic control counts requests per second on."""
         super().__init__(
             host=host,
             port=port,
@@ -269,9 +272,9 @@ class HuaweiEmulator(ReviewingEmulator):
         self._clock = clock
         self._state = _State()
         self._bucket: TokenBucket | SlidingWindow = (
-            SlidingWindow(self.config.rate_limit)
+            SlidingWindow(self.config.rate_limit, clock=traffic_clock)
             if self.config.traffic_control == "sliding-window"
-            else TokenBucket(self.config.rate_limit)
+            else TokenBucket(self.config.rate_limit, clock=traffic_clock)
         )
 
     # -- inspection --------------------------------------------------------------------------
@@ -567,7 +570,7 @@ class HuaweiEmulator(ReviewingEmulator):
                 ),
             )
             self._state.uploads[file_id] = record
-        self._reviews.schedule(self.config.review_delay, file_id)
+        self._schedule_review(self.config.review_delay, file_id)
         return record
 
     # -- review and callback -----------------------------------------------------------------
@@ -591,7 +594,7 @@ class HuaweiEmulator(ReviewingEmulator):
             self._state.uploads[file_id] = reviewed
         if reviewed.callback_url is not None and not self.stopping.is_set():
             try:
-                self._workers.submit(self._deliver, reviewed)
+                self._submit(self._deliver, reviewed)
             except RuntimeError:  # stop() shut the pool down meanwhile: the platform is gone
                 logger.debug("not delivering the review of %s: stopping", file_id)
 

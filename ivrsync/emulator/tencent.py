@@ -285,7 +285,10 @@ class TencentEmulator(ReviewingEmulator):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        traffic_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` is the platform's wall clock (quota days, timestamps; signatures keep real time);
+        `traffic_clock` the monotonic one traffic control counts requests per second on."""
         super().__init__(
             host=host,
             port=port,
@@ -301,13 +304,15 @@ class TencentEmulator(ReviewingEmulator):
         self._clock = clock
         self._state = _State()
         self._upload_limit: MinInterval | SlidingWindow = (
-            SlidingWindow(self.config.rate_limit)
+            SlidingWindow(self.config.rate_limit, clock=traffic_clock)
             if self.config.traffic_control == "sliding-window"
-            else MinInterval(self.config.rate_limit, tolerance=UPLOAD_RATE_TOLERANCE)
+            else MinInterval(
+                self.config.rate_limit, tolerance=UPLOAD_RATE_TOLERANCE, clock=traffic_clock
+            )
         )
         self._storing = threading.Event()
         self._storing.set()
-        self._describe_limit = TokenBucket(self.config.describe_rate_limit)
+        self._describe_limit = TokenBucket(self.config.describe_rate_limit, clock=traffic_clock)
         self._review_function = self.config.review_function()
 
     @property
@@ -640,7 +645,7 @@ class TencentEmulator(ReviewingEmulator):
             with self._state.lock:  # give back what was reserved and not stored
                 self._state.quota_used[day] -= count - stored
         for record in records:
-            self._reviews.schedule(self.config.review_delay, str(record.file_id))
+            self._schedule_review(self.config.review_delay, str(record.file_id))
         # Either list "may return null": an empty one is answered as null, as the API may.
         return {"SuccessFileList": successes or None, "FailedFileList": failures or None}
 
