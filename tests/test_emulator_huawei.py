@@ -706,9 +706,11 @@ def test_a_rejection_is_posted_with_status_3() -> None:
 def test_review_happens_after_the_delay_even_without_a_callback() -> None:
     with HuaweiEmulator(HuaweiEmulatorConfig(review_delay=0.2)) as emu:
         upload(emu, get_token(emu), voiceFileName=None)
-        assert emu.uploads[0].review_status == "pending"
+        [pending] = emu.uploads
+        assert pending.review_status == "pending"
         assert emu.wait_settled(10)
-        assert emu.uploads[0].review_status == "approved"
+        [reviewed] = emu.uploads
+        assert reviewed.review_status == "approved"
         assert emu.callbacks == []
     record = emu.uploads[0]
     assert record.reviewed_at is not None and record.reviewed_at - record.received_at >= 0.2
