@@ -4,7 +4,6 @@ plan acts on them; drift is found; the state can be edited by hand."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,15 +80,12 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def wait_for_reviews(world: World, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        reviewed_h = sum(u.review_status != "pending" for u in world.huawei.uploads)
-        reviewed_t = sum(u.status != 0 for u in world.tencent.uploads)
-        delivered = sum(a.accepted for a in world.huawei.callbacks)
-        if reviewed_h + reviewed_t >= count and delivered >= len(world.huawei.uploads):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the emulators did not review in time")
+    """Until both platforms are done on their own: reviews made, callbacks delivered."""
+    assert world.huawei.wait_settled(30) and world.tencent.wait_settled(30)
+    reviewed_h = sum(u.review_status != "pending" for u in world.huawei.uploads)
+    reviewed_t = sum(u.status != 0 for u in world.tencent.uploads)
+    assert reviewed_h + reviewed_t == count
+    assert sum(a.accepted for a in world.huawei.callbacks) == len(world.huawei.uploads)
 
 
 def test_reviews_are_refreshed_into_status_output_and_the_next_plan(
