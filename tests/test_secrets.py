@@ -31,6 +31,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import re
 import secrets
 import string
@@ -38,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -279,15 +279,32 @@ def all_log_records(caplog: pytest.LogCaptureFixture) -> Iterator[_RecordCollect
 # -- the servers ----------------------------------------------------------------------------
 
 
+class Received(list[str]):
+    """The paths posted so far, and a way to wait for the n-th."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def add(self, path: str) -> None:
+        with self.changed:
+            self.append(path)
+            self.changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self) >= count, timeout)
+
+
 @contextmanager
-def callback_receiver() -> Iterator[tuple[str, list[str]]]:
+def callback_receiver() -> Iterator[tuple[str, Received]]:
     """Where the Huawei emulator posts review results; yields its URL and the paths it got."""
-    paths: list[str] = []
+    paths = Received()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            paths.append(self.path)
+            paths.add(self.path)
             body = b'{"returnCode": "0"}'
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -312,25 +329,50 @@ def callback_receiver() -> Iterator[tuple[str, list[str]]]:
 def emulator_process(
     stderr_file: Path, stdout_file: Path, env: dict[str, str]
 ) -> Iterator[tuple[str, str]]:
-    """`ivrsync -v -v emulator all` with the secrets in its environment; yields both URLs."""
+    """`ivrsync -v -v emulator all` with the secrets in its environment; yields both URLs.
+
+    Its stderr is copied line by line into `stderr_file` (read by the test afterwards), and
+    the URLs are taken from the lines that announce them as they come.
+    """
     command = [sys.executable, "-m", "ivrsync", "-v", "-v", "emulator", "all"]
     command += ["--huawei-port", "0", "--tencent-port", "0", "--review-delay", "200ms"]
-    with stderr_file.open("wb") as err, stdout_file.open("wb") as out:
+    patterns = {
+        "huawei": re.compile(r"Huawei AICC emulator on (http://\S+)"),
+        "tencent": re.compile(r"Tencent CCC emulator on (http://\S+)"),
+    }
+    announced: queue.Queue[dict[str, str] | None] = queue.Queue()
+    with stdout_file.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
         )
+
+        def copy_stderr() -> None:
+            assert process.stderr is not None
+            urls: dict[str, str] = {}
+            with stderr_file.open("wb") as err:
+                for line in process.stderr:
+                    err.write(line)
+                    err.flush()
+                    for name, pattern in patterns.items():
+                        found = pattern.search(line.decode(errors="replace"))
+                        if found and name not in urls:
+                            urls[name] = found.group(1)
+                            if len(urls) == len(patterns):
+                                announced.put(urls)
+            announced.put(None)  # the emulator ended (before announcing both, if first)
+
+        copier = threading.Thread(target=copy_stderr)
+        copier.start()
         try:
-            deadline = time.monotonic() + 15
-            while True:
-                text = stderr_file.read_text(errors="replace")
-                huawei = re.search(r"Huawei AICC emulator on (http://\S+)", text)
-                tencent = re.search(r"Tencent CCC emulator on (http://\S+)", text)
-                if huawei and tencent:
-                    break
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the emulator did not start:\n{text}")
-                time.sleep(0.05)
-            yield huawei.group(1), tencent.group(1)
+            urls = announced.get(timeout=60)
+            if urls is None:
+                pytest.fail(f"the emulator did not start:\n{stderr_file.read_text()}")
+            yield urls["huawei"], urls["tencent"]
         finally:
             process.terminate()
             try:
@@ -338,6 +380,7 @@ def emulator_process(
             except subprocess.TimeoutExpired:  # pragma: no cover - a hung emulator
                 process.kill()
                 process.wait()
+            copier.join()
 
 
 # -- the repository -------------------------------------------------------------------------
@@ -520,11 +563,8 @@ def test_no_secret_shows_in_any_output_file_or_log_record(
         assert "Apply complete: 6 uploaded" in out
         session.both("show")
         session.both("show", "--json")
-        deadline = time.monotonic() + 5
-        while len(callbacks) < len(PROMPTS) and time.monotonic() < deadline:
-            time.sleep(0.05)
         token_path = f"/aicc/{all_secrets.callback_token.value}"
-        assert callbacks, "the emulator posted no review callback"
+        assert callbacks.wait_for(len(PROMPTS), 30), "the emulator posted no review callback"
         assert all(path == token_path for path in callbacks)  # the token was interpolated
 
         # Something to upload again on both providers, for the error paths.
