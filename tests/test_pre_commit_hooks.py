@@ -1,11 +1,13 @@
-"""The hooks in .pre-commit-hooks.yaml, as a prompt repository uses them: `pre-commit try-repo`.
+"""The hooks in .pre-commit-hooks.yaml, as a prompt repository uses them.
 
-try-repo installs this repository into a fresh virtualenv (pip, from PyPI) and runs its hooks
-in a prompt repository. It builds from a commit: it would take only committed and modified
-tracked files of this checkout, so the checkout as it is now (tracked and new files, not
+The prompt repository's .pre-commit-config.yaml names this repository and a commit, as its
+header shows, and `pre-commit run --all-files` installs this repository into a virtualenv
+(pip, from PyPI) and runs the hooks. pre-commit builds from a commit: it would take only
+committed files of this checkout, so the checkout as it is now (tracked and new files, not
 ignored ones) is committed into a temporary repository first. That works the same in a fresh
-CI clone and in a working copy with uncommitted work. Each try-repo builds its own environment
-(about 15 s with pip's cache warm), so the two runs below cover every case between them.
+CI clone and in a working copy with uncommitted work. Building the hooks' environment takes
+about 10 s (pip's cache warm): the runs below share one pre-commit home, so later runs reuse
+it, as a developer's second commit does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ivrsync.manifest.format import format_text
 from ivrsync.scaffold import scaffold
@@ -68,10 +71,23 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot
 
 
-def try_repo(hook_repo: Path, prompt_repo: Path, home: Path) -> tuple[int, str]:
-    """`pre-commit try-repo HOOK_REPO --all-files` (every hook) in the prompt repository."""
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where pre-commit keeps the environments it builds, for every run in this module."""
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def run_hooks(hook_repo: Path, prompt_repo: Path, home: Path) -> tuple[int, str]:
+    """Every hook of HOOK_REPO, configured as its header says, run on all files."""
+    rev = git("rev-parse", "HEAD", cwd=hook_repo).strip()
+    hooks = yaml.safe_load((hook_repo / ".pre-commit-hooks.yaml").read_text())
+    config = {
+        "repos": [{"repo": str(hook_repo), "rev": rev, "hooks": [{"id": h["id"]} for h in hooks]}]
+    }
+    (prompt_repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    commit_all(prompt_repo)
     result = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "--all-files"],
+        [sys.executable, "-m", "pre_commit", "run", "--all-files"],
         cwd=prompt_repo,
         env={
             **os.environ,
@@ -88,11 +104,12 @@ def try_repo(hook_repo: Path, prompt_repo: Path, home: Path) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def test_both_hooks_pass_in_a_new_prompt_repository(hook_repo: Path, tmp_path: Path) -> None:
+def test_both_hooks_pass_in_a_new_prompt_repository(
+    hook_repo: Path, pre_commit_home: Path, tmp_path: Path
+) -> None:
     prompt_repo = tmp_path / "prompts"
     scaffold(prompt_repo)
-    commit_all(prompt_repo)
-    code, output = try_repo(hook_repo, prompt_repo, tmp_path / "pre-commit-home")
+    code, output = run_hooks(hook_repo, prompt_repo, pre_commit_home)
     assert code == 0, output
     assert "ivrsync fmt" in output
     assert "ivrsync validate" in output
@@ -107,7 +124,7 @@ prompts:
 
 
 def test_an_unformatted_and_a_broken_manifest_fail_their_hooks(
-    hook_repo: Path, tmp_path: Path
+    hook_repo: Path, pre_commit_home: Path, tmp_path: Path
 ) -> None:
     prompt_repo = tmp_path / "prompts"
     scaffold(prompt_repo)
@@ -119,9 +136,8 @@ def test_an_unformatted_and_a_broken_manifest_fail_their_hooks(
     manifest.write_text(unformatted)
     (prompt_repo / "prompts").mkdir()
     (prompt_repo / "prompts/menus.yaml").write_text(BROKEN_INCLUDE)
-    commit_all(prompt_repo)
 
-    code, output = try_repo(hook_repo, prompt_repo, tmp_path / "pre-commit-home")
+    code, output = run_hooks(hook_repo, prompt_repo, pre_commit_home)
     assert code == 1, output
     assert output.count("Failed") == 2, output
     # fmt rewrote the root manifest: pre-commit fails the hook so the change can be reviewed.
