@@ -25,6 +25,9 @@ from ivrsync.manifest.format import format_text
 from ivrsync.scaffold import scaffold
 from tests.conftest import REPO_ROOT
 
+# Under pytest-xdist, both tests run on one worker: they share the hooks' environment.
+pytestmark = pytest.mark.xdist_group("pre-commit-home")
+
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "ivrsync tests",
     "GIT_AUTHOR_EMAIL": "tests@ivrsync.invalid",
