@@ -143,8 +143,12 @@ def run(argv: list[str] | None = None) -> NoReturn:
     try:
         sys.exit(_run(argv))
     finally:
-        for signum, handler in previous.items():  # run in a test's process: leave it as found
-            signal.signal(signum, handler)
+        # Run in a test's process: leave it as found. A command on its way out after a
+        # second signal ignores any further one (cli/signals.py): that stays, or a third
+        # Ctrl-C would kill the exit midway.
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) is interrupt:
+                signal.signal(signum, handler)
 
 
 def _run(argv: list[str] | None) -> int:
