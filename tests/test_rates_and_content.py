@@ -33,13 +33,14 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
 
 
-def achieved_rate(arrivals: list[float]) -> float:
-    return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-
-
-def test_no_refusal_from_a_sliding_window_under_jitter_at_90_percent_of_the_rate(
+def test_refusals_of_a_sliding_window_are_retried_never_fatal(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
+    """Over real sockets, with jitter, against gateways counting any 1-second window; refusals
+    come from a schedule counted in requests (a loaded machine makes its own too), Huawei's as
+    an HTTP 500 saying "traffic control". Zero refusals at the default rate under jitter alone
+    is checked on a clock in tests/test_ratelimit.py, and measured by
+    bench/rates_under_jitter.py."""
     huawei_config = HuaweiEmulatorConfig(
         app_key=KEY,
         app_secret=SECRET,
@@ -59,20 +60,20 @@ def test_no_refusal_from_a_sliding_window_under_jitter_at_90_percent_of_the_rate
     ):
         for emulator, seed in ((huawei, 14), (tencent, 15)):
             emulator.faults.jitter, emulator.faults.seed = 0.04, seed  # up to 40 ms late
+            emulator.faults.throttle_every, emulator.faults.throttle_burst = 4, 1
         repo = two_provider_repository(
             root,
-            30,
+            20,
             huawei_endpoint=huawei.url,
             tencent_endpoint=tencent.url,
             audio_base_url=audio,
-            batch_size=6,
+            batch_size=5,
         )
         code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
         assert code == 0, err
-        assert huawei.throttled == 0
-        assert tencent.rate_limited == 0
-        assert achieved_rate(huawei.accepted_at) >= 0.9 * 10
-        assert achieved_rate(tencent.accepted_at) >= 0.9 * 1
+        assert huawei.throttled >= 5 and tencent.rate_limited >= 1
+        state = LocalStateStore(repo / "ivrsync.state.json").read()
+        assert state is not None and len(state.resources) == 40 and not state.in_doubt
 
 
 def test_tencents_first_request_does_not_wait_for_huaweis_queue(

@@ -41,19 +41,26 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next = not_before
-        self._lock = threading.Lock()
+        self._turn = threading.Lock()
 
     def acquire(self, cancel: Cancellation | None = None) -> bool:
-        """Block until this caller may send; callers are served in the order they arrive.
+        """Block until this caller may send; one caller waits for its turn at a time.
 
-        False when `cancel` stopped the run while waiting: the caller must not send.
+        The next turn is counted from the moment this one really starts, not from when it
+        was due: a caller woken late (a loaded machine) sends late, and the next one keeps
+        its distance from it, or the provider would see the two closer than allowed.
+        False when `cancel` stopped the run meanwhile: the caller must not send.
         """
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            if cancel is not None:
-                return not cancel.wait(slot - now)
-            self._sleep(slot - now)
-        return cancel is None or not cancel.stopping.is_set()
+        with self._turn:
+            while True:
+                if cancel is not None and cancel.stopping.is_set():
+                    return False
+                wait = self._next - self._clock()
+                if wait <= 0:
+                    break
+                if cancel is not None:
+                    cancel.wait(wait)
+                else:
+                    self._sleep(wait)
+            self._next = self._clock() + self.interval
+        return True
