@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,14 +103,6 @@ def assert_acknowledged(answer: httpx.Response) -> None:
     assert answer.json() == {"returnCode": "0"}
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.01)
-
-
 # -- with the Huawei emulator -----------------------------------------------------------------
 
 
@@ -154,7 +146,7 @@ def test_emulator_callbacks_are_stored_and_read_back(
     try:
         approved = upload(emu, "MainMenu", server.callback_url)
         rejected = upload(emu, "RejectMe", server.callback_url)
-        wait_until(lambda: len(emu.callbacks) == 2)
+        assert emu.wait_settled(10)  # both reviews made, both callbacks delivered
         uploads = {record.file_id: record for record in emu.uploads}
         attempts = emu.callbacks
     finally:
@@ -182,7 +174,7 @@ def test_a_failed_store_is_answered_500_and_the_retry_is_stored(
     emu = emulator()
     try:
         file_id = upload(emu, "MainMenu", server.callback_url)
-        wait_until(lambda: any(a.accepted for a in emu.callbacks))
+        assert emu.wait_settled(10)  # the callback refused, then delivered again
         attempts = emu.callbacks
     finally:
         emu.stop()
