@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -32,3 +32,20 @@ def run_cli(
         return (code if isinstance(code, int) else 1), captured.out, captured.err
 
     return run
+
+
+def credentials_env(key: str, secret: str, tc_id: str, tc_key: str) -> dict[str, str]:
+    """The variables the test repositories (tests/repo_factory.py) name for both providers."""
+    return {
+        "AICC_APP_KEY": key,
+        "AICC_APP_SECRET": secret,
+        "TENCENTCLOUD_SECRET_ID": tc_id,
+        "TENCENTCLOUD_SECRET_KEY": tc_key,
+    }
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
+    """Set `env` for the test, outside CI (where apply would need a saved plan)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CI", raising=False)

@@ -15,7 +15,7 @@ from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.reviews.server import ReviewServer
 from ivrsync.reviews.store import ReviewStore
 from ivrsync.state.store import LocalStateStore
-from tests.conftest import RunCli
+from tests.conftest import RunCli, credentials_env, use_env
 from tests.repo_factory import distinct_wav, two_provider_repository
 from tests.static_server import static_files
 
@@ -34,15 +34,8 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name, value in {
-        "AICC_APP_KEY": KEY,
-        "AICC_APP_SECRET": SECRET,
-        "TENCENTCLOUD_SECRET_ID": TC_ID,
-        "TENCENTCLOUD_SECRET_KEY": TC_KEY,
-        "IVRSYNC_REVIEW_TOKEN": REVIEW_TOKEN,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CI", raising=False)
+    env = credentials_env(KEY, SECRET, TC_ID, TC_KEY)
+    use_env(monkeypatch, {**env, "IVRSYNC_REVIEW_TOKEN": REVIEW_TOKEN})
     root = tmp_path / "prompts"
     root.mkdir()
     huawei_config = HuaweiEmulatorConfig(

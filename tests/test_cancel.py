@@ -19,25 +19,18 @@ from ivrsync.emulator.huawei import UPLOAD_PATH, HuaweiEmulator, HuaweiEmulatorC
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.model import State
 from ivrsync.state.store import LocalStateStore
-from tests.conftest import RunCli
+from tests.conftest import RunCli, credentials_env, use_env
 from tests.repo_factory import huawei_repository, tencent_repository
 from tests.static_server import static_files
 
 KEY, SECRET = "cancel-app-key", "cancel-app-secret"
 TC_ID, TC_KEY = "AKIDcancel0000000000000000000000000001", "cancel-tencent-key"
-ENV = {
-    "AICC_APP_KEY": KEY,
-    "AICC_APP_SECRET": SECRET,
-    "TENCENTCLOUD_SECRET_ID": TC_ID,
-    "TENCENTCLOUD_SECRET_KEY": TC_KEY,
-}
+ENV = credentials_env(KEY, SECRET, TC_ID, TC_KEY)
 
 
 @pytest.fixture(autouse=True)
 def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CI", raising=False)
+    use_env(monkeypatch, ENV)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

@@ -23,7 +23,7 @@ from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.model import State
 from ivrsync.state.store import LocalStateStore
-from tests.conftest import RunCli
+from tests.conftest import RunCli, credentials_env, use_env
 from tests.repo_factory import two_provider_repository
 from tests.static_server import static_files
 
@@ -46,15 +46,8 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    env = {
-        "AICC_APP_KEY": KEY,
-        "AICC_APP_SECRET": SECRET,
-        "TENCENTCLOUD_SECRET_ID": TC_ID,
-        "TENCENTCLOUD_SECRET_KEY": TC_KEY,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CI", raising=False)
+    env = credentials_env(KEY, SECRET, TC_ID, TC_KEY)
+    use_env(monkeypatch, env)
     root = tmp_path / "prompts"
     root.mkdir()
     huawei_config = HuaweiEmulatorConfig(app_key=KEY, app_secret=SECRET, review_delay=600)

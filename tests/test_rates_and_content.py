@@ -13,7 +13,7 @@ from ivrsync.emulator.common import Request, Response
 from ivrsync.emulator.huawei import UPLOAD_PATH, HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.store import LocalStateStore
-from tests.conftest import RunCli
+from tests.conftest import RunCli, credentials_env, use_env
 from tests.repo_factory import distinct_wav, huawei_repository, two_provider_repository
 from tests.static_server import static_files
 
@@ -23,14 +23,7 @@ TC_ID, TC_KEY = "AKIDrate00000000000000000000000000001", "rate-tencent-key"
 
 @pytest.fixture(autouse=True)
 def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AICC_APP_KEY": KEY,
-        "AICC_APP_SECRET": SECRET,
-        "TENCENTCLOUD_SECRET_ID": TC_ID,
-        "TENCENTCLOUD_SECRET_KEY": TC_KEY,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CI", raising=False)
+    use_env(monkeypatch, credentials_env(KEY, SECRET, TC_ID, TC_KEY))
 
 
 def test_refusals_of_a_sliding_window_are_retried_never_fatal(

@@ -20,7 +20,7 @@ from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.model import InDoubt, State
 from ivrsync.state.store import LocalStateStore
-from tests.conftest import RunCli
+from tests.conftest import RunCli, credentials_env, use_env
 from tests.repo_factory import huawei_repository, tencent_repository
 from tests.static_server import static_files
 
@@ -30,14 +30,7 @@ TC_ID, TC_KEY = "AKIDrel00000000000000000000000000001", "rel-tencent-key"
 
 @pytest.fixture(autouse=True)
 def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AICC_APP_KEY": KEY,
-        "AICC_APP_SECRET": SECRET,
-        "TENCENTCLOUD_SECRET_ID": TC_ID,
-        "TENCENTCLOUD_SECRET_KEY": TC_KEY,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CI", raising=False)
+    use_env(monkeypatch, credentials_env(KEY, SECRET, TC_ID, TC_KEY))
 
 
 @pytest.fixture
