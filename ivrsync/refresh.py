@@ -35,10 +35,12 @@ def refresh_state(
     by_provider: dict[str, dict[str, ResourceState]] = {}
     for address, entry in state.resources.items():
         by_provider.setdefault(entry.provider, {})[address] = entry
-    resolved = project.resolved_providers(
+    resolved, unresolved = project.resolve_providers(
         [name for name in by_provider if name in project.providers], env
     )
     for name, entries in sorted(by_provider.items()):
+        if name in project.providers and name not in resolved:
+            continue  # a secret it names is not set: reported with the credentials below
         settings = resolved.get(name)
         if settings is None:
             report.notes.append(f"{name}: not in ivrsync.yaml any more; its entries were skipped")
@@ -67,7 +69,7 @@ def refresh_state(
                     report.changes.append((address, entry.review.status, status))
                     set_review(entry, status, comment, now)
             report.statuses[entry.review.status] += 1
-    missing_credentials_together(missing)
+    missing_credentials_together(missing, unresolved)
     return report
 
 

@@ -250,3 +250,28 @@ def test_connection_errors_name_the_endpoint(
     (repo / "audio/h00000.wav").write_bytes(distinct_wav(7))
     code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve", "--target", "aicc.*")
     assert f"(POST {endpoint}/apigovernance/api/oauth/tokenByAkSk)" in out + err
+
+
+def test_unset_secrets_and_credentials_are_named_in_the_same_run(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IVRSYNC_REVIEW_TOKEN", raising=False)
+    repo = two_provider_repository(
+        tmp_path / "prompts",
+        1,
+        huawei_endpoint="http://127.0.0.1:9",
+        tencent_endpoint="http://127.0.0.1:9",
+        audio_base_url="http://127.0.0.1:9",
+    )
+    manifest = repo / "ivrsync.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "    type: huawei-aicc\n",
+            "    type: huawei-aicc\n"
+            "    callback_url: https://hooks.example.com/cb/${IVRSYNC_REVIEW_TOKEN}\n",
+        )
+    )
+    code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 1
+    assert "ivrsync.yaml:" in err and "IVRSYNC_REVIEW_TOKEN is not set" in err
+    assert "4 environment variables are not set" in err, err

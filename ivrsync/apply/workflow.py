@@ -99,17 +99,19 @@ class ApplySession:
     def uploaders(self, plan: Plan) -> dict[str, Uploader]:
         """A client per provider the plan uploads to; credentials are checked before any upload."""
         names = sorted({c.provider for c in plan.changes if c.uploads})
-        resolved = self.project.resolved_providers(names, self.env)
+        resolved, unresolved = self.project.resolve_providers(names, self.env)
         made: dict[str, Uploader] = {}
         missing: list[CredentialsMissingError] = []
         try:
             for name in names:
-                settings = resolved[name]
+                # A provider whose secret is not set gets a client only for its credentials
+                # to be checked: everything missing is named in one run.
+                settings = resolved.get(name, self.project.providers[name])
                 try:
                     made[name] = PROVIDER_TYPES[settings.type].uploader(name, settings, self.env)
                 except CredentialsMissingError as exc:
                     missing.append(exc)  # the next providers' are named in the same error
-            missing_credentials_together(missing)
+            missing_credentials_together(missing, unresolved)
         except BaseException:
             for uploader in made.values():
                 uploader.close()

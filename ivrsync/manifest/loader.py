@@ -117,6 +117,17 @@ class Project:
         """The settings of these providers with their secrets filled in from `env`, for the
         clients that send them. Every variable that is not set is listed at once, with where
         the manifest names it; each value is registered as a secret before it is checked."""
+        resolved, problems = self.resolve_providers(names, env)
+        if problems:
+            raise ManifestError(problems)
+        return resolved
+
+    def resolve_providers(
+        self, names: Iterable[str], env: Mapping[str, str]
+    ) -> tuple[dict[str, ProviderSettings], list[Problem]]:
+        """As `resolved_providers`, but the problems are returned beside the providers that
+        could be resolved, so that a caller checking credentials too names everything missing
+        in one run."""
         problems: list[Problem] = []
         resolved: dict[str, ProviderSettings] = {}
         for name in names:
@@ -142,9 +153,7 @@ class Project:
                 resolved[name] = type(settings).model_validate(data)
             except ValidationError as exc:
                 problems.extend(_resolved_problems(exc, deferred))
-        if problems:
-            raise ManifestError(problems)
-        return resolved
+        return resolved, problems
 
 
 @dataclass

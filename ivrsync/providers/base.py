@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivrsync.audio import AudioInfo
-from ivrsync.errors import Severity
+from ivrsync.errors import ManifestError, Problem, Severity
 from ivrsync.providers.errors import (
     ContentChangedError,
     CredentialsMissingError,
@@ -226,7 +226,7 @@ def _missing_error(missing: list[tuple[str, str, str]]) -> CredentialsMissingErr
         provider, key, variable = missing[0]
         return CredentialsMissingError(
             f"{provider}: the environment variable {variable} is not set ({key} in "
-            "ivrsync.yaml names it); set it to the credential before apply",
+            "ivrsync.yaml names it); set it to the credential",
             missing,
         )
     by_provider: dict[str, list[str]] = {}
@@ -235,16 +235,25 @@ def _missing_error(missing: list[tuple[str, str, str]]) -> CredentialsMissingErr
     listed = "; ".join(f"{p}: {', '.join(names)}" for p, names in by_provider.items())
     return CredentialsMissingError(
         f"{len(missing)} environment variables are not set: {listed}. ivrsync.yaml names "
-        "them; set each to its credential before apply",
+        "them; set each to its credential",
         missing,
     )
 
 
-def missing_credentials_together(errors: list[CredentialsMissingError]) -> None:
+def missing_credentials_together(
+    errors: list[CredentialsMissingError], unresolved: Sequence[Problem] = ()
+) -> None:
     """Raise one error for the missing credentials of several providers: each provider's
     client names all of its own (`credentials_checked`); the caller goes on to the next
-    provider and names them all at the end."""
+    provider and names them all at the end, with the secrets the manifest names that could
+    not be filled in (`unresolved`, from `Project.resolve_providers`)."""
+    combined = None
     if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise _missing_error([item for error in errors for item in error.missing])
+        combined = errors[0]
+    elif errors:
+        combined = _missing_error([item for error in errors for item in error.missing])
+    if unresolved:
+        extra = [Problem("credentials-missing", str(combined))] if combined else []
+        raise ManifestError([*unresolved, *extra])
+    if combined is not None:
+        raise combined
