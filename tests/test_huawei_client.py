@@ -95,12 +95,18 @@ def test_one_token_serves_many_uploads(emulator: HuaweiEmulator) -> None:
     assert paths == [TOKEN_PATH, UPLOAD_PATH, UPLOAD_PATH, UPLOAD_PATH]
 
 
-def test_an_expired_token_is_fetched_again_and_the_upload_succeeds(
+def test_an_expired_token_is_fetched_again_and_the_refused_upload_is_a_retry(
     emulator: HuaweiEmulator,
 ) -> None:
+    """The refused request stored nothing: it is a transient failure, which the engine sends
+    again in a rate-limit slot of its own, with the token fetched at once."""
     client = HuaweiAiccClient(emulator.url, KEY, SECRET)
     first = client.upload(item())
     emulator.expire_tokens()
+    with pytest.raises(TransientError) as refused:
+        client.upload(item())
+    assert refused.value.status == 401
+    assert len(emulator.uploads) == 1
     second = client.upload(item())
     client.close()
     assert first != second

@@ -34,6 +34,7 @@ from ivrsync.providers.errors import (
     ProviderError,
     QuotaExceededError,
     ThrottledError,
+    TokenRefusedError,
     TransientError,
 )
 from ivrsync.secrets import redact
@@ -239,15 +240,22 @@ class _Tries:
 
     def __init__(self, policy: RetryPolicy, rng: random.Random, cancel: Cancellation) -> None:
         self.policy, self.rng, self.cancel = policy, rng, cancel
-        self.counts = {False: 0, True: 0}
+        self.counts: dict[type[TransientError], int] = {}
 
     def again(self, exc: TransientError) -> str | None:
-        """Back off and return None to try again, or say why not (the last failure)."""
-        throttled = isinstance(exc, ThrottledError)
-        self.counts[throttled] += 1
-        if self.counts[throttled] >= self.policy.limit(throttled=throttled):
-            return f"{exc} (gave up after {self.counts[throttled]} tries)"
-        if self.cancel.wait(self.policy.backoff(self.counts[throttled], self.rng)):
+        """Back off and return None to try again, or say why not (the last failure).
+
+        Throttling and refused tokens are counted apart from failing servers: the first asks
+        only to slow down, the second only for the new token, which is sent with no backoff.
+        """
+        kind = next(
+            k for k in (TokenRefusedError, ThrottledError, TransientError) if isinstance(exc, k)
+        )
+        self.counts[kind] = failures = self.counts.get(kind, 0) + 1
+        if failures >= self.policy.limit(throttled=kind is ThrottledError):
+            return f"{exc} (gave up after {failures} tries)"
+        delay = 0.0 if kind is TokenRefusedError else self.policy.backoff(failures, self.rng)
+        if self.cancel.wait(delay):
             raise _Stopped
         return None
 

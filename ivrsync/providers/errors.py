@@ -31,6 +31,12 @@ class ThrottledError(TransientError):
     """The provider's rate limit refused the request; retry after backing off."""
 
 
+class TokenRefusedError(TransientError):
+    """An access token (made from the credentials) was refused before anything was stored,
+    and a new one is ready: send again in a slot of its own, with no backoff. Not a failing
+    server: counted apart from the tries of one."""
+
+
 class AuthenticationError(ProviderError):
     """Credentials or token refused; retrying with the same credentials will not help."""
 

@@ -32,6 +32,7 @@ from ivrsync.providers.errors import (
     PermanentError,
     ProviderError,
     ThrottledError,
+    TokenRefusedError,
     TransientError,
 )
 from ivrsync.secrets import register as register_secret
@@ -162,11 +163,15 @@ class HuaweiAiccClient:
         response = self._post_upload(item, token)
         if response.status_code == 401:
             # The token expired early or was revoked: the request was refused before anything
-            # was stored, so it is safe to send again with a new token, at once (its slot
-            # and in-flight mark are the refused request's: Huawei cannot list, and a token
-            # lives an hour, so this is rare).
-            token = self.token(renew=True, stale=token)
-            response = self._post_upload(item, token)
+            # was stored. A new token now; the engine sends the upload again as a retry, in a
+            # slot of its own under the rate limit (a resend at once would be two requests
+            # closer than the limit allows).
+            self.token(renew=True, stale=token)
+            raise TokenRefusedError(
+                f"{self.provider}: the access token was refused before the upload was stored "
+                "(expired early or revoked); sending it again with a new one",
+                status=401,
+            )
         return self._file_id(item, response)
 
     def _post_upload(self, item: UploadItem, token: str) -> httpx.Response:
