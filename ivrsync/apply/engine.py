@@ -37,7 +37,6 @@ from ivrsync.providers.errors import (
     TokenRefusedError,
     TransientError,
 )
-from ivrsync.secrets import redact
 from ivrsync.state.model import (
     ApprovedUpload,
     InDoubt,
@@ -737,7 +736,7 @@ class _Engine:
                 for change in batch:
                     doubt = state.in_doubt.get(change.address)
                     if doubt is not None:
-                        doubt.reason = redact(message)
+                        doubt.reason = message  # masked by the state model
                         if over:
                             doubt.settled_by = min(now, doubt.settles_at(0.0))
 

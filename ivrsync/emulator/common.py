@@ -185,7 +185,17 @@ class Faults:
         return self._rng.random()
 
 
-class TokenBucket:
+class _TrafficControl:
+    """What every traffic control shares: a rate of 0 (or infinity) turns it off."""
+
+    rate: float
+
+    @property
+    def enabled(self) -> bool:
+        return 0 < self.rate < math.inf
+
+
+class TokenBucket(_TrafficControl):
     """Traffic control: at most `capacity` requests at once, refilled at `rate` a second.
 
     A rate of 0 (or infinity) turns control off. The clock is monotonic real time, not an
@@ -206,10 +216,6 @@ class TokenBucket:
         self._last = clock()
         self._lock = threading.Lock()
 
-    @property
-    def enabled(self) -> bool:
-        return 0 < self.rate < math.inf
-
     def take(self) -> bool:
         """Spend one token; False when the bucket is empty (the request must be refused)."""
         if not self.enabled:
@@ -225,7 +231,7 @@ class TokenBucket:
             return False
 
 
-class MinInterval:
+class MinInterval(_TrafficControl):
     """Traffic control read strictly: at most one request every `1 / rate` seconds.
 
     "N requests per second" with N = 1 leaves no room for a burst, so a token bucket (which
@@ -252,10 +258,6 @@ class MinInterval:
         self._lock = threading.Lock()
 
     @property
-    def enabled(self) -> bool:
-        return 0 < self.rate < math.inf
-
-    @property
     def interval(self) -> float:
         """The shortest gap, in seconds, accepted between two requests."""
         return (1 - self.tolerance) / self.rate if self.enabled else 0.0
@@ -272,7 +274,7 @@ class MinInterval:
             return True
 
 
-class SlidingWindow:
+class SlidingWindow(_TrafficControl):
     """Traffic control as a strict gateway counts: at most `rate` requests in any window of
     `window` seconds (a request is refused when `rate` were accepted in the `window` before
     it). `accepted` keeps the arrival time of each accepted request, for measuring the rate
@@ -287,10 +289,6 @@ class SlidingWindow:
         self._recent: list[float] = []
         self.accepted: list[float] = []
         self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return 0 < self.rate < math.inf
 
     def take(self) -> bool:
         if not self.enabled:
