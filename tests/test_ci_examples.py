@@ -1,4 +1,4 @@
-"""The CI integration: action.yml, examples/ci/ and scripts/ci/ivrsync_ci.py.
+"""The CI integration: action.yml, examples/ci/ and ivrsync/ci/github.py.
 
 The YAML is checked for what GitHub and GitLab only report at run time (an undeclared input,
 a step output nobody writes, a stage that does not exist). Then CI is played for real against
@@ -27,18 +27,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from ivrsync.ci import git as ci_git
+from ivrsync.ci import github as ci_github
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from tests.static_server import static_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts" / "ci"))
-import ivrsync_ci  # noqa: E402
 
 ACTION = REPO_ROOT / "action.yml"
 WORKFLOW = REPO_ROOT / "examples" / "ci" / "github-actions.yml"
 GITLAB = REPO_ROOT / "examples" / "ci" / "gitlab-ci.yml"
-SCRIPT = REPO_ROOT / "scripts" / "ci" / "ivrsync_ci.py"
+SCRIPT = REPO_ROOT / "ivrsync" / "ci" / "github.py"
 EXAMPLE = REPO_ROOT / "examples" / "manifests"
 
 SECRETS = {
@@ -50,6 +50,7 @@ SECRETS = {
 TOKEN = "ghs_test_token_0123456789"
 REPOSITORY = "example/prompts"
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
+BOT = (ci_github.BOT_NAME, ci_github.BOT_EMAIL)
 GITIGNORE = "ivrsync.plan.json\nivrsync.state.json.backup\nivrsync.state.json.lock\n.ivrsync/\n"
 
 
@@ -74,7 +75,7 @@ def expressions(node: object) -> Iterator[str]:
 
 
 def script_outputs() -> set[str]:
-    """The output names scripts/ci/ivrsync_ci.py writes (keywords of set_outputs calls)."""
+    """The output names ivrsync/ci/github.py writes (keywords of set_outputs calls)."""
     names = set()
     for node in ast.walk(ast.parse(SCRIPT.read_text())):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "set_outputs":
@@ -115,7 +116,7 @@ def test_the_action_uses_only_declared_inputs_and_existing_step_outputs() -> Non
                 assert output in written[step_id], f"steps.{step_id} never writes {output}"
         if "id" in step:
             seen.add(step["id"])
-            if "run" in step and "IVRSYNC_SCRIPT" in step.get("env", {}):
+            if "run" in step and "-m ivrsync.ci.github" in step["run"]:
                 written[step["id"]] = script_outputs()
             elif "run" in step:
                 written[step["id"]] = set(re.findall(r"echo \"([\w-]+)=", step["run"]))
@@ -135,11 +136,10 @@ def test_the_action_uses_only_declared_inputs_and_existing_step_outputs() -> Non
             assert step["run"].startswith("set -euo pipefail\n")
             checked = subprocess.run(["bash", "-n"], input=step["run"], text=True, check=False)
             assert checked.returncode == 0
-        if "IVRSYNC_SCRIPT" in step.get("env", {}):
-            assert step["env"]["IVRSYNC_SCRIPT"].endswith("}}/scripts/ci/ivrsync_ci.py")
-            [called] = re.findall(r'"\$IVRSYNC_SCRIPT" (\S+)', step["run"])
+        if "-m ivrsync.ci.github" in step.get("run", ""):
+            [called] = re.findall(r'"\$IVRSYNC_PYTHON" -m ivrsync\.ci\.github (\S+)', step["run"])
             for sub in ["plan", "apply"] if called == '"$IVRSYNC_COMMAND"' else [called]:
-                assert sub in ivrsync_ci.COMMANDS
+                assert sub in ci_github.COMMANDS
         if "uses" in step:
             assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
 
@@ -213,16 +213,16 @@ def test_the_gitlab_template_has_its_stages_and_one_apply_at_a_time() -> None:
 def test_fit_cuts_at_a_line_and_closes_what_it_opened() -> None:
     plan = "**Plan: 1 to upload.**\n\n<details><summary>Full plan</summary>\n\n```\n"
     plan += "".join(f"  + aicc.prompt{n}.en_US\n" for n in range(5000)) + "```\n\n</details>\n"
-    assert ivrsync_ci.fit(plan, len(plan)) == plan
-    cut = ivrsync_ci.fit(plan, 10_000)
+    assert ci_github.fit(plan, len(plan)) == plan
+    cut = ci_github.fit(plan, 10_000)
     assert len(cut) <= 10_000
     assert cut.startswith("**Plan: 1 to upload.**")
     assert cut.count("```") == 2
     assert cut.count("<details>") == cut.count("</details>") == 1
     assert "Cut to fit" in cut.splitlines()[-1]
-    wide = ivrsync_ci.fit("é" * 600_000, ivrsync_ci.SUMMARY_LIMIT, lambda s: len(s.encode()))
-    assert len(wide.encode()) <= ivrsync_ci.SUMMARY_LIMIT
-    assert ivrsync_ci.fence("a ```` b").startswith("`````text\n")
+    wide = ci_github.fit("é" * 600_000, ci_github.SUMMARY_LIMIT, lambda s: len(s.encode()))
+    assert len(wide.encode()) <= ci_github.SUMMARY_LIMIT
+    assert ci_github.fence("a ```` b").startswith("`````text\n")
 
 
 @dataclass
@@ -313,17 +313,17 @@ def test_the_comment_is_found_across_pages_and_updated_in_place(github_api: Fake
     spoof = {"id": 131, "body": f"{marker}\nsomeone else's"}  # a marker the token cannot edit
     github_api.comments[7] = [*chatter, spoof]
     github_api.foreign.add(131)
-    api = ivrsync_ci.GitHub(github_api.url, TOKEN, REPOSITORY)
-    assert ivrsync_ci.upsert_comment(api, 7, marker, "first")[0] == "created"
-    assert ivrsync_ci.upsert_comment(api, 7, marker, "second")[0] == "updated"
+    api = ci_github.GitHub(github_api.url, TOKEN, REPOSITORY)
+    assert ci_github.upsert_comment(api, 7, marker, "first")[0] == "created"
+    assert ci_github.upsert_comment(api, 7, marker, "second")[0] == "updated"
     ours = [c for c in github_api.comments[7] if c["body"].startswith(marker) and c["id"] != 131]
     assert len(ours) == 1
     assert ours[0]["body"] == f"{marker}\nsecond"
     assert ("GET", f"/repos/{REPOSITORY}/issues/7/comments") in github_api.log
     assert github_api.log.count(("POST", f"/repos/{REPOSITORY}/issues/7/comments")) == 1
-    huge = ivrsync_ci.upsert_comment(api, 7, marker, "x\n" * 40_000)
+    huge = ci_github.upsert_comment(api, 7, marker, "x\n" * 40_000)
     assert huge[0] == "updated"
-    assert len(ours[0]["body"]) <= ivrsync_ci.COMMENT_LIMIT
+    assert len(ours[0]["body"]) <= ci_github.COMMENT_LIMIT
 
 
 # --- Git -----------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def test_commit_state_commits_only_the_state_onto_a_branch_that_moved(tmp_path: 
     )
     hook.chmod(0o755)
 
-    done, commit = ivrsync_ci.commit_state(state, "main", str(runner), "state [skip ci]", pause=0)
+    done, commit = ci_git.commit_state(state, "main", str(runner), "state [skip ci]", BOT, pause=0)
     assert done == "pushed"
     git(seed, "pull", "--quiet", "origin", "main")
     assert git(seed, "rev-parse", "HEAD") == commit
@@ -389,10 +389,10 @@ def test_commit_state_commits_only_the_state_onto_a_branch_that_moved(tmp_path: 
     ]
     assert (seed / "NEWS.md").exists()
     assert not (seed / "scratch.txt").exists()
-    again = ivrsync_ci.commit_state(state, "main", str(runner), "state", pause=0)
+    again = ci_git.commit_state(state, "main", str(runner), "state", BOT, pause=0)
     assert again == ("unchanged", commit)
     # A branch of its own for the state, created on first use.
-    ivrsync_ci.commit_state(state, "ivrsync-state", str(runner), "state", pause=0)
+    ci_git.commit_state(state, "ivrsync-state", str(runner), "state", BOT, pause=0)
     git(seed, "fetch", "--quiet", "origin", "ivrsync-state")
     assert git(seed, "ls-tree", "--name-only", "FETCH_HEAD") == "ivrsync.state.json"
 

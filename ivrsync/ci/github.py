@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
 """The logic of the ivrsync GitHub Action (action.yml), kept out of YAML so it can be tested.
 
 Each subcommand is one step of the action. They read their settings from environment
 variables (`IVRSYNC_*`, set by action.yml from its inputs) and GitHub's own (`GITHUB_*`,
 `RUNNER_TEMP`), write step outputs to $GITHUB_OUTPUT, Markdown to $GITHUB_STEP_SUMMARY and
 annotations to stdout, and run ivrsync as `python -m ivrsync` with this same interpreter.
+Run as `python -m ivrsync.ci.github STEP`.
 
   prepare        check the inputs; name the plan artifact; for apply, find the plan reviewed
                  on the merged pull request (its run and artifact)
@@ -15,8 +15,6 @@ annotations to stdout, and run ivrsync as `python -m ivrsync` with this same int
   apply          ivrsync apply PLAN (or --auto-approve); 3 (partial) fails unless allowed
   commit-state   commit the state file (only it) to the state branch and push, retrying if the
                  branch moved
-
-Only the standard library is used, plus ivrsync itself where the state path is needed.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,16 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivrsync.ci import CiError
+from ivrsync.ci.git import commit_state, take_state_from_branch
+
 COMMENT_LIMIT = 65_536  # characters: GitHub refuses a longer issue comment
 SUMMARY_LIMIT = 1_048_576  # bytes: GitHub drops a step summary over 1 MiB
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 # Lines apply writes for a resource that was not done (ivrsync/cli/apply.py).
 _NOT_DONE = re.compile(r"^(\S+): (failed|deferred|in-doubt|unrecorded): (.*)$")
-
-
-class CiError(Exception):
-    """A problem the user must fix; printed as an error annotation, exit 1."""
 
 
 # --- GitHub Actions workflow commands and files ------------------------------------------
@@ -410,129 +406,6 @@ def find_reviewed_plan(
     )
 
 
-# --- git --------------------------------------------------------------------------------
-
-
-def git(*args: str, cwd: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise CiError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
-def _remote_ref(branch: str) -> str:
-    return f"refs/remotes/ivrsync-state/{branch}"
-
-
-def fetch_branch(branch: str, cwd: str) -> str | None:
-    """Fetch `branch` from origin; its tip commit, or None if origin has no such branch."""
-    listed = subprocess.run(
-        ["git", "ls-remote", "--exit-code", "--heads", "origin", f"refs/heads/{branch}"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if listed.returncode == 2:
-        return None
-    if listed.returncode != 0:
-        raise CiError(f"git ls-remote origin failed: {listed.stderr.strip()}")
-    depth = ["--depth=1"] if git("rev-parse", "--is-shallow-repository", cwd=cwd) == "true" else []
-    git("fetch", "--quiet", "--no-tags", *depth, "origin",
-        f"+refs/heads/{branch}:{_remote_ref(branch)}", cwd=cwd)  # fmt: skip
-    return git("rev-parse", _remote_ref(branch), cwd=cwd)
-
-
-def repo_path(path: Path, cwd: str) -> str:
-    """`path` relative to the top of the git repository around `cwd`."""
-    top = Path(git("rev-parse", "--show-toplevel", cwd=cwd)).resolve()
-    try:
-        return path.resolve().relative_to(top).as_posix()
-    except ValueError:
-        raise CiError(
-            f"the state file {path} is outside the git repository {top}: it cannot be committed"
-        ) from None
-
-
-def take_state_from_branch(state: Path, branch: str, workdir: str) -> str:
-    tip = fetch_branch(branch, workdir)
-    if tip is None:
-        return f"origin has no branch {branch!r} yet: using {state.name} from the checkout"
-    inside = repo_path(state, workdir)
-    shown = subprocess.run(
-        ["git", "cat-file", "blob", f"{tip}:{inside}"],
-        cwd=workdir,
-        capture_output=True,
-        check=False,
-    )
-    if shown.returncode != 0:
-        return f"{branch} has no {inside} yet: using the checkout's"
-    if state.exists() and state.read_bytes() == shown.stdout:
-        return f"the state in the checkout is the one on {branch} ({tip[:7]})"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=state.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(shown.stdout)
-    Path(tmp.name).replace(state)
-    return f"took {inside} from the tip of {branch} ({tip[:7]})"
-
-
-def commit_state(
-    state: Path, branch: str, workdir: str, message: str, attempts: int = 5, pause: float = 2.0
-) -> tuple[str, str]:
-    """Commit `state` as it is on disk onto the tip of `branch` at origin and push it.
-
-    Only the state changes in that commit, whatever else the checkout holds; a branch that
-    moved meanwhile is fetched again and the commit remade. Returns ("pushed", commit) or
-    ("unchanged", tip).
-    """
-    inside = repo_path(state, workdir)
-    bot = {
-        "GIT_AUTHOR_NAME": BOT_NAME,
-        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-        "GIT_COMMITTER_NAME": BOT_NAME,
-        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-    }
-    for attempt in range(1, attempts + 1):
-        parent = fetch_branch(branch, workdir)
-        blob = git("hash-object", "-w", "--", str(state.resolve()), cwd=workdir)
-        with tempfile.TemporaryDirectory() as scratch:
-            env = {**os.environ, **bot, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
-            if parent is not None:
-                current = git("rev-parse", "--verify", "--quiet", f"{parent}:{inside}",
-                              cwd=workdir, check=False)  # fmt: skip
-                if current == blob:
-                    return "unchanged", parent
-                git("read-tree", parent, cwd=workdir, env=env)
-            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{inside}",
-                cwd=workdir, env=env)  # fmt: skip
-            tree = git("write-tree", cwd=workdir, env=env)
-            parents = ["-p", parent] if parent is not None else []
-            commit = git("commit-tree", tree, *parents, "-m", message, cwd=workdir, env=env)
-        pushed = subprocess.run(
-            ["git", "push", "--quiet", "origin", f"{commit}:refs/heads/{branch}"],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if pushed.returncode == 0:
-            return "pushed", commit
-        print(f"Push to {branch} refused (attempt {attempt}): {pushed.stderr.strip()}")
-        if attempt < attempts:
-            time.sleep(pause * attempt)
-    raise CiError(
-        f"could not push the state to {branch} after {attempts} attempts; it is kept as the "
-        "run's state artifact: commit it by hand before the next apply"
-    )
-
-
 # --- Subcommands ------------------------------------------------------------------------
 
 
@@ -806,7 +679,7 @@ def cmd_commit_state(env: Mapping[str, str]) -> int:
         + (f" (run {run})" if run else "")
         + " [skip ci]"
     )
-    done, commit = commit_state(state, branch, settings.workdir, message)
+    done, commit = commit_state(state, branch, settings.workdir, message, (BOT_NAME, BOT_EMAIL))
     if done == "unchanged":
         print(f"The state on {branch} is already this one ({commit[:7]}): nothing to commit.")
     else:
