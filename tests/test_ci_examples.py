@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+import ivrsync
 from ivrsync.ci import git as ci_git
 from ivrsync.ci import github as ci_github
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
@@ -141,7 +142,7 @@ def test_the_action_uses_only_declared_inputs_and_existing_step_outputs() -> Non
             for sub in ["plan", "apply"] if called == '"$IVRSYNC_COMMAND"' else [called]:
                 assert sub in ci_github.COMMANDS
         if "uses" in step:
-            assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
+            assert re.fullmatch(r"actions/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
 
     # Every IVRSYNC_* variable the script reads is passed by some step.
     passed = {name for step in steps for name in step.get("env", {})}
@@ -163,7 +164,8 @@ def test_the_github_workflow_uses_the_action_as_declared() -> None:
         ours = [s for s in job["steps"] if "ivrsync@" in s.get("uses", "")]
         assert len(ours) == 1, name
         step = ours[0]
-        assert step["uses"] == "OWNER/ivrsync@v0"
+        # A commit of a release, to be filled in: zeros, which GitHub cannot resolve.
+        assert step["uses"] == f"{ivrsync.REPOSITORY}@{'0' * 40}"
         assert set(step["with"]) <= set(inputs), set(step["with"]) - set(inputs)
         assert "command" in step["with"]
         commands[step["with"]["command"]] = (job, step)
@@ -176,6 +178,12 @@ def test_the_github_workflow_uses_the_action_as_declared() -> None:
     assert plan_job["permissions"] == {"contents": "read", "pull-requests": "write"}
 
     apply_job, apply_step = commands["apply"]
+    # Only the default branch applies, whatever started the run; behind an environment.
+    assert apply_job["if"] == (
+        "github.event_name != 'pull_request' && "
+        "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    )
+    assert apply_job["environment"] == "ivrsync"
     assert apply_job["concurrency"]["cancel-in-progress"] is False
     assert "state" in apply_job["concurrency"]["group"]
     assert apply_job["permissions"]["contents"] == "write"
@@ -430,6 +438,8 @@ def clouds(tmp_path: Path) -> Iterator[Clouds]:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "HOME": str(tmp_path),
             "CI": "true",
+            # The ivrsync under test, also where the venv's editable install is another checkout.
+            "PYTHONPATH": str(REPO_ROOT),
             **SECRETS,
             "AICC_ENDPOINT": huawei.url,
             "CCC_ENDPOINT": tencent.url,
@@ -480,6 +490,78 @@ def test_the_workflow_commands_in_order(tmp_path: Path, clouds: Clouds) -> None:
     assert "No changes." in again.stdout
     for secret in SECRETS.values():
         assert secret not in planned.stdout + applied.stdout + applied.stderr
+
+
+# --- The workflow `ivrsync init` writes ----------------------------------------------------
+
+
+def test_the_init_workflow_applies_retries_a_refused_push_and_keeps_the_state(
+    tmp_path: Path, clouds: Clouds
+) -> None:
+    """Its apply job's steps, in order, as the runner runs them (the pip install left out:
+    this ivrsync is installed), against the emulator, with origin refusing the first push."""
+    url, seed = make_origin(tmp_path)
+    init = subprocess.run(
+        [sys.executable, "-m", "ivrsync", "init"],
+        cwd=seed,
+        env=clouds.env,
+        capture_output=True,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "ivrsync init")
+    git(seed, "push", "--quiet", "origin", "main")
+    workflow = load(seed / ".github" / "workflows" / "ivrsync.yml")
+    job = workflow["jobs"]["apply"]
+    assert "github.event.repository.default_branch" in job["if"]
+    assert job["concurrency"]["cancel-in-progress"] is False
+    hook = Path(url.removeprefix("file://")) / "hooks" / "pre-receive"
+    hook.write_text(
+        f"#!/bin/sh\n[ -e {tmp_path}/refused ] && exit 0\ntouch {tmp_path}/refused\nexit 1\n"
+    )
+    hook.chmod(0o755)
+    workspace = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--depth=1", url, str(workspace))
+
+    def secret(match: re.Match[str]) -> str:
+        name = re.fullmatch(r"secrets\.(\w+)", match.group(1))
+        assert name, match.group(0)
+        return SECRETS[name.group(1)]
+
+    github = {"GITHUB_REF": "refs/heads/main", "GITHUB_REF_NAME": "main", "GITHUB_SHA": "f" * 40}
+    log = []
+    for step in job["steps"]:
+        if "run" not in step or step["run"].startswith("pip install"):
+            continue
+        mapping = {**job["env"], **step.get("env", {})}
+        env = {k: EXPR.sub(secret, str(v)) for k, v in mapping.items()}
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=workspace,
+            env={**clouds.env, **github, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        log.append(done.stdout)
+    text = "".join(log)
+    assert "Apply complete: 1 uploaded" in text
+    assert "Push to main refused (attempt 1)" in text
+    assert "Committed the state to main" in text
+    git(seed, "pull", "--quiet", "origin", "main")
+    assert git(seed, "show", "--name-only", "--format=%an", "HEAD").split() == [
+        "github-actions[bot]",
+        "ivrsync.state.json",
+    ]
+    assert len(clouds.huawei.uploads) == 1
+    # Both run after a failed apply too; the artifact is the state file the apply wrote.
+    commit_step, artifact = job["steps"][-2:]
+    assert commit_step["if"].startswith("always()")
+    assert artifact["if"] == "always()"
+    assert artifact["uses"].startswith("actions/upload-artifact@")
+    assert (workspace / artifact["with"]["path"]).is_file()
 
 
 # --- The composite action, step by step ----------------------------------------------------
@@ -662,13 +744,14 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
 
     def context(event_name: str, run_id: int, sha: str, event: dict[str, Any]) -> dict[str, str]:
         path = tmp_path / f"event-{run_id}.json"
-        path.write_text(json.dumps(event))
+        path.write_text(json.dumps({**event, "repository": {"default_branch": "main"}}))
         return {
             "event_name": event_name,
             "event_path": str(path),
             "run_id": str(run_id),
             "sha": sha,
             "ref_name": "7/merge" if event_name == "pull_request" else "main",
+            "ref": "refs/pull/7/merge" if event_name == "pull_request" else "refs/heads/main",
             "repository": REPOSITORY,
             "api_url": github_api.url,
             "server_url": "https://github.com",
@@ -806,6 +889,63 @@ def test_a_failed_plan_is_posted_and_fails_the_step(
     [comment] = github_api.comments[9]
     assert "**ivrsync plan failed** (exit 1):" in comment["body"]
     assert "must be one of 'ivr'" in comment["body"]
+
+
+def test_apply_from_a_branch_other_than_the_default_is_refused(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    """Run by hand on an unreviewed branch: nothing is uploaded, nothing is committed."""
+    url, seed = make_origin(tmp_path)
+    git(seed, "checkout", "--quiet", "-b", "feature")
+    add_prompts(seed)
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "unreviewed prompts")
+    git(seed, "push", "--quiet", "origin", "feature")
+    tip = git(seed, "rev-parse", "HEAD")
+    publish(tmp_path, seed)
+    workspace = tmp_path / "ws"
+    git(tmp_path, "clone", "--quiet", "--depth=1", "--branch", "feature", url, str(workspace))
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"ref": "feature", "repository": {"default_branch": "main"}}))
+    github = {
+        "event_name": "workflow_dispatch",
+        "event_path": str(event),
+        "run_id": "800",
+        "sha": tip,
+        "ref": "refs/heads/feature",
+        "ref_name": "feature",
+        "repository": REPOSITORY,
+        "api_url": github_api.url,
+    }
+    runner = ActionRunner({**clouds.env, **SECRETS}, tmp_path / "temp")
+    inputs = {"command": "apply", "commit-state": "true", "plan-from-pr": "off"}
+    refused = runner.run(workspace, inputs, github)
+    assert refused.outcomes["prepare"] == "failure"
+    assert (
+        "::error title=ivrsync action (prepare)::apply runs only on the default branch 'main', "
+        "not refs/heads/feature"
+    ) in refused.log
+    assert refused.outcomes["run"] == refused.outcomes["commit-state"] == "skipped"
+    assert refused.outputs["exitcode"] == ""
+    assert clouds.huawei.uploads == [] and clouds.tencent.uploads == []
+    assert git(workspace, "ls-remote", "origin", "feature").split()[0] == tip
+    assert not (workspace / "ivrsync.state.json").exists()
+
+    # The same run on the default branch passes the check, and so does an explicit opt-in.
+    env = {
+        **clouds.env,
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "IVRSYNC_COMMAND": "apply",
+        "IVRSYNC_WORKING_DIRECTORY": str(workspace),
+        "IVRSYNC_PLAN_FROM_PR": "off",
+    }
+    assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 0
+    opted = {**env, "GITHUB_REF": "refs/heads/feature", "IVRSYNC_ALLOW_ANY_BRANCH": "true"}
+    assert ci_github.main(["prepare"], opted) == 0
+    # An event that names no default branch cannot be checked: refused too.
+    event.write_text("{}")
+    assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 1
 
 
 # --- The GitLab template's jobs, in bash --------------------------------------------------

@@ -6,8 +6,8 @@ variables (`IVRSYNC_*`, set by action.yml from its inputs) and GitHub's own (`GI
 annotations to stdout, and run ivrsync as `python -m ivrsync` with this same interpreter.
 Run as `python -m ivrsync.ci.github STEP`.
 
-  prepare        check the inputs; name the plan artifact; for apply, find the plan reviewed
-                 on the merged pull request (its run and artifact)
+  prepare        check the inputs (apply: only on the default branch); name the plan
+                 artifact; for apply, find the plan reviewed on the merged pull request
   fetch-state    take the state file from the tip of the state branch
   plan           ivrsync plan --out PLAN --detailed-exitcode, then the Markdown for the summary
                  and the PR comment (2, changes, is not a failure)
@@ -173,6 +173,7 @@ class Settings:
     state_branch: str  # '' when the state is the file in the checkout
     allow_partial: bool
     plan_from_pr: str  # auto | required | off
+    allow_any_branch: bool  # apply: also on a branch other than the default one
     token: str
     reviewed_plan_dir: str  # where the reviewed plan was downloaded, or ''
     state: str  # the state file as prepare found it (relative to the workspace), or ''
@@ -232,6 +233,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         state_branch=env.get("IVRSYNC_STATE_BRANCH", "").strip(),
         allow_partial=_flag(env, "IVRSYNC_ALLOW_PARTIAL", False),
         plan_from_pr=plan_from_pr,
+        allow_any_branch=_flag(env, "IVRSYNC_ALLOW_ANY_BRANCH", False),
         token=env.get("IVRSYNC_GITHUB_TOKEN", ""),
         reviewed_plan_dir=env.get("IVRSYNC_REVIEWED_PLAN_DIR", "").strip(),
         state=env.get("IVRSYNC_STATE_FILE", "").strip(),
@@ -445,8 +447,30 @@ def _lookup_reviewed_plan(settings: Settings, env: Mapping[str, str]) -> Reviewe
     return None
 
 
+def check_branch(settings: Settings, env: Mapping[str, str]) -> None:
+    """apply uploads with production credentials and commits the state: only the default
+    branch (what was reviewed and merged) may do that, unless allow-any-branch says so."""
+    if settings.command != "apply" or settings.allow_any_branch:
+        return
+    repository = event(env).get("repository")
+    default = repository.get("default_branch") if isinstance(repository, dict) else None
+    ref = env.get("GITHUB_REF", "")
+    if not isinstance(default, str) or not default:
+        raise CiError(
+            "apply runs only on the repository's default branch, and this run's event names "
+            f"none (ref {ref or 'unknown'}); set allow-any-branch: true to apply anyway"
+        )
+    if ref != f"refs/heads/{default}":
+        raise CiError(
+            f"apply runs only on the default branch {default!r}, not {ref or 'an unknown ref'}: "
+            "that branch was not reviewed and merged. Run the workflow on "
+            f"{default!r}, or set allow-any-branch: true to apply from other branches"
+        )
+
+
 def cmd_prepare(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
+    check_branch(settings, env)
     if not Path(settings.workdir).is_dir():
         raise CiError(f"input working-directory: {settings.workdir} is not a directory")
     state = ""
