@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ivrsync import REPOSITORY, __version__
 from ivrsync.audio import probe
 from ivrsync.manifest.schema import (
     HuaweiAiccSettings,
@@ -182,21 +183,46 @@ def test_the_scaffolded_audio_probes_as_alaw_8k_mono(run_cli: RunCli, tmp_path: 
     assert 0.5 < info.duration < 5
 
 
-def test_the_workflow_plans_pull_requests_and_applies_main() -> None:
+def test_the_workflow_plans_pull_requests_and_applies_the_default_branch() -> None:
     [workflow] = [t for t in TEMPLATES if t.target.startswith(".github/")]
     text = content(workflow).decode()
     data = yaml.safe_load(text)
     triggers = data[True]  # YAML 1.1 reads the key `on` as true; GitHub reads it as "on"
     assert set(triggers) == {"pull_request", "push"}
     assert triggers["push"] == {"branches": ["main"]}
-    steps = data["jobs"]["ivrsync"]["steps"]
-    runs = [step.get("run", "") for step in steps]
-    assert any(run.startswith('pip install "ivrsync==') for run in runs)
-    assert "ivrsync validate" in runs
-    assert any("ivrsync plan" in run for run in runs)
-    assert any("ivrsync apply --auto-approve" in run for run in runs)
-    assert any("git add ivrsync.state.json" in run for run in runs)
-    assert "@IVRSYNC_VERSION@" not in text
+    assert data["permissions"] == {}
+    plan, apply = data["jobs"]["plan"], data["jobs"]["apply"]
+    assert plan["if"] == "github.event_name == 'pull_request'"
+    assert plan["permissions"] == {"contents": "read"}
+    plan_runs = [step.get("run", "") for step in plan["steps"]]
+    assert "ivrsync validate" in plan_runs
+    assert any(run.startswith("ivrsync plan") for run in plan_runs)
+    assert "secrets." not in yaml.safe_dump(plan)  # plan needs no credentials
+    assert apply["if"] == (
+        "github.event_name == 'push' && "
+        "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    )
+    assert apply["permissions"] == {"contents": "write"}
+    assert apply["environment"] == "ivrsync"
+    apply_runs = [step.get("run", "") for step in apply["steps"]]
+    assert "ivrsync apply --auto-approve" in apply_runs
+    assert "python -m ivrsync.ci.github commit-state" in apply_runs
+    assert "git push" not in text  # the state goes through commit-state: retried, state only
+    assert "@IVRSYNC_REQUIREMENT@" not in text
+
+
+def test_the_workflow_installs_this_release_from_its_repository() -> None:
+    """Never a bare or unpinned name: whoever registers it on a package index would run with
+    the production credentials."""
+    [workflow] = [t for t in TEMPLATES if t.target.startswith(".github/")]
+    text = content(workflow).decode()
+    installs = re.findall(r"pip install (.*)", text)
+    assert len(installs) == 2  # one per job
+    wanted = f'"ivrsync @ git+https://github.com/{REPOSITORY}@v{__version__}"'
+    assert set(installs) == {wanted}
+    for line in text.splitlines():
+        if "uses:" in line:  # every action pinned to a full commit, its release named
+            assert re.search(r"uses: [\w-]+/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
 
 
 def test_the_gitignore_keeps_the_cache_and_plans_out() -> None:

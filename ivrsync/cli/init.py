@@ -48,9 +48,9 @@ def init(target: Path, force: bool) -> int:
     out.message(
         "\nThen replace audio/en_US/welcome.wav with your recording and add prompts to\n"
         "ivrsync.yaml. To upload, set AICC_APP_KEY and AICC_APP_SECRET (and AICC_ENDPOINT for\n"
-        "your tenant) and run `ivrsync apply`; in GitHub, add them as repository secrets and\n"
-        "the workflow applies every merge to main. To use Tencent CCC as well, uncomment the\n"
-        "ccc block in ivrsync.yaml."
+        "your tenant) and run `ivrsync apply`; in GitHub, add them as secrets of the\n"
+        "environment `ivrsync` (with required reviewers) and the workflow applies every merge\n"
+        "to main. To use Tencent CCC as well, uncomment the ccc block in ivrsync.yaml."
     )
     if any(action is Action.OVERWRITTEN for _, action in done):
         out.message("\nOverwritten files had their old content replaced (--force).")

@@ -11,7 +11,7 @@ The templates are package data next to this module (the wheel includes them):
 - `gitignore`: the hash cache, saved plans and the state's lock and backup. Merged into an
   existing `.gitignore` (missing lines appended) rather than replacing it.
 
-`@SCHEMA_URL@` and `@IVRSYNC_VERSION@` in the templates are replaced when written.
+`@SCHEMA_URL@` and `@IVRSYNC_REQUIREMENT@` in the templates are replaced when written.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ivrsync import __version__
+from ivrsync import REPOSITORY, __version__
 from ivrsync.errors import IvrsyncError
 
 # Where editors fetch the JSON Schema from (a comment: nothing ivrsync runs reads it, so it
-# cannot break validate). The same placeholder as examples/ci: set it at the first release.
-REPOSITORY = "OWNER/ivrsync"
+# cannot break validate).
 SCHEMA_URL = f"https://raw.githubusercontent.com/{REPOSITORY}/main/schema/ivrsync.schema.json"
+# What the workflow installs: this version's release tag in ivrsync's repository, never a bare
+# name a package index might serve to whoever registered it.
+REQUIREMENT = f"ivrsync @ git+https://github.com/{REPOSITORY}@v{__version__}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def content(template: Template) -> bytes:
     data = resources.files(__package__).joinpath(template.resource).read_bytes()
     if template.resource.endswith((".yaml", ".yml")):
         text = data.decode("utf-8")
-        text = text.replace("@SCHEMA_URL@", SCHEMA_URL).replace("@IVRSYNC_VERSION@", __version__)
+        text = text.replace("@SCHEMA_URL@", SCHEMA_URL)
+        text = text.replace("@IVRSYNC_REQUIREMENT@", REQUIREMENT)
         return text.encode("utf-8")
     return data
 
