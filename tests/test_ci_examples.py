@@ -150,6 +150,47 @@ def test_the_action_uses_only_declared_inputs_and_existing_step_outputs() -> Non
     assert read <= passed, f"never passed by action.yml: {read - passed}"
 
 
+@pytest.mark.parametrize(
+    ("spec", "installs"),
+    [
+        ("", True),  # the action's own checkout
+        ("ivrsync @ git+https://github.com/example/ivrsync@v0.1.0", True),
+        ("git+https://github.com/example/ivrsync@0123456789abcdef0123456789abcdef01234567", True),
+        ("./vendor/ivrsync", True),
+        ("ivrsync==0.1.0", False),
+        ("ivrsync", False),
+        ("ivrsync>=0.1", False),
+    ],
+)
+def test_the_action_installs_no_bare_package_name(
+    tmp_path: Path, spec: str, installs: bool
+) -> None:
+    """The `version` input: a bare name is refused before pip (stood in for) ever runs."""
+    [step] = [s for s in load(ACTION)["runs"]["steps"] if s.get("id") == "install"]
+    called = tmp_path / "python-called"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\ntouch "{called}"\nexit 1\n')
+    python.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHON": str(python),
+            "IVRSYNC_SPEC": spec,
+            "ACTION_PATH": str(REPO_ROOT),
+            "RUNNER_TEMP": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0  # the stand-in python always fails
+    assert called.exists() is installs
+    refused = "::error title=ivrsync action (install)::input version: not pinned to a repository."
+    assert (refused in done.stdout) is not installs
+
+
 def test_the_github_workflow_uses_the_action_as_declared() -> None:
     inputs = load(ACTION)["inputs"]
     workflow = load(WORKFLOW)
