@@ -984,9 +984,12 @@ def test_apply_from_a_branch_other_than_the_default_is_refused(
     assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 0
     opted = {**env, "GITHUB_REF": "refs/heads/feature", "IVRSYNC_ALLOW_ANY_BRANCH": "true"}
     assert ci_github.main(["prepare"], opted) == 0
-    # An event that names no default branch cannot be checked: refused too.
+    # An event that names no default branch cannot be checked: refused too, but for a schedule
+    # (which GitHub runs on the default branch only).
     event.write_text("{}")
     assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 1
+    scheduled = {**env, "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule"}
+    assert ci_github.main(["prepare"], scheduled) == 0
 
 
 # --- The GitLab template's jobs, in bash --------------------------------------------------

@@ -456,6 +456,8 @@ def check_branch(settings: Settings, env: Mapping[str, str]) -> None:
     default = repository.get("default_branch") if isinstance(repository, dict) else None
     ref = env.get("GITHUB_REF", "")
     if not isinstance(default, str) or not default:
+        if env.get("GITHUB_EVENT_NAME") == "schedule":
+            return  # GitHub runs schedules on the default branch only (older payloads omit it)
         raise CiError(
             "apply runs only on the repository's default branch, and this run's event names "
             f"none (ref {ref or 'unknown'}); set allow-any-branch: true to apply anyway"
