@@ -40,6 +40,7 @@ from ivrsync.providers.errors import (
 from ivrsync.state.model import (
     ApprovedUpload,
     InDoubt,
+    ProviderRecord,
     ResourceState,
     Review,
     State,
@@ -793,8 +794,13 @@ class _Engine:
         self, change: ResourceChange, uploaded: Uploaded, seconds: float, *, verb: str = ""
     ) -> None:
         now = self.clock()
+
+        def note(state: State) -> None:
+            record_upload(state, change, uploaded, now)
+            record_settings(state, self.plan, change.provider, now)
+
         try:
-            self.journal.commit(lambda state: record_upload(state, change, uploaded, now))
+            self.journal.commit(note)
         except StateWriteError as exc:
             self.halted.set()
             self.report(
@@ -820,6 +826,19 @@ class _Engine:
 def _batches(changes: list[ResourceChange], size: int) -> Iterator[list[ResourceChange]]:
     for start in range(0, len(changes), max(1, size)):
         yield changes[start : start + size]
+
+
+def record_settings(state: State, plan: Plan, provider: str, now: datetime) -> None:
+    """The settings this upload used (those the plan was made with, which apply checked are
+    still the manifests'): the next plan shows provider settings against them. A plan older
+    than format 1.2 holds none, and nothing is recorded."""
+    ref = plan.providers.get(provider)
+    if ref is None or not ref.settings:
+        return
+    known = state.providers.get(provider)
+    if known is not None and known.settings == ref.settings and known.type == ref.type:
+        return
+    state.providers[provider] = ProviderRecord(settings=ref.settings, since=now, type=ref.type)
 
 
 def record_upload(

@@ -21,8 +21,9 @@ from ivrsync.audio import AudioError
 from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import IvrsyncError, ManifestError
 from ivrsync.manifest.loader import Project
-from ivrsync.plan.model import Action, Plan, ResourceChange
+from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
 from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, settings_digest
+from ivrsync.plan.settings import diff_settings
 from ivrsync.plan.workflow import load_plan, state_store
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import Uploaded, Uploader, missing_credentials_together
@@ -249,7 +250,7 @@ def stale_reasons(
         if settings is None or ref is None:
             reasons.append(f"provider {name} is not in ivrsync.yaml any more")
         elif settings_digest(settings) != ref.settings_sha256:
-            reasons.append(f"the settings of provider {name} changed")
+            reasons.extend(_settings_reasons(name, ref, project))
     for path, sha256 in sorted(plan.files.items()):
         try:
             current = cache.facts(path).sha256
@@ -259,3 +260,21 @@ def stale_reasons(
         if current != sha256:
             reasons.append(f"{path} changed since the plan was made")
     return reasons
+
+
+def _settings_reasons(name: str, ref: ProviderRef, project: Project) -> list[str]:
+    """Each setting of provider `name` that differs from the plan's: the value in the plan and
+    now, and where each came from (the manifest's file:line, an environment variable)."""
+    changes = diff_settings(ref.settings, project.public_settings(name)) if ref.settings else []
+    if not changes:  # a plan older than 1.2, or a change in a value that names a secret
+        return [f"the settings of provider {name} changed"]
+    return [
+        f"provider {name} setting {c.path} is {_shown(c.before)} in the plan "
+        f"({ref.origins.get(c.path, 'not set')}) and {_shown(c.after)} now "
+        f"({project.setting_origin(name, tuple(c.path.split('.')))})"
+        for c in changes
+    ]
+
+
+def _shown(value: str | None) -> str:
+    return "not set" if value is None else repr(value)

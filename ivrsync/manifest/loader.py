@@ -35,7 +35,7 @@ from ivrsync.manifest.schema import (
 )
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
 from ivrsync.providers import PROVIDER_TYPES
-from ivrsync.secrets import SECRET_NAME
+from ivrsync.secrets import MASK, SECRET_NAME
 from ivrsync.secrets import register as register_secret
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
@@ -104,12 +104,45 @@ class Project:
     moves: list[Move] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     secret_settings: list[SecretSetting] = field(default_factory=list)
+    # ivrsync.yaml as read, and the environment variables each provider setting read: where a
+    # setting came from, for a reviewer and for a stale plan's message (`setting_origin`).
+    document: YamlDocument | None = field(default=None, repr=False)
+    env_reads: dict[DataPath, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def providers(self) -> Mapping[str, ProviderSettings]:
         """The settings as written: a value naming a secret is still its `${NAME}` template
         (see `resolved_providers`); what plans, validation and the settings digest use."""
         return self.manifest.providers
+
+    def public_settings(self, name: str) -> dict[str, Any]:
+        """The settings of provider `name` as a reviewer may see them: as written, every
+        `${NAME}` of a secret masked (environment variable names in `*_env` are not secret)."""
+        data: dict[str, Any] = self.providers[name].model_dump(mode="json")
+        for setting in self.secret_settings:
+            if setting.provider != name:
+                continue
+            node: Any = data
+            for part in setting.path[:-1]:
+                node = node[part]
+            last = setting.path[-1]
+            if isinstance(node[last], str):
+                node[last] = ENV_REFERENCE.sub(MASK, node[last])
+        return data
+
+    def setting_origin(self, provider: str, path: tuple[str | int, ...]) -> str:
+        """Where a provider setting's value comes from: `file:line` in ivrsync.yaml and the
+        environment variables it read, or its default when the file does not write it."""
+        full = ("providers", provider, *path)
+        node: Any = self.document.data if self.document else None
+        for part in full:
+            if not isinstance(node, dict) or part not in node:
+                return "the default"
+            node = node[part]
+        assert self.document is not None
+        where = self.document.location(full)
+        reads = self.env_reads.get(full)
+        return f"{where.file}:{where.line}" + (f", {', '.join(reads)}" if reads else "")
 
     def resolved_providers(
         self, names: Iterable[str], env: Mapping[str, str]
@@ -319,6 +352,7 @@ class _Loader:
         self.broken_providers: set[str] = set()
         self.moved_sources: list[tuple[MovedEntry, YamlDocument, int]] = []
         self.secret_settings: list[SecretSetting] = []
+        self.env_reads: dict[DataPath, list[str]] = {}
 
     def error(self, code: str, message: str, where: Location | None) -> None:
         self.problems.append(Problem(code, message, where))
@@ -379,6 +413,8 @@ class _Loader:
             self.files,
             moves,
             secret_settings=self.secret_settings,
+            document=root_doc,
+            env_reads=self.env_reads,
         )
 
     def interpolate_env(self, document: YamlDocument) -> None:
@@ -401,6 +437,11 @@ class _Loader:
                 return is_secret_reference(name, path)
 
             expanded, unset = expand_env(node, self.env, keep=secret)
+            self.env_reads[path] = [
+                f"environment variable {name}" if name in self.env else f"default ({name} unset)"
+                for name, default in ENV_REFERENCE.findall(node)
+                if not secret(name) and (name in self.env or default)
+            ]
             if any(secret(name) for name, _ in ENV_REFERENCE.findall(node)):
                 where = document.location(path)
                 provider = path[1] if len(path) > 2 else ""

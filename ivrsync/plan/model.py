@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ivrsync.errors import IvrsyncError
 
-PLAN_FORMAT_VERSION = "1.1"
+PLAN_FORMAT_VERSION = "1.2"
 # The reason of a plain create, left unsaid where the action says it already.
 NEW_REASON = "new in the manifests"
 
@@ -49,6 +50,12 @@ class Desired(_Model):
     size: int
     remote_name: str
     attributes: dict[str, str]
+    # What a reviewer checks of the audio (added in 1.2; None in older plans).
+    duration: float | None = None  # seconds
+    format: str | None = None  # the container: wav, mp3
+    codec: str | None = None  # pcm_s16le, pcm_mulaw, mp3, ...
+    sample_rate: int | None = None  # Hz
+    channels: int | None = None
 
 
 class Recorded(_Model):
@@ -72,6 +79,9 @@ class ResourceChange(_Model):
     reasons: list[Reason] = Field(default_factory=list)
     before: Recorded | None = None
     after: Desired | None = None
+    # A replacement's FileId that IVR flows keep using until the new upload is approved: the
+    # current one if approved, else the last approved one; None if none was (added in 1.2).
+    live_file_id: str | None = None
 
     @property
     def uploads(self) -> bool:
@@ -92,11 +102,36 @@ class StateRef(_Model):
     serial: int
 
 
+class SettingChange(_Model):
+    """A provider setting that differs: `before` and `after` as text (None: not set)."""
+
+    path: str  # dotted, e.g. "endpoint", "audio_source.bucket"
+    before: str | None
+    after: str | None
+    # It decides where credentials or audio go (another endpoint host, sdk_app_id, the
+    # callback's host, the audio source): shown as loudly as a destructive change.
+    caution: bool = False
+    why: str = ""  # what the caution is about
+
+
 class ProviderRef(_Model):
     type: str
     # sha256 of the provider's settings (which hold no secrets): apply refuses the plan when the
     # settings it would upload with are not the ones the plan was made with.
     settings_sha256: str
+    # Added in 1.2. The settings (secrets masked) and where each came from (dotted path ->
+    # "ivrsync.yaml:7", the environment variable it read, or "the default").
+    settings: dict[str, Any] = Field(default_factory=dict)
+    origins: dict[str, str] = Field(default_factory=dict)
+    # What the settings are compared with: those of the last upload to the provider
+    # ("recorded"), none ever uploaded ("none"), or a state older than these records
+    # ("unknown", until the next upload records them).
+    settings_before: Literal["recorded", "unknown", "none"] = "none"
+    setting_changes: list[SettingChange] = Field(default_factory=list)
+
+    @property
+    def cautions(self) -> list[SettingChange]:
+        return [c for c in self.setting_changes if c.caution]
 
 
 class Pending(_Model):

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from ivrsync import __version__
 from ivrsync.address import Address
+from ivrsync.audio import AudioInfo
 from ivrsync.audio_cache import FileFacts
 from ivrsync.errors import IvrsyncError
 from ivrsync.gc_pause import paused_gc
@@ -36,6 +37,7 @@ from ivrsync.plan.model import (
     StateRef,
     Summary,
 )
+from ivrsync.plan.settings import diff_settings, dotted, leaf_paths
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.state.model import InDoubt, ResourceState, State, provider_day
 
@@ -90,10 +92,7 @@ def _make_plan(
         state=StateRef(
             lineage=state.lineage if state else None, serial=state.serial if state else 0
         ),
-        providers={
-            name: ProviderRef(type=settings.type, settings_sha256=settings_digest(settings))
-            for name, settings in sorted(project.providers.items())
-        },
+        providers={name: provider_ref(project, state, name) for name in sorted(project.providers)},
         targets=list(options.targets),
         replace=list(options.replace),
         summary=_summary(planned, len(unchanged), len(pending)),
@@ -115,6 +114,28 @@ def settings_digest(settings: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def provider_ref(project: Project, state: State | None, name: str) -> ProviderRef:
+    """A provider as the plan uses it: its settings (secrets masked), where each came from,
+    and what changed since the last upload to it (the settings the state records)."""
+    settings = project.providers[name]
+    public = project.public_settings(name)
+    record = state.providers.get(name) if state else None
+    if record is not None:
+        before, changes = "recorded", diff_settings(record.settings, public)
+    elif state is not None and any(r.provider == name for r in state.resources.values()):
+        before, changes = "unknown", []  # a state written before the settings were recorded
+    else:
+        before, changes = "none", []
+    return ProviderRef(
+        type=settings.type,
+        settings_sha256=settings_digest(settings),
+        settings=public,
+        origins={dotted(p): project.setting_origin(name, p) for p in leaf_paths(public)},
+        settings_before=before,
+        setting_changes=changes,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Upload:
     """What an upload would send; a `Desired` is made only for the resources that change.
@@ -128,6 +149,7 @@ class _Upload:
     size: int
     remote_name: str
     attributes: dict[str, str]
+    info: AudioInfo  # what the probe found, shown to a reviewer (read once, by the cache)
 
     def model(self) -> Desired:
         # model_construct: every input is validated already.
@@ -137,6 +159,11 @@ class _Upload:
             size=self.size,
             remote_name=self.remote_name,
             attributes=self.attributes,
+            duration=round(self.info.duration, 3),
+            format=self.info.format,
+            codec=self.info.codec,
+            sample_rate=self.info.sample_rate,
+            channels=self.info.channels,
         )
 
 
@@ -166,6 +193,7 @@ def _upload(project: Project, resource: Resource, facts: Callable[[str], FileFac
         known.info.size,
         rules.uploaded_name(settings, resource.remote_name, known.sha256),
         rules.uploaded_attributes(resource.voice_type, known.info),
+        known.info,
     )
 
 
@@ -179,6 +207,13 @@ def _recorded(entry: ResourceState) -> Recorded:
         attributes=entry.attributes,
         review_status=entry.review.status,
     )
+
+
+def _live_file_id(entry: ResourceState) -> str | None:
+    """The FileId flows use while a new upload waits for approval: the approved one."""
+    if entry.review.status == "approved":
+        return entry.file_id
+    return entry.last_approved.file_id if entry.last_approved else None
 
 
 class _Differ:
@@ -257,6 +292,7 @@ class _Differ:
             reasons=reasons,
             before=_recorded(entry) if entry else None,
             after=want.model(),
+            live_file_id=_live_file_id(entry) if entry and action is Action.REPLACE else None,
         )
 
     def compare(

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ivrsync.plan.model import NEW_REASON, Action, Plan, ResourceChange, Summary
+from ivrsync.address import Address
+from ivrsync.plan.model import (
+    NEW_REASON,
+    Action,
+    Desired,
+    Plan,
+    ProviderRef,
+    ResourceChange,
+    SettingChange,
+    Summary,
+)
 
 # GitHub refuses a comment longer than this many characters.
 MARKDOWN_LIMIT = 65_536
@@ -72,13 +82,41 @@ def _fmt_size(size: int) -> str:
     return f"{size:,} bytes"
 
 
+_CHANNELS = {1: "mono", 2: "stereo"}
+
+
+def audio_facts(after: Desired) -> str:
+    """What a reviewer checks of an upload's audio: duration, format, rate, channels, size."""
+    parts: list[str] = []
+    if after.duration is not None:
+        parts.append(f"{after.duration:.2f} s")
+    if after.format:
+        same = after.codec in (None, after.format)
+        parts.append(after.format if same else f"{after.format} {after.codec}")
+    if after.sample_rate:
+        parts.append(f"{after.sample_rate:,} Hz")
+    if after.channels:
+        parts.append(_CHANNELS.get(after.channels, f"{after.channels} channels"))
+    parts.append(_fmt_size(after.size))
+    return ", ".join(parts)
+
+
+def live_file_id(change: ResourceChange) -> str | None:
+    """The FileId flows keep using until a replacement is approved (plans before 1.2 do not
+    record it: their approved `before` is it)."""
+    if change.live_file_id is not None:
+        return change.live_file_id
+    before = change.before
+    return before.file_id if before and before.review_status == "approved" else None
+
+
 def _details(change: ResourceChange) -> list[str]:
     """The lines under a change: what would be uploaded, and why."""
     lines: list[str] = []
     after, before = change.after, change.before
     if change.action is Action.CREATE and after:
         lines += [
-            f"audio:       {after.audio_path} ({_fmt_size(after.size)})",
+            f"audio:       {after.audio_path} ({audio_facts(after)})",
             f"sha256:      {after.sha256[:16]}",
             f"remote_name: {after.remote_name}",
             *(f"{key + ':':<12} {value}" for key, value in sorted(after.attributes.items())),
@@ -87,6 +125,8 @@ def _details(change: ResourceChange) -> list[str]:
         return lines
     if change.action is Action.FORGET and before:
         return [f"# FileId {before.file_id}, uploaded from {before.audio_path}"]
+    if change.action is Action.REPLACE and after:
+        lines.append(f"audio:       {after.audio_path} ({audio_facts(after)})")
     for reason in change.reasons:
         if reason.attribute:
             old, new = reason.before or "(none)", reason.after or "(none)"
@@ -96,14 +136,67 @@ def _details(change: ResourceChange) -> list[str]:
         else:
             lines.append(f"# {reason.message}")
     if change.action is Action.REPLACE and before:
-        if before.review_status == "approved":
-            lines.append(
-                f"# FileId {before.file_id} (approved) stays in use until the new upload is "
-                "approved"
-            )
-        else:
+        live = live_file_id(change)
+        if before.file_id != live:
             lines.append(f"# FileId {before.file_id} ({before.review_status}) is superseded")
+        if live:
+            lines.append(
+                f"# FileId {live} (approved) stays in use until the new upload is approved"
+            )
     return lines
+
+
+def _setting_line(change: SettingChange) -> str:
+    before = "(not set)" if change.before is None else change.before
+    after = "(not set)" if change.after is None else change.after
+    return f"{change.path}: {before} -> {after}"
+
+
+def _settings_header(plan: Plan, name: str, ref: ProviderRef) -> str | None:
+    """What to say of a provider's settings, if anything. "Unknown before" only where it
+    matters, in a plan that uploads to the provider: that upload records them."""
+    if ref.settings_before == "unknown":
+        if not any(c.provider == name and c.uploads for c in plan.changes):
+            return None
+        return (
+            f"{name}: the settings of its last upload are unknown (the state was written "
+            "before ivrsync recorded them); this upload records them"
+        )
+    if not ref.setting_changes:
+        return None
+    n = len(ref.setting_changes)
+    return (
+        f"{name}: {_count(n, 'setting')} {'differs' if n == 1 else 'differ'} from its last "
+        "upload's (the next upload uses the new values)"
+    )
+
+
+def _settings_text(plan: Plan, style: Style) -> list[str]:
+    """Provider settings against those of the last upload to each provider; a change that
+    decides where credentials or audio go is marked like a destructive change."""
+    out: list[str] = []
+    for name, ref in plan.providers.items():
+        header = _settings_header(plan, name, ref)
+        if header is None:
+            continue
+        out.append(style(f"  # {header}", bold=True))
+        for change in ref.setting_changes:
+            origin = ref.origins.get(change.path)
+            where = f"   ({origin})" if origin else ""
+            if change.caution:
+                mark = style("!!!", fg="red", bold=True)
+                out.append(f"{mark} {name}.{_setting_line(change)}{where}")
+                out.append(style(f"      # CAUTION: {change.why}", fg="red", bold=True))
+            else:
+                out.append(
+                    f"{style('  ~', fg='yellow', bold=True)} {name}.{_setting_line(change)}{where}"
+                )
+        out.append("")
+    return ["Provider settings:", "", *out] if out else []
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def render_text(plan: Plan, style: Style = _plain) -> str:
@@ -118,6 +211,7 @@ def render_text(plan: Plan, style: Style = _plain) -> str:
             out.append(f"{style(f'{symbol:>3}', fg=colour, bold=True)} {change.address}")
             out.extend(f"      {line}" for line in _details(change))
             out.append("")
+    out.extend(_settings_text(plan, style))
     if plan.pending:
         out.append("Pending a decision (uploads in doubt):")
         out.append("")
@@ -159,14 +253,8 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     what was cut and how to see all of it.
     """
     head = [f"**{summary_line(plan.summary)}**", ""]
-    replaced = plan.summary.replace
-    if replaced:
-        head += [
-            "> [!IMPORTANT]",
-            f"> {replaced} prompt(s) get a new FileId: IVR flows must switch to it once the "
-            "new upload is approved.",
-            "",
-        ]
+    head += _settings_cautions(plan)
+    head += _new_file_ids(plan)
     if plan.pending:
         head += ["> [!CAUTION]", f"> {len(plan.pending)} upload(s) in doubt need a decision:  "]
         head += [f"> `{PENDING_SYMBOL}` {_cell(p.message)}  " for p in plan.pending[:20]]
@@ -179,6 +267,7 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         if len(plan.warnings) > 20:
             head.append(f"> ... and {len(plan.warnings) - 20} more warnings")
         head.append("")
+    head += _settings_table(plan)
     budget = limit - 400  # room for the closing note
     text = "\n".join(head)
     total_rows = len(plan.changes)
@@ -190,16 +279,18 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         section = [
             f"#### {provider} ({provider_type}): {_provider_counts(changes)}",
             "",
-            "| | address | why |",
-            "|---|---|---|",
+            "| | address | audio | why |",
+            "|---|---|---|---|",
         ]
         block = "\n" + "\n".join(section)
         if len(text) + len(block) > budget:
             break
         text += block
         for change in changes:
-            reason = change.reasons[0].message if change.reasons else ""
-            row = f"\n| `{_SYMBOLS[change.action]}` | `{change.address}` | {_cell(reason)} |"
+            row = (
+                f"\n| `{_SYMBOLS[change.action]}` | `{change.address}` | {_audio_cell(change)} "
+                f"| {_cell(_why(change))} |"
+            )
             if len(text) + len(row) > budget:
                 break
             text += row
@@ -225,3 +316,80 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
             + ". Run `ivrsync show PLANFILE` for all of it._\n"
         )
     return text
+
+
+def _new_file_ids(plan: Plan) -> list[str]:
+    """Counted as what it is: resources that get a new FileId, and the prompts they are."""
+    renewed = [c.address for c in plan.changes if c.uploads and c.before is not None]
+    if not renewed:
+        return []
+    prompts = {Address.parse(a).prompt for a in renewed}
+    listed = ", ".join(f"`{a}`" for a in renewed[:10]) + (" ..." if len(renewed) > 10 else "")
+    verb = "gets" if len(renewed) == 1 else "get"
+    return [
+        "> [!IMPORTANT]",
+        f"> {_count(len(renewed), 'resource')} ({_count(len(prompts), 'prompt')}) {verb} a "
+        f"new FileId: {listed}. IVR flows must switch to the new FileId once its upload is approved.",
+        "",
+    ]
+
+
+def _audio_cell(change: ResourceChange) -> str:
+    if change.after is not None and change.uploads:
+        return f"`{_cell(change.after.audio_path)}` {audio_facts(change.after)}"
+    if change.before is not None:
+        return f"`{_cell(change.before.audio_path)}`"
+    return ""
+
+
+def _why(change: ResourceChange) -> str:
+    reasons = [r.message for r in change.reasons]
+    if change.action is Action.REPLACE:
+        live = live_file_id(change)
+        reasons.append(
+            f"FileId {live} stays live until the new one is approved"
+            if live
+            else "no upload of it was approved yet"
+        )
+    elif change.action is Action.MOVE and change.before:
+        reasons.append(f"FileId {change.before.file_id} kept")
+    elif change.action is Action.FORGET and change.before:
+        reasons.append(f"FileId {change.before.file_id}")
+    return "; ".join(reasons)
+
+
+def _settings_cautions(plan: Plan) -> list[str]:
+    """Setting changes that decide where credentials or audio go, as loud as a destructive
+    change."""
+    loud = [(name, c) for name, ref in plan.providers.items() for c in ref.cautions]
+    if not loud:
+        return []
+    lines = ["> [!CAUTION]", "> Provider settings that decide where credentials or audio go:  "]
+    lines += [f"> `{name}.{_cell(_setting_line(c))}`: {_cell(c.why)}  " for name, c in loud]
+    return [*lines, ""]
+
+
+def _settings_table(plan: Plan) -> list[str]:
+    rows: list[str] = []
+    for name, ref in plan.providers.items():
+        header = _settings_header(plan, name, ref)
+        if header is None:
+            continue
+        if not ref.setting_changes:
+            rows.append(f"| `{name}` | | | | {_cell(header)} |")
+        for c in ref.setting_changes:
+            before = "_not set_" if c.before is None else f"`{_cell(c.before)}`"
+            after = "_not set_" if c.after is None else f"`{_cell(c.after)}`"
+            origin = _cell(ref.origins.get(c.path, ""))
+            mark = " **caution**" if c.caution else ""
+            rows.append(f"| `{name}` | `{c.path}`{mark} | {before} | {after} | {origin} |")
+    if not rows:
+        return []
+    return [
+        "#### Provider settings (against the last upload to each provider)",
+        "",
+        "| provider | setting | before | after | from |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]

@@ -31,7 +31,10 @@ from ivrsync.gc_pause import paused_gc
 from ivrsync.secrets import redact
 from ivrsync.state.errors import StateCorruptError, StateVersionError
 
-STATE_FORMAT_VERSION = 1
+# 2 adds `providers` (the settings of the last upload to each provider); a state of format 1
+# reads as one without them, and is written as 2.
+STATE_FORMAT_VERSION = 2
+_READABLE_FORMAT_VERSIONS = (1, 2)
 
 # Upload counts older than this are dropped: enough for any daily or monthly quota report.
 UPLOAD_HISTORY_DAYS = 35
@@ -165,12 +168,23 @@ class InDoubt(_Model):
         return self.settled_by or self.since + timedelta(seconds=window)
 
 
+class ProviderRecord(_Model):
+    """The settings the last upload to a provider used, secrets masked: what the next plan
+    shows its provider settings against."""
+
+    settings: dict[str, Any]
+    since: UtcDateTime  # the first upload with these settings
+    type: str
+
+
 class State(_Model):
     format_version: int = STATE_FORMAT_VERSION
     # address -> an upload that may have landed without its answer being recorded
     in_doubt: dict[str, InDoubt] = Field(default_factory=dict)
     ivrsync_version: str  # the version that last wrote it
     lineage: str  # a UUID fixed at creation: tells this state from any other one
+    # provider name -> the settings its last upload used (format 2; absent in older states)
+    providers: dict[str, ProviderRecord] = Field(default_factory=dict)
     resources: dict[str, ResourceState] = Field(default_factory=dict)
     serial: int = Field(default=0, ge=0)  # +1 on every write
     # provider name -> day "YYYY-MM-DD" in the provider's time zone -> uploads that day
@@ -316,11 +330,12 @@ def _check_format_version(document: dict[str, Any], source: str) -> None:
             f"this ivrsync ({__version__}) reads format_version {STATE_FORMAT_VERSION}. "
             "Upgrade ivrsync; it will not overwrite the file.",
         )
-    if version != STATE_FORMAT_VERSION:
+    if version not in _READABLE_FORMAT_VERSIONS:
         raise StateVersionError(
             source,
             f"the state file {source} has format_version {version}, which this ivrsync "
-            f"({__version__}) does not support (it reads {STATE_FORMAT_VERSION}); "
+            f"({__version__}) does not support (it reads "
+            f"{', '.join(map(str, _READABLE_FORMAT_VERSIONS))}); "
             "it will not overwrite the file.",
         )
 
