@@ -10,7 +10,7 @@ from pathlib import Path
 from ivrsync.audio_cache import AudioCache
 from ivrsync.manifest.loader import load_project
 from ivrsync.plan.planner import desired_upload
-from ivrsync.state.model import ResourceState, Review, State
+from ivrsync.state.model import ProviderRecord, ResourceState, Review, State
 from ivrsync.state.store import LocalStateStore
 
 UPLOADED_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -173,5 +173,10 @@ def record_applied(repo: Path, *, status: str = "approved") -> State:
             uploaded_at=UPLOADED_AT,
             review=Review.model_validate({"status": status}),
         )
+    for name, settings in project.providers.items():  # apply records the settings it used
+        if any(r.provider == name for r in state.resources.values()):
+            state.providers[name] = ProviderRecord(
+                settings=project.public_settings(name), since=UPLOADED_AT, type=settings.type
+            )
     cache.save()
     return LocalStateStore(repo / "ivrsync.state.json").write(state)
