@@ -329,7 +329,8 @@ def _new_file_ids(plan: Plan) -> list[str]:
     return [
         "> [!IMPORTANT]",
         f"> {_count(len(renewed), 'resource')} ({_count(len(prompts), 'prompt')}) {verb} a "
-        f"new FileId: {listed}. IVR flows must switch to the new FileId once its upload is approved.",
+        f"new FileId: {listed}. IVR flows must switch to the new FileId once its upload is "
+        "approved.",
         "",
     ]
 
