@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +36,7 @@ from ivrsync.plan.model import (
     StateRef,
     Summary,
 )
-from ivrsync.plan.settings import diff_settings, dotted, leaf_paths
+from ivrsync.plan.settings import diff_settings, differences, dotted, leaf_paths
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.state.model import InDoubt, ResourceState, State, provider_day
 
@@ -474,29 +473,17 @@ def _canonical(attributes: dict[str, str]) -> str:
     return json.dumps(attributes, sort_keys=True)
 
 
-_DEEPDIFF_KEY = re.compile(r"^root\['(.*)'\]$")
-
-
 def _attribute_reasons(before: dict[str, str], after: dict[str, str]) -> list[Reason]:
-    """One reason per uploaded attribute that differs (deepdiff names what changed and how)."""
-    if before == after:
-        return []
-    from deepdiff import DeepDiff
-
-    diff = DeepDiff(before, after, verbose_level=2)
-    reasons: list[Reason] = []
-    for kind in ("values_changed", "dictionary_item_added", "dictionary_item_removed"):
-        for path, value in sorted(diff.get(kind, {}).items()):
-            match = _DEEPDIFF_KEY.match(path)
-            name = match.group(1) if match else path
-            if kind == "values_changed":
-                old, new = str(value["old_value"]), str(value["new_value"])
-            elif kind == "dictionary_item_added":
-                old, new = None, str(value)
-            else:
-                old, new = str(value), None
-            reasons.append(Reason(message=f"{name} changed", attribute=name, before=old, after=new))
-    return reasons
+    """One reason per uploaded attribute that differs."""
+    return [
+        Reason(
+            message=f"{dotted(path)} changed",
+            attribute=dotted(path),
+            before=None if old is None else str(old),
+            after=None if new is None else str(new),
+        )
+        for path, old, new in differences(before, after)
+    ]
 
 
 def _matches(address: str | None, patterns: Iterable[str]) -> bool:

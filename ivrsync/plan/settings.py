@@ -31,21 +31,30 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return ".".join(str(part) for part in path)
 
 
-def diff_settings(before: dict[str, Any], after: dict[str, Any]) -> list[SettingChange]:
-    """One change per setting that differs, nested settings included, sorted by path."""
+Difference = tuple[tuple[str | int, ...], Any, Any]  # path, before, after (None: absent)
+
+
+def differences(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
+    """Every value that differs between two nested mappings, by path (deepdiff finds them:
+    changed, added, removed, of another type), sorted by path."""
     if before == after:
         return []
     from deepdiff import DeepDiff
 
     tree = DeepDiff(before, after, view="tree", verbose_level=2)
-    changes: dict[str, SettingChange] = {}
+    found: dict[str, Difference] = {}
     for levels in tree.values():
         for level in levels:
             path = tuple(level.path(output_format="list"))
             old = None if _absent(level.t1) else level.t1
             new = None if _absent(level.t2) else level.t2
-            changes[dotted(path)] = _change(path, old, new)
-    return [changes[key] for key in sorted(changes)]
+            found[dotted(path)] = (path, old, new)
+    return [found[key] for key in sorted(found)]
+
+
+def diff_settings(before: dict[str, Any], after: dict[str, Any]) -> list[SettingChange]:
+    """One change per setting that differs, nested settings included, sorted by path."""
+    return [_change(path, old, new) for path, old, new in differences(before, after)]
 
 
 def _absent(value: Any) -> bool:
