@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import os
+import select
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -49,3 +53,22 @@ def use_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CI", raising=False)
+
+
+def read_line(stream: IO[bytes] | None, what: str, timeout: float = 60) -> str:
+    """One line a child printed, read a byte at a time from its pipe.
+
+    A buffered readline could take the next lines into Python's buffer, where select() no
+    longer sees them (nor would `communicate` later). The timeout only guards against a hang.
+    """
+    assert stream is not None, f"{what} has no pipe"
+    fd = stream.fileno()
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"{what} printed no line (so far: {data!r})"
+        byte = os.read(fd, 1)
+        assert byte, f"{what} exited (it printed {data!r})"
+        data += byte
+    return data.decode()

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import select
 import signal
 import socket
 import struct
@@ -31,7 +30,7 @@ import pytest
 
 from ivrsync.emulator import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.huawei import TOKEN_PATH, UPLOAD_PATH, reject_names_matching
-from tests.conftest import DATA, REPO_ROOT, RunCli
+from tests.conftest import DATA, REPO_ROOT, RunCli, read_line
 
 WAV = (DATA / "alaw_8k_mono.wav").read_bytes()
 MP3 = (DATA / "tone.mp3").read_bytes()
@@ -854,14 +853,6 @@ def _free_port() -> int:
         return port
 
 
-def _read_line(stream: Any, timeout: float) -> str:
-    ready, _, _ = select.select([stream], [], [], timeout)
-    assert ready, "the emulator printed nothing"
-    line = stream.readline()
-    assert isinstance(line, bytes)
-    return line.decode()
-
-
 @pytest.mark.parametrize(
     ("stop_signal", "environment", "key", "secret", "note"),
     [
@@ -884,7 +875,7 @@ def test_the_command_serves_until_signalled(
         stderr=subprocess.PIPE,
     )
     try:
-        line = _read_line(process.stderr, timeout=20)
+        line = read_line(process.stderr, "the emulator")
         assert line == f"Huawei AICC emulator on http://127.0.0.1:{port} {note}\n"
         url = f"http://127.0.0.1:{port}{TOKEN_PATH}"
         answer = HTTP.post(url, json={"app_key": key, "app_secret": secret})

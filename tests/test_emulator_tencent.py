@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -49,7 +48,7 @@ from ivrsync.emulator.tencent import (
     STATUS_UNREVIEWED,
     reject_names_matching,
 )
-from tests.conftest import DATA, REPO_ROOT, RunCli
+from tests.conftest import DATA, REPO_ROOT, RunCli, read_line
 
 WAV = (DATA / "alaw_8k_mono.wav").read_bytes()
 MP3 = (DATA / "tone.mp3").read_bytes()
@@ -895,14 +894,6 @@ def test_a_bad_configuration_is_refused(change: Json) -> None:
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _read_line(stream: Any, timeout: float) -> str:
-    ready, _, _ = select.select([stream], [], [], timeout)
-    assert ready, "the emulator printed nothing"
-    line = stream.readline()
-    assert isinstance(line, bytes)
-    return line.decode()
-
-
 def test_the_command_serves_both_emulators_until_signalled(files: str) -> None:
     secret_id, secret_key = "AKIDtenant1234567890", "tenant-s3cret-Key-99"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AICC_", "TENCENTCLOUD_"))}
@@ -927,8 +918,8 @@ def test_the_command_serves_both_emulators_until_signalled(files: str) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        huawei = _read_line(process.stderr, timeout=20)
-        tencent = _read_line(process.stderr, timeout=20)
+        huawei = read_line(process.stderr, "the emulator")
+        tencent = read_line(process.stderr, "the emulator")
         assert huawei.startswith(f"Huawei AICC emulator on http://127.0.0.1:{huawei_port} ")
         assert tencent == (
             f"Tencent CCC emulator on http://127.0.0.1:{tencent_port} (SDK endpoint "
@@ -963,7 +954,7 @@ def test_the_command_serves_tencent_alone_on_port(files: str) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        line = _read_line(process.stderr, timeout=20)
+        line = read_line(process.stderr, "the emulator")
         assert line.startswith(f"Tencent CCC emulator on http://127.0.0.1:{port} ")
         assert f"SecretId {DEMO_SECRET_ID!r}" in line and "SdkAppId 1400000000" in line
         assert describe(sdk(_Endpoint(f"127.0.0.1:{port}"))).TotalCount == 0

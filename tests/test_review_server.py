@@ -40,7 +40,7 @@ from ivrsync.reviews.client import (
 )
 from ivrsync.reviews.server import ReviewServer
 from ivrsync.reviews.store import ReviewResult, ReviewStore
-from tests.conftest import DATA, RunCli
+from tests.conftest import DATA, RunCli, read_line
 
 WAV_B64 = base64.b64encode((DATA / "alaw_8k_mono.wav").read_bytes()).decode()
 # Fixed, not random: parameters are built from it, and their ids must be the same in every
@@ -635,20 +635,6 @@ _STARTED = re.compile(
 )
 
 
-def _read_line(fd: int, timeout: float) -> str:
-    """One line, read a byte at a time: a buffered read would take the lines after it from
-    `communicate` later."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(b"\n"):
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        assert ready, f"the review server printed no line (so far: {data!r})"
-        byte = os.read(fd, 1)
-        assert byte, f"the review server exited (it printed {data!r})"
-        data += byte
-    return data.decode()
-
-
 def _start_command(*args: str, cwd: Path) -> tuple[subprocess.Popen[bytes], str, int]:
     env = dict(os.environ, IVRSYNC_REVIEW_TOKEN=TOKEN)
     process = subprocess.Popen(
@@ -659,7 +645,7 @@ def _start_command(*args: str, cwd: Path) -> tuple[subprocess.Popen[bytes], str,
         stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
-    line = _read_line(process.stderr.fileno(), timeout=20)
+    line = read_line(process.stderr, "the review server")
     match = _STARTED.fullmatch(line)
     assert match, line
     return process, line, int(match.group(2))
