@@ -57,9 +57,9 @@ def test_all_applied(run_cli: RunCli, tmp_path: Path, emulator: HuaweiEmulator) 
     state = LocalStateStore(repo / "ivrsync.state.json").read()
     assert state is not None
     assert result["state"] == {"lineage": state.lineage, "serial": state.serial}
-    assert [(r["address"], r["action"], r["status"], r["file_id"]) for r in result["resources"]] == [
-        (address, "create", "done", entry.file_id) for address, entry in state.resources.items()
-    ]
+    assert [
+        (r["address"], r["action"], r["status"], r["file_id"]) for r in result["resources"]
+    ] == [(address, "create", "done", entry.file_id) for address, entry in state.resources.items()]
     assert {u.file_id for u in emulator.uploads} == {r["file_id"] for r in result["resources"]}
     assert result["summary"]["uploaded"] == 3
     assert result["summary"]["failed"] == 0
