@@ -10,17 +10,20 @@ and annotations either way. And the glue's source never looks at what ivrsync pr
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from ivrsync.ci import github as ci_github
 from ivrsync.ci import results as ci_results
 from ivrsync.plan.workflow import load_plan
+from tests.conftest import REPO_ROOT
 from tests.test_ci_examples import (  # noqa: F401  (clouds: a fixture)
     ActionRunner,
     Clouds,
@@ -51,6 +54,19 @@ REWORD = textwrap.dedent(
         sys.stdout, sys.stderr = _Reworded(sys.stdout), _Reworded(sys.stderr)
     """
 )
+
+
+SCHEMAS = {
+    kind: jsonschema.Draft202012Validator(
+        json.loads((REPO_ROOT / f"schema/{kind}.schema.json").read_text())
+    )
+    for kind in ("plan", "apply-result")
+}
+
+
+def valid(kind: str, path: Path | str) -> None:
+    """A real output, as the committed schema describes it."""
+    SCHEMAS[kind].validate(json.loads(Path(path).read_text()))
 
 
 def annotations_of(run: Run) -> list[str]:
@@ -106,6 +122,7 @@ def test_the_action_reads_only_the_json(
         "plan-file": "ivrsync.plan.json",
     }
     assert planned.outcomes["run"] == "success"
+    valid("plan", ws / "ivrsync.plan.json")
     shutil.move(ws / "ivrsync.plan.json", ws / "all.plan.json")
     if reworded:  # the hook is in place: ivrsync's text is not what it was
         printed = ivrsync("plan", "--target", "ccc.*", "--out", "ccc.plan.json")
@@ -124,6 +141,8 @@ def test_the_action_reads_only_the_json(
         "to plan and apply them."
     ]
     assert len(clouds.tencent.uploads) == 9
+    valid("plan", ws / "ccc.plan.json")
+    valid("apply-result", done.steps["run"]["result-file"])
 
     # The plan made before that apply is stale now: refused, with the hint.
     stale = action(command="apply", **{"plan-file": "all.plan.json"})
@@ -134,6 +153,7 @@ def test_the_action_reads_only_the_json(
     assert "is stale: the state changed since the plan was made" in error
     assert "The reviewed plan no longer fits the state: plan again" in error
     assert clouds.huawei.uploads == []
+    valid("apply-result", stale.steps["run"]["result-file"])
 
     # Every Huawei answer lost: a partial apply, and what was not done listed.
     clouds.huawei.faults.lost_response_rate = 1.0
@@ -150,10 +170,14 @@ def test_the_action_reads_only_the_json(
     assert [line.split(": ", 1)[0] for line in listed] == sorted(huawei)
     assert all(": in-doubt: " in line for line in listed)
     assert len(clouds.huawei.uploads) == 7
+    valid("apply-result", partial.steps["run"]["result-file"])
 
     # Uploads in doubt wait for a decision: the plan says there is something to do.
     again = action(command="plan", comment="false")
     assert (again.outputs["exitcode"], again.outputs["has-changes"]) == ("2", "true")
+    pending = json.loads((ws / "ivrsync.plan.json").read_text())["pending"]
+    assert len(pending) == 7
+    valid("plan", ws / "ivrsync.plan.json")
 
 
 # What a child printed: run_streamed's `log`, a CompletedProcess's stdout and stderr.
