@@ -92,11 +92,16 @@ def test_the_action_reads_only_the_json(
     runner = ActionRunner(env, tmp_path / "temp")
     run_ids = iter(range(800, 900))
 
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+
     def action(**inputs: str) -> Run:
         github = {
             "event_name": "workflow_dispatch",
+            "event_path": str(event),
             "run_id": str(next(run_ids)),
             "sha": "a" * 40,
+            "ref": "refs/heads/main",
             "ref_name": "main",
             "repository": "example/prompts",
         }
