@@ -43,10 +43,13 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
-# Regenerate the committed JSON Schemas after changing ivrsync/manifest/schema.py.
+# Regenerate the committed JSON Schemas after changing ivrsync/manifest/schema.py, the plan
+# (ivrsync/plan/model.py) or the apply result (ivrsync/apply/report.py).
 schema: $(VENV)/.installed
 	$(BIN)/ivrsync schema --kind root > schema/ivrsync.schema.json
 	$(BIN)/ivrsync schema --kind prompts > schema/prompts.schema.json
+	$(BIN)/ivrsync schema --kind plan > schema/plan.schema.json
+	$(BIN)/ivrsync schema --kind apply-result > schema/apply-result.schema.json
 
 # Regenerate docs/reference/ (manifest keys, commands, example outputs) after changing them.
 .PHONY: docs

@@ -68,7 +68,13 @@ def sort_key(problem: Problem) -> tuple[str, int, int, str]:
 
 
 class IvrsyncError(Exception):
-    """A failure the user can fix; its message is complete on its own."""
+    """A failure the user can fix; its message is complete on its own.
+
+    `error_code` names the kind of failure for machines (`apply --json`, docs/apply-result.md):
+    stable, unlike the message. Subclasses name their own.
+    """
+
+    error_code: str = "error"
 
 
 class ManifestError(IvrsyncError):
@@ -78,3 +84,10 @@ class ManifestError(IvrsyncError):
         self.problems = sorted(problems, key=sort_key)
         errors = [p for p in self.problems if p.severity is Severity.ERROR]
         super().__init__(f"{len(errors)} error(s) in the manifests")
+        # Unset variables the manifest names for secrets are credentials missing, not a
+        # manifest to fix: CI tells the two apart.
+        credentials = {"secret-unset", "credentials-missing"}
+        if errors and all(p.code in credentials for p in errors):
+            self.error_code = "missing_credentials"
+        else:
+            self.error_code = "invalid_manifest"

@@ -3,6 +3,7 @@ uploaded twice, no hang, no traceback, the lock released (issue 14, sections 2 a
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -47,9 +48,9 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) 
 class Apply:
     """`python -m ivrsync apply` in a subprocess, its stderr read line by line as it comes."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ivrsync", "-C", str(repo), "apply", "--auto-approve"],
+            [sys.executable, "-m", "ivrsync", "-C", str(repo), "apply", "--auto-approve", *args],
             env={**os.environ, **ENV},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -104,7 +105,7 @@ def test_sigint_starts_nothing_new_records_the_answers_in_flight_and_exits_130(
 ) -> None:
     repo = huawei_repository(tmp_path / "prompts", 40, endpoint=huawei.url)
     huawei.faults.latency = 1.0  # answers take a second: some are always in flight
-    run = Apply(repo)
+    run = Apply(repo, "--json-out", str(tmp_path / "result.json"))
     wait_until(lambda: huawei.requests >= 3, "the first uploads")
     run.signal(signal.SIGINT)
     code, out, err = run.finish()
@@ -121,6 +122,11 @@ def test_sigint_starts_nothing_new_records_the_answers_in_flight_and_exits_130(
     assert 3 <= len(stored) < 40  # what was queued was not sent
     assert err.count(": cancelled: not sent: the apply was cancelled") == 40 - len(stored)
     assert not (repo / "ivrsync.state.json.lock").exists()
+    # The result says the same, for CI.
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert (result["outcome"], result["exit_code"]) == ("cancelled", 130)
+    assert result["summary"]["cancelled"] == 40 - len(stored)
+    assert {r["file_id"] for r in result["resources"] if r["status"] == "done"} == stored
 
 
 def test_a_second_sigint_stops_waiting_leaves_the_uploads_in_flight_in_doubt_and_exits_at_once(

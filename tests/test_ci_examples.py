@@ -486,6 +486,8 @@ def clouds(tmp_path: Path) -> Iterator[Clouds]:
             "CCC_ENDPOINT": tencent.url,
             "CCC_AUDIO_BASE_URL": audio,
         }
+        if os.environ.get("PYTHONPATH"):  # the ivrsync under test, in subprocesses too
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         yield Clouds(env, huawei, tencent)
 
 

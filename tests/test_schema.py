@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,14 @@ import pytest
 from ivrsync.cli.schema import schema_text
 from ivrsync.manifest.yaml_source import load_yaml_file
 from tests.conftest import EXAMPLES, REPO_ROOT, RunCli
+from tests.test_plan_serialization import sample_plan
 
-SCHEMAS = {"root": "schema/ivrsync.schema.json", "prompts": "schema/prompts.schema.json"}
+SCHEMAS = {
+    "root": "schema/ivrsync.schema.json",
+    "prompts": "schema/prompts.schema.json",
+    "plan": "schema/plan.schema.json",
+    "apply-result": "schema/apply-result.schema.json",
+}
 
 
 @pytest.mark.parametrize(("kind", "path"), SCHEMAS.items())
@@ -62,3 +69,22 @@ def test_every_example_manifest_names_its_schema_in_a_modeline() -> None:
         target = (manifest.parent / match.group(1)).resolve()
         expected = "ivrsync" if manifest.name == "ivrsync.yaml" else "prompts"
         assert target == (REPO_ROOT / SCHEMAS["root" if expected == "ivrsync" else "prompts"])
+
+
+def test_the_plan_schema_is_a_contract_for_its_major_version(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """A real plan validates; so does one with fields a later 1.x adds; a 2.x does not."""
+    shutil.copytree(EXAMPLES, tmp_path / "repo", ignore=shutil.ignore_patterns(".ivrsync"))
+    code, out, err = run_cli("-C", str(tmp_path / "repo"), "plan", "--json", "--target", "ccc.*")
+    assert code == 0, err
+    plan = json.loads(out)
+    validator = _validator("plan")
+    validator.validate(plan)
+    validator.validate(json.loads(sample_plan().to_json()))
+    plan["format_version"] = "1.9"
+    plan["audio_details"] = {"seconds": 1.5}
+    plan["changes"][0]["provider_settings_diff"] = []
+    validator.validate(plan)
+    plan["format_version"] = "2.0"
+    assert list(validator.iter_errors(plan))

@@ -783,11 +783,13 @@ def test_what_a_provider_echoes_back_is_not_shown(
             callback_url="https://hooks.example.com/aicc/${AICC_CALLBACK_TOKEN}",
         )
         session = Session(run_cli, repo, collector, monkeypatch)
-        for verbose in ((), ("-v", "-v")):
-            session.run(*verbose, "apply", "--auto-approve", expect=1, note="app key refused")
+        # The JSON result (stdout, or the file found among tmp_path's files) included.
+        ways = ((), ("-v", "-v"), ("--json",), ("--json-out", str(tmp_path / "result.json")))
+        for extra in ways:
+            session.run("apply", "--auto-approve", *extra, expect=1, note="app key refused")
         script.answers[TOKEN_PATH] = [Answer(200, json.dumps(token).encode())]
-        for verbose in ((), ("-v", "-v")):
-            session.run(*verbose, "apply", "--auto-approve", expect=1, note="callBackUrl refused")
+        for extra in ways:
+            session.run("apply", "--auto-approve", *extra, expect=1, note="callBackUrl refused")
         sent = b"".join(body for _, _, body in script.requests)
         assert all_secrets.callback_token.value.encode() in sent  # it did go to the provider
     leaks, tolerated = check(

@@ -36,6 +36,14 @@ from ivrsync.validate import validate_repository
 class StalePlanError(IvrsyncError):
     """A saved plan no longer describes what applying it would do."""
 
+    error_code = "stale_plan"
+
+
+class ApprovalRequiredError(IvrsyncError):
+    """Not at a terminal, and neither a saved plan nor --auto-approve: nobody approved it."""
+
+    error_code = "approval_required"
+
 
 class ApplySession:
     """Validated manifests, the state, and its lock, for one apply."""

@@ -36,13 +36,13 @@ from typing import Any
 
 from ivrsync.ci import CiError
 from ivrsync.ci.git import commit_state, take_state_from_branch
+from ivrsync.ci.results import ApplyRun, ivrsync_command, left_over, run_apply, run_plan
+from ivrsync.plan.render import summary_line
 
 COMMENT_LIMIT = 65_536  # characters: GitHub refuses a longer issue comment
 SUMMARY_LIMIT = 1_048_576  # bytes: GitHub drops a step summary over 1 MiB
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-# Lines apply writes for a resource that was not done (ivrsync/cli/apply.py).
-_NOT_DONE = re.compile(r"^(\S+): (failed|deferred|in-doubt|unrecorded): (.*)$")
 
 
 # --- GitHub Actions workflow commands and files ------------------------------------------
@@ -127,37 +127,6 @@ def fit(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
     opened = body.count("<details>") - body.count("</details>")
     closing += "\n</details>\n" * max(0, opened)
     return body + closing + note
-
-
-# --- Running ivrsync ---------------------------------------------------------------------
-
-
-def ivrsync_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ivrsync", "--no-color", *args]
-
-
-def run_streamed(command: list[str], cwd: str) -> tuple[int, str]:
-    """Run `command`, copying its stdout and stderr (merged) to the log as they come;
-    returns the exit code and everything it printed."""
-    print(f"$ ivrsync {' '.join(command[4:])}", flush=True)
-    with subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        captured: list[str] = []
-        for line in process.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            captured.append(line)
-        code = process.wait()
-    return code, "".join(captured)
 
 
 # --- Settings ---------------------------------------------------------------------------
@@ -530,11 +499,8 @@ def _comment_footer(env: Mapping[str, str], settings: Settings) -> str:
 
 def cmd_plan(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
-    code, log = run_streamed(
-        ivrsync_command("plan", "--out", settings.plan_file, "--detailed-exitcode"),
-        cwd=settings.workdir,
-    )
-    planned = code in (0, 2)
+    run = run_plan(settings.workdir, settings.plan_file)
+    code, planned = run.exit_code, run.plan is not None
     if planned:
         shown = subprocess.run(
             ivrsync_command("show", settings.plan_file, "--format", "markdown"),
@@ -547,7 +513,7 @@ def cmd_plan(env: Mapping[str, str]) -> int:
             raise CiError(f"ivrsync show failed: {shown.stderr.strip()}")
         body = shown.stdout.rstrip("\n") + "\n"
     else:
-        body = f"**ivrsync plan failed** (exit {code}):\n\n" + fence(log)
+        body = f"**ivrsync plan failed** (exit {code}):\n\n" + fence(run.log)
     add_summary(env, settings.heading + body)
     comment_file = ""
     temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
@@ -559,7 +525,7 @@ def cmd_plan(env: Mapping[str, str]) -> int:
     set_outputs(
         env,
         exitcode=str(code),
-        has_changes="true" if code == 2 else "false",
+        has_changes="true" if run.has_changes else "false",
         plan_file=settings.plan_path if planned else "",
         comment_file=comment_file,
     )
@@ -613,19 +579,14 @@ def _choose_plan(settings: Settings) -> str | None:
     return None
 
 
-def _left_over(settings: Settings) -> str:
-    """After applying a saved plan: the summary line of what the branch still wants, or ''."""
-    result = subprocess.run(
-        ivrsync_command("plan", "--detailed-exitcode", "--no-lock"),
-        cwd=settings.workdir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 2:
-        return ""
-    lines = [line for line in result.stdout.splitlines() if line.startswith("Plan: ")]
-    return lines[-1] if lines else "changes"
+def _not_done(run: ApplyRun) -> str:
+    """What apply did not do, from its result: one line each, at most 10."""
+    lines = [f"{r.address}: {r.status}: {r.reason}" for r in run.not_done()]
+    lines += [f"{p.address}: in doubt, waiting for a decision: {p.message}" for p in run.pending()]
+    listed = "\n".join(lines[:10])
+    if len(lines) > 10:
+        listed += f"\n... and {len(lines) - 10} more in the log"
+    return listed
 
 
 def cmd_apply(env: Mapping[str, str]) -> int:
@@ -638,34 +599,33 @@ def cmd_apply(env: Mapping[str, str]) -> int:
     except Exception:  # a broken manifest: apply says what is wrong
         state = None
     before = state.read_bytes() if state and state.is_file() else None
-    args = ["apply", plan] if plan else ["apply", "--auto-approve"]
-    code, log = run_streamed(ivrsync_command(*args), cwd=settings.workdir)
+    temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
+    result_file = Path(temp) / f"{settings.artifact_name}-apply-result.json"
+    run = run_apply(settings.workdir, plan, result_file)
+    code = run.exit_code
     after = state.read_bytes() if state and state.is_file() else None
     headline = {0: "complete", 3: "partial", 1: "failed"}.get(code, f"failed (exit {code})")
     what = f"the plan `{Path(plan).name}`" if plan else "a new plan (--auto-approve)"
-    add_summary(env, settings.heading + f"**Apply {headline}** ({what}):\n\n" + fence(log))
+    add_summary(env, settings.heading + f"**Apply {headline}** ({what}):\n\n" + fence(run.log))
     set_outputs(
         env,
         exitcode=str(code),
         has_changes="true" if before != after else "false",
         plan_file=os.path.normpath(Path(settings.workdir) / plan) if plan else "",
+        result_file=str(result_file) if run.result else "",
     )
     if code == 0:
-        if plan:
-            rest = _left_over(settings)
-            if rest:
-                annotate(
-                    "warning",
-                    f"The applied plan is done, but the branch wants more ({rest}): changes "
-                    "merged without a plan of their own, or by a run GitHub cancelled while it "
-                    "waited. Run this workflow by hand to plan and apply them.",
-                    "ivrsync apply",
-                )
+        rest = left_over(settings.workdir) if plan else None
+        if rest is not None:
+            annotate(
+                "warning",
+                f"The applied plan is done, but the branch wants more ({summary_line(rest)}): "
+                "changes merged without a plan of their own, or by a run GitHub cancelled "
+                "while it waited. Run this workflow by hand to plan and apply them.",
+                "ivrsync apply",
+            )
         return 0
-    not_done = [line for line in log.splitlines() if _NOT_DONE.match(line)]
-    listed = "\n".join(not_done[:10])
-    if len(not_done) > 10:
-        listed += f"\n... and {len(not_done) - 10} more in the log"
+    listed = _not_done(run)
     if code == 3:
         annotate(
             "warning",
@@ -674,14 +634,17 @@ def cmd_apply(env: Mapping[str, str]) -> int:
             "ivrsync apply partial",
         )
         return 0 if settings.allow_partial else 1
-    stale = "is stale" in log
+    error = run.result.error if run.result else None
+    why = f": {error.message}" if error else ("" if run.result else ", with no result: see the log")
     hint = (
         " The reviewed plan no longer fits the state: plan again (re-run the pull request's "
         "checks, or run this workflow by hand to plan and apply the branch as it is)."
-        if stale and plan
+        if run.error_code == "stale_plan" and plan
         else ""
     )
-    annotate("error", f"ivrsync apply failed (exit {code}).{hint}\n{listed}".rstrip(), "ivrsync")
+    annotate(
+        "error", f"ivrsync apply failed (exit {code}){why}.{hint}\n{listed}".rstrip(), "ivrsync"
+    )
     return 1
 
 

@@ -5,21 +5,25 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from ivrsync.apply.engine import ApplyOptions, ResourceOutcome, Status
-from ivrsync.apply.workflow import ApplySession
+from ivrsync.apply.report import ApplyReport, applied, declined, refused
+from ivrsync.apply.workflow import ApplySession, ApprovalRequiredError
 from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.cli.output import Console
 from ivrsync.cli.signals import announce_to, handling_signals
 from ivrsync.errors import IvrsyncError
+from ivrsync.plan.model import Plan
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import render_text, summary_line
+from ivrsync.plan.workflow import write_document
+from ivrsync.secrets import redact
 
-# Exit codes (docs/cli.md): 0 complete, 1 failed or nothing applied, 3 partial.
-EXIT_PARTIAL = 3
 _STATUS_COLOURS = {
     Status.DONE: "green",
     Status.FAILED: "red",
@@ -99,6 +103,18 @@ class ProgressReporter:
 )
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="As for plan.")
 @click.option("--replace", "replace", multiple=True, metavar="ADDR", help="As for plan.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON (docs/apply-result.md) on stdout; the rest goes to stderr.",
+)
+@click.option(
+    "--json-out",
+    "json_out",
+    metavar="FILE",
+    help="Also write the result as JSON to FILE, keeping the usual output (for CI).",
+)
 @lock_timeout_option
 def apply(
     plan_file: str | None,
@@ -106,6 +122,8 @@ def apply(
     parallelism: int,
     targets: tuple[str, ...],
     replace: tuple[str, ...],
+    as_json: bool,
+    json_out: str | None,
     lock_timeout: float,
 ) -> int:
     """Upload what the plan says and record every FileId in the state.
@@ -118,14 +136,59 @@ def apply(
     by a quota, is in doubt, or an earlier upload in doubt waits for your decision: see the
     lines above the summary), 130 (SIGINT) or 143 (SIGTERM): cancelled. A first signal
     starts no new upload and waits up to 10 s for those in flight; a second stops waiting
-    (they stay in doubt).
+    (they stay in doubt). With --json or --json-out, the result says the same as data,
+    errors before any upload included (with a stable code, e.g. stale_plan).
     """
     out = console()
-    if plan_file and (targets or replace):
+    # With --json, stdout is the result alone: the plan and the summary go to stderr.
+    human, stream = (out.message, sys.stderr) if as_json else (out.data, sys.stdout)
+    try:
+        report = _apply(
+            out,
+            human,
+            stream,
+            plan_file,
+            auto_approve,
+            PlanOptions(targets, replace),
+            parallelism,
+            lock_timeout,
+        )
+    except click.exceptions.Abort:  # a prompt closed at a terminal: click says so
+        raise
+    except BaseException as exc:
+        if as_json or json_out:
+            _write_result(out, refused(exc), as_json, json_out)
+        raise
+    _write_result(out, report, as_json, json_out)
+    return report.exit_code
+
+
+def _write_result(out: Console, report: ApplyReport, as_json: bool, json_out: str | None) -> None:
+    if json_out:
+        write_document(Path(json_out), redact(report.to_json()), "the apply result")
+    if as_json:
+        out.data(report.to_json().rstrip("\n"))
+
+
+def _apply(
+    out: Console,
+    human: Callable[[str], None],
+    stream: TextIO,
+    plan_file: str | None,
+    auto_approve: bool,
+    options: PlanOptions,
+    parallelism: int,
+    lock_timeout: float,
+) -> ApplyReport:
+    if plan_file and (options.targets or options.replace):
         raise IvrsyncError(
             "--target and --replace shape a new plan; a saved plan is applied as it is"
         )
     interactive = sys.stdin.isatty() and not os.environ.get("CI")
+
+    def show(plan: Plan) -> None:
+        human(render_text(plan, lambda text, **kw: out.style(text, stream, **kw)))
+
     with (
         handling_signals(announce_to(out)) as signals,
         ApplySession(Path.cwd(), lock_timeout=lock_timeout) as session,
@@ -135,29 +198,34 @@ def apply(
         if plan_file:
             plan = session.saved_plan(Path(plan_file))
         else:
-            plan = session.new_plan(PlanOptions(targets, replace))
+            plan = session.new_plan(options)
             if plan.has_changes:
-                out.data(render_text(plan, lambda text, **kw: out.style(text, sys.stdout, **kw)))
+                show(plan)
                 if not auto_approve:
                     if not interactive:
-                        raise IvrsyncError(
+                        raise ApprovalRequiredError(
                             "not at a terminal (or CI is set): apply a saved plan "
                             "(`ivrsync plan --out FILE`, then `ivrsync apply FILE`) or pass "
                             "--auto-approve"
                         )
                     answer = click.prompt(
-                        "\nUpload these? Only 'yes' is accepted", default="", show_default=False
+                        "\nUpload these? Only 'yes' is accepted",
+                        default="",
+                        show_default=False,
+                        err=stream is sys.stderr,
                     )
                     if answer.strip() != "yes":
-                        out.message("Apply cancelled: nothing was uploaded.")
-                        return 1
+                        report = declined(session.state)
+                        assert report.error is not None
+                        out.message(report.error.message)
+                        return report
         if not plan.has_changes:
             if plan.pending:
-                out.data(render_text(plan, lambda text, **kw: out.style(text, sys.stdout, **kw)))
+                show(plan)
                 out.message(_undecided(len(plan.pending)))
-                return EXIT_PARTIAL
-            out.data(summary_line(plan.summary))
-            return 0
+            else:
+                human(summary_line(plan.summary))
+            return applied(plan, None, session.state)
         reporter = ProgressReporter(out, bar=sys.stderr.isatty())
         try:
             with signals.armed_for_engine() as cancel:
@@ -166,27 +234,24 @@ def apply(
                 )
         finally:
             reporter.close()
-    out.data(out.style(result.summary_line(), sys.stdout, bold=True))
+    human(out.style(result.summary_line(), stream, bold=True))
+    report = applied(plan, result, result.state, cancelled_by=signals.exit_code)
     if signals.exit_code is not None:
-        not_sent = result.count(Status.CANCELLED)
         out.message(
-            f"Cancelled: {not_sent} upload(s) not sent, {result.count(Status.IN_DOUBT)} in "
-            "doubt (listed above). Run apply again to finish."
+            f"Cancelled: {report.summary.cancelled} upload(s) not sent, "
+            f"{report.summary.in_doubt} in doubt (listed above). Run apply again to finish."
         )
-        return signals.exit_code
-    in_doubt = result.count(Status.IN_DOUBT)
-    if in_doubt:
+        return report
+    if report.summary.in_doubt:
         out.message(
-            f"{in_doubt} upload(s) are in doubt: sent, with no answer. The next apply looks "
-            "Tencent ones up by name; Huawei ones are held back until you choose: "
+            f"{report.summary.in_doubt} upload(s) are in doubt: sent, with no answer. The next "
+            "apply looks Tencent ones up by name; Huawei ones are held back until you choose: "
             "`--replace ADDRESS` to upload again, or `ivrsync import ADDRESS FILE_ID` "
             "(docs/reliability.md)."
         )
-    code = {"complete": 0, "partial": EXIT_PARTIAL}.get(result.status, 1)
-    if plan.pending and code == 0:
+    if plan.pending and not report.not_done():
         out.message(_undecided(len(plan.pending)))
-        code = EXIT_PARTIAL
-    return code
+    return report
 
 
 def _undecided(count: int) -> str:

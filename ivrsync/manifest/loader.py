@@ -269,7 +269,7 @@ def expand_env(
 def _secret_unset(variable: str, setting: SecretSetting) -> Problem:
     key = ".".join(str(part) for part in (setting.provider, *setting.path))
     return Problem(
-        "env-unset",
+        "secret-unset",
         f"environment variable {variable} is not set; {key} names it as a secret, needed to "
         "upload or read reviews (plan and validate do without it)",
         setting.where,

@@ -19,6 +19,12 @@ PLAN_FORMAT_VERSION = "1.2"
 NEW_REASON = "new in the manifests"
 
 
+class PlanFileError(IvrsyncError):
+    """A file given as a saved plan cannot be read as one."""
+
+    error_code = "invalid_plan"
+
+
 class Action(enum.StrEnum):
     CREATE = "create"
     REPLACE = "replace"
@@ -218,13 +224,13 @@ class Plan(_Model):
         try:
             raw = json.loads(text)
         except ValueError as exc:
-            raise IvrsyncError(f"{source} is not a saved ivrsync plan (not JSON: {exc})") from None
+            raise PlanFileError(f"{source} is not a saved ivrsync plan (not JSON: {exc})") from None
         version = raw.get("format_version") if isinstance(raw, dict) else None
         if not isinstance(version, str):
-            raise IvrsyncError(f"{source} is not a saved ivrsync plan (no format_version)")
+            raise PlanFileError(f"{source} is not a saved ivrsync plan (no format_version)")
         major = _major(PLAN_FORMAT_VERSION)
         if _major(version) != major:
-            raise IvrsyncError(
+            raise PlanFileError(
                 f"{source} is a plan of format {version}; this ivrsync reads "
                 f"{major}.x: make the plan again, or use the ivrsync that made it"
             )
@@ -233,7 +239,7 @@ class Plan(_Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise IvrsyncError(
+            raise PlanFileError(
                 f"{source} is not a valid ivrsync plan ({where}: {first['msg']})"
             ) from None
 

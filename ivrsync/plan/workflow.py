@@ -15,7 +15,7 @@ from pathlib import Path
 from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import IvrsyncError
 from ivrsync.manifest.loader import Project
-from ivrsync.plan.model import Plan
+from ivrsync.plan.model import Plan, PlanFileError
 from ivrsync.plan.planner import PlanOptions, make_plan
 from ivrsync.state.store import LocalStateStore, locked
 from ivrsync.validate import ValidationReport, validate_repository
@@ -65,23 +65,28 @@ def plan_repository(
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    """Write atomically: a half-written plan must never be applied."""
+    """A half-written plan must never be applied."""
+    write_document(path, plan.to_json(), "the plan")
+
+
+def write_document(path: Path, text: str, what: str) -> None:
+    """Write atomically (temp file, fsync, rename): a reader never sees half of it."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with temp.open("w", encoding="utf-8") as f:
-            f.write(plan.to_json())
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         temp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        raise IvrsyncError(f"cannot write the plan to {path}: {exc.strerror}") from None
+        raise IvrsyncError(f"cannot write {what} to {path}: {exc.strerror}") from None
 
 
 def load_plan(path: Path) -> Plan:
     try:
         text = path.read_bytes()
     except OSError as exc:
-        raise IvrsyncError(f"cannot read the plan {path}: {exc.strerror}") from None
+        raise PlanFileError(f"cannot read the plan {path}: {exc.strerror}") from None
     return Plan.from_json(text, str(path))

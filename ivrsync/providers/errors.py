@@ -14,6 +14,7 @@ class ProviderError(IvrsyncError):
     """A request failed; `retryable` says whether sending it again is safe and may succeed."""
 
     retryable = False
+    error_code = "provider_error"
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(message)
@@ -75,6 +76,8 @@ class AmbiguousOutcome(ProviderError):
 
 class CredentialsMissingError(IvrsyncError):
     """Environment variables the manifest names for credentials are not set."""
+
+    error_code = "missing_credentials"
 
     def __init__(self, message: str, missing: list[tuple[str, str, str]] | None = None):
         super().__init__(message)

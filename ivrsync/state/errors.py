@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 class StateError(IvrsyncError):
     """The state file or its lock cannot be used as asked."""
 
+    error_code = "state_error"
+
 
 class StateCorruptError(StateError):
     """The state file is not a state ivrsync wrote; it is never overwritten."""
+
+    error_code = "state_corrupt"
 
     def __init__(self, source: str, reason: str, backup: Path | None = None) -> None:
         self.source = source
@@ -41,6 +45,8 @@ class StateCorruptError(StateError):
 class StateVersionError(StateError):
     """The state has a format this ivrsync cannot read; it is never overwritten."""
 
+    error_code = "state_version"
+
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         super().__init__(message)
@@ -49,9 +55,13 @@ class StateVersionError(StateError):
 class StateConflictError(StateError):
     """The state on disk changed since it was read: writing would lose someone's uploads."""
 
+    error_code = "state_conflict"
+
 
 class StateLockedError(StateError):
     """Another ivrsync holds the lock; `holder` says who, so the user can judge if it is gone."""
+
+    error_code = "locked"
 
     def __init__(self, holder: LockInfo) -> None:
         self.holder = holder

@@ -1,0 +1,141 @@
+"""Running ivrsync from CI and reading what it did, for every CI integration.
+
+What a pipeline decides (changes or not, what was not done, a stale plan, what is left over)
+comes from the documents ivrsync writes for machines, never from its terminal text, which is
+for people and may be reworded: the saved plan (docs/plan-format.md) and the apply result
+(`apply --json-out`, docs/apply-result.md), plus the exit code. The terminal text is copied to
+the job's log as it comes, for people to read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ivrsync.apply.report import ApplyReport, ResourceResult
+from ivrsync.ci import CiError
+from ivrsync.errors import IvrsyncError
+from ivrsync.plan.model import Pending, Plan, Summary
+from ivrsync.plan.workflow import load_plan
+
+
+def ivrsync_command(*args: str) -> list[str]:
+    """ivrsync as this interpreter runs it: the one the pipeline installed with the glue."""
+    return [sys.executable, "-m", "ivrsync", "--no-color", *args]
+
+
+def run_streamed(command: list[str], cwd: str) -> tuple[int, str]:
+    """Run `command`, copying its stdout and stderr (merged) to the log as they come;
+    returns the exit code and everything it printed (to show people, not to parse)."""
+    print(f"$ ivrsync {' '.join(command[4:])}", flush=True)
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    ) as process:
+        assert process.stdout is not None
+        captured: list[str] = []
+        for line in process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            captured.append(line)
+        code = process.wait()
+    return code, "".join(captured)
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        return load_plan(path)
+    except IvrsyncError as exc:
+        raise CiError(f"ivrsync plan succeeded, but its plan file cannot be read: {exc}") from None
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    exit_code: int
+    log: str
+    plan: Plan | None  # the saved plan; None when ivrsync plan failed
+
+    @property
+    def has_changes(self) -> bool:
+        """Changes to apply, or uploads in doubt to decide: the state does not match."""
+        return self.plan is not None and not self.plan.settled
+
+
+def run_plan(cwd: str, plan_file: str) -> PlanRun:
+    """`ivrsync plan --out PLAN_FILE --detailed-exitcode` in `cwd`, streamed to the log; the
+    plan is read back from the file it saved."""
+    code, log = run_streamed(
+        ivrsync_command("plan", "--out", plan_file, "--detailed-exitcode"), cwd
+    )
+    return PlanRun(code, log, _read_plan(Path(cwd) / plan_file) if code in (0, 2) else None)
+
+
+def left_over(cwd: str) -> Summary | None:
+    """What a plan of the checkout wants now (its summary), or None when the state matches
+    the manifests or no plan could be made. Quiet: it reads, without the state lock."""
+    with tempfile.TemporaryDirectory(prefix="ivrsync-left-over-") as temp:
+        path = Path(temp) / "plan.json"
+        made = subprocess.run(
+            ivrsync_command("plan", "--no-lock", "--out", str(path)),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if made.returncode != 0:
+            return None
+        plan = _read_plan(path)
+    return None if plan.settled else plan.summary
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    exit_code: int
+    log: str
+    # None when ivrsync stopped before it could write one (a usage error, a crash).
+    result: ApplyReport | None
+
+    def not_done(self) -> list[ResourceResult]:
+        return self.result.not_done() if self.result else []
+
+    def pending(self) -> list[Pending]:
+        """Uploads in doubt from earlier applies that wait for a decision."""
+        return self.result.pending if self.result else []
+
+    @property
+    def error_code(self) -> str | None:
+        """Why apply stopped before any upload (`stale_plan`, ...), or None."""
+        error = self.result.error if self.result else None
+        return error.code if error else None
+
+
+def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
+    """`ivrsync apply PLAN_FILE` (or `--auto-approve` without one) in `cwd`, streamed to the
+    log, its result written to `result_file` (outside the checkout) and read back."""
+    with contextlib.suppress(FileNotFoundError):
+        result_file.unlink()  # a result left from before must not pass for this one
+    args = ["apply", plan_file] if plan_file else ["apply", "--auto-approve"]
+    code, log = run_streamed(ivrsync_command(*args, "--json-out", str(result_file.resolve())), cwd)
+    try:
+        text = result_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ApplyRun(code, log, None)
+    except OSError as exc:
+        raise CiError(f"cannot read the apply result {result_file}: {exc.strerror}") from None
+    try:
+        result = ApplyReport.model_validate_json(text)
+    except ValidationError as exc:
+        raise CiError(f"{result_file} is not an ivrsync apply result: {exc}") from None
+    return ApplyRun(code, log, result)
