@@ -32,6 +32,17 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """Where the manifests accept a known warning, and why: it is counted, not listed."""
+
+    where: Location
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"where": str(self.where), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong (or worth a warning) in a prompt repository.
 
@@ -43,6 +54,7 @@ class Problem:
     message: str
     location: Location | None = None
     severity: Severity = Severity.ERROR
+    acknowledged: Acknowledged | None = None
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
@@ -57,6 +69,7 @@ class Problem:
             "file": where.file if where else None,
             "line": where.line if where else None,
             "column": where.column if where else None,
+            "acknowledged": self.acknowledged.to_json() if self.acknowledged else None,
         }
 
 

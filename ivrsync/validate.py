@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ivrsync.acknowledgements import find, unused_problems
 from ivrsync.audio import AudioError, AudioInfo, probe
 from ivrsync.errors import Problem, Severity, sort_key
 from ivrsync.gc_pause import paused_gc
@@ -32,7 +33,17 @@ class ValidationReport:
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity is Severity.WARNING]
+        """The warnings not acknowledged in the manifests: what is listed, and fails --strict."""
+        return [p for p in self.problems if p.severity is Severity.WARNING and not p.acknowledged]
+
+    @property
+    def acknowledged(self) -> list[Problem]:
+        return [p for p in self.problems if p.acknowledged]
+
+    @property
+    def shown(self) -> list[Problem]:
+        """What a person reads: every problem but the acknowledged warnings (counted apart)."""
+        return [p for p in self.problems if not p.acknowledged]
 
     @property
     def valid(self) -> bool:
@@ -56,6 +67,10 @@ def validate_repository(
     )
     with paused_gc():
         audio, audio_problems = inspect_audio(project, cache)
+    if manifest_ok and not any(p.severity is Severity.ERROR for p in audio_problems):
+        # With errors, some audio was not checked: its acknowledgements may be needed yet.
+        used = {p.acknowledged.where for p in audio_problems if p.acknowledged}
+        audio_problems += unused_problems(project.acknowledgements, "audio-transcoded", used)
     problems = sorted([*problems, *map(one_line, audio_problems)], key=sort_key)
     return ValidationReport(project if manifest_ok else None, problems, audio)
 
@@ -100,12 +115,17 @@ def inspect_audio(
         rules = PROVIDER_TYPES[resource.provider_type]
         settings = project.providers[resource.address.provider]
         for finding in rules.audio_findings(settings, info):
+            code = f"audio-{finding.code}"
+            accepted = None
+            if finding.subject is not None:
+                accepted = find(project.acknowledgements, code, resource.address, finding.subject)
             problems.append(
                 Problem(
-                    f"audio-{finding.code}",
+                    code,
                     f"{resource.address}: {path}: {finding.message}",
                     resource.where,
                     finding.severity,
+                    accepted.acknowledged if accepted else None,
                 )
             )
     return infos, problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,26 +95,38 @@ def test_validate_json_reports_summary_problems_and_resources(run_cli: RunCli) -
         "resources": 16,
         "providers": 2,
         "errors": 0,
-        "warnings": 1,
+        "warnings": 0,
+        "acknowledged": 1,  # the survey's intended transcode
     }
     [warning] = result["problems"]
     assert warning["severity"] == "warning"
     assert warning["file"] == "prompts/menus.yaml"
     assert isinstance(warning["line"], int)
+    assert warning["acknowledged"]["reason"]
     addresses = {r["address"] for r in result["resources"]}
     assert "aicc.welcome.en_US" in addresses
     assert "ccc.hold.zh_CN" in addresses
     assert "aicc.hold.zh_CN" not in addresses  # hold goes to ccc only
 
 
-def test_strict_turns_warnings_into_failure(run_cli: RunCli) -> None:
-    code, _, err = run_cli("-C", str(EXAMPLES), "validate", "--strict")
+def unacknowledged(tmp_path: Path) -> Path:
+    """A copy of the examples without their acknowledgement: one warning shows."""
+    repo = tmp_path / "unacknowledged"
+    shutil.copytree(EXAMPLES, repo)
+    menus = repo / "prompts/menus.yaml"
+    text = menus.read_text()
+    menus.write_text(text[: text.index("    acknowledge:")])
+    return repo
+
+
+def test_strict_turns_warnings_into_failure(run_cli: RunCli, tmp_path: Path) -> None:
+    code, _, err = run_cli("-C", str(unacknowledged(tmp_path)), "validate", "--strict")
     assert code == 1
     assert "Invalid: 0 errors, 1 warning." in err
 
 
-def test_data_goes_to_stdout_and_messages_to_stderr(run_cli: RunCli) -> None:
-    code, out, err = run_cli("-C", str(EXAMPLES), "validate")
+def test_data_goes_to_stdout_and_messages_to_stderr(run_cli: RunCli, tmp_path: Path) -> None:
+    code, out, err = run_cli("-C", str(unacknowledged(tmp_path)), "validate")
     assert code == 0
     assert out == "Valid: 5 prompts, 16 resources, 2 providers (1 warning).\n"
     assert "warning:" in err

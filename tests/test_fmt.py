@@ -127,7 +127,14 @@ def test_the_order_comes_from_the_schema() -> None:
     assert set(PROVIDER_ORDER) == set(PROVIDER_TYPES)
     assert all(order[0] == "type" for order in PROVIDER_ORDER.values())
     assert set(AUDIO_SOURCE_ORDER) == {"url", "s3"}
-    assert PROMPT_ORDER == ("description", "providers", "voice_type", "remote_name", "audio")
+    assert PROMPT_ORDER == (
+        "description",
+        "providers",
+        "voice_type",
+        "remote_name",
+        "audio",
+        "acknowledge",
+    )
 
 
 def test_unknown_keys_keep_their_place() -> None:

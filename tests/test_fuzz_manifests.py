@@ -175,6 +175,8 @@ PROBLEM_LINE = re.compile(
 )
 VALIDATE_SUMMARY = re.compile(r"^Invalid: (\d+) errors?, (\d+) warnings?\.$")
 PLAN_SUMMARY = re.compile(r"^Invalid: (\d+) error\(s\), (\d+) warning\(s\)\.$")
+# The warnings the manifests acknowledge are counted on a line of their own (plan, apply).
+ACKNOWLEDGED = re.compile(r"^\d+ acknowledged warnings? not shown\.$")
 
 
 def check(fuzz: Fuzz, case: Case) -> None:
@@ -224,6 +226,8 @@ def check(fuzz: Fuzz, case: Case) -> None:
                 errors += 1
             else:
                 warnings += 1
+            continue
+        if ACKNOWLEDGED.match(line):
             continue
         counted = VALIDATE_SUMMARY.match(line) or PLAN_SUMMARY.match(line)
         if counted:

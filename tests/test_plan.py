@@ -352,8 +352,8 @@ def test_markdown_of_5000_changes_fits_a_comment_with_a_note() -> None:
     text = render_markdown(plan)
     assert len(text) <= MARKDOWN_LIMIT
     assert text.startswith("**Plan: 5000 to upload, 0 to replace, 0 to forget.**")
-    assert "_Cut to fit a comment:" in text
-    assert "of 5000 changes listed" in text
+    assert "_Cut to fit a comment (65,536 characters):" in text
+    assert "of 5000 changes listed in the tables" in text
     assert text.count("`ccc.prompt") > 100  # as many rows as fit, not none
 
 

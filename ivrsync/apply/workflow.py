@@ -68,8 +68,9 @@ class ApplySession:
         error and by `__exit__` otherwise."""
         report = validate_repository(self.root, self.env, self.cache)
         if report.project is None or not report.valid:
-            raise ManifestError(report.problems)
+            raise ManifestError(report.shown)
         self.warnings = report.warnings
+        self.acknowledged = len(report.acknowledged)  # counted, not listed
         self.project: Project = report.project
         self.store: StateStore = state_store(self.project)
         with ExitStack() as stack:

@@ -20,7 +20,7 @@ from ivrsync.cli.signals import announce_to, handling_signals
 from ivrsync.errors import IvrsyncError
 from ivrsync.plan.model import Plan
 from ivrsync.plan.planner import PlanOptions
-from ivrsync.plan.render import render_text, summary_line
+from ivrsync.plan.render import acknowledged_line, render_text, summary_line
 from ivrsync.plan.workflow import write_document
 from ivrsync.secrets import redact
 
@@ -195,6 +195,8 @@ def _apply(
     ):
         for warning in session.warnings:
             out.problem(warning)
+        if session.acknowledged:
+            out.message(acknowledged_line(session.acknowledged))
         if plan_file:
             plan = session.saved_plan(Path(plan_file))
         else:

@@ -9,7 +9,7 @@ import click
 
 from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.plan.planner import PlanOptions
-from ivrsync.plan.render import render_markdown, render_text
+from ivrsync.plan.render import acknowledged_line, render_markdown, render_text
 from ivrsync.plan.workflow import plan_repository, save_plan
 
 FORMATS = ["text", "markdown", "json"]
@@ -78,8 +78,10 @@ def plan(
         lock_timeout=lock_timeout,
         refresh=refresh,
     )
-    for problem in outcome.report.problems:
+    for problem in outcome.report.shown:
         out.problem(problem)
+    if outcome.report.acknowledged:
+        out.message(acknowledged_line(len(outcome.report.acknowledged)))
     for note in outcome.notes:
         out.message(f"Note: {note}")
     result = outcome.plan

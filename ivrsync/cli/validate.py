@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ivrsync.cli.options import common_options, console
+from ivrsync.plan.render import acknowledged_line
 from ivrsync.validate import ValidationReport, validate_repository
 
 
@@ -14,10 +15,15 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _aside(*notes: str) -> str:
+    shown = "; ".join(note for note in notes if note)
+    return f" ({shown})" if shown else ""
+
+
 def _as_json(report: ValidationReport) -> dict[str, object]:
     project = report.project
     return {
-        "format_version": "1.0",
+        "format_version": "1.1",
         "valid": report.valid,
         "summary": {
             "prompts": len(project.prompt_names) if project else None,
@@ -25,6 +31,7 @@ def _as_json(report: ValidationReport) -> dict[str, object]:
             "providers": len(project.providers) if project else None,
             "errors": len(report.errors),
             "warnings": len(report.warnings),
+            "acknowledged": len(report.acknowledged),
         },
         "problems": [problem.to_json() for problem in report.problems],
         "resources": [
@@ -41,7 +48,11 @@ def _as_json(report: ValidationReport) -> dict[str, object]:
 @click.command()
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result and problems as JSON.")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat warnings as errors (exit 1), except those the manifests acknowledge.",
+)
 def validate(as_json: bool, strict: bool) -> int:
     """Check ivrsync.yaml, its includes and audio files, without any network call.
 
@@ -53,7 +64,7 @@ def validate(as_json: bool, strict: bool) -> int:
     if as_json:
         out.json(_as_json(report))
         return 1 if failed else 0
-    for problem in report.problems:
+    for problem in report.shown:
         out.problem(problem)
     notes = _plural(len(report.warnings), "warning")
     if failed:
@@ -66,6 +77,10 @@ def validate(as_json: bool, strict: bool) -> int:
         f"Valid: {_plural(len(project.prompt_names), 'prompt')}, "
         f"{_plural(len(project.resources), 'resource')}, "
         f"{_plural(len(project.providers), 'provider')}"
-        + (f" ({notes})." if report.warnings else ".")
+        + _aside(
+            notes if report.warnings else "",
+            acknowledged_line(len(report.acknowledged)).rstrip(".") if report.acknowledged else "",
+        )
+        + "."
     )
     return 0

@@ -7,7 +7,8 @@ The rules:
   `moved`, in the same order). `state` and `defaults` as their models declare. Each provider's
   settings, and its `audio_source`, in the order the model of its `type` declares them, so
   `type` comes first. Each prompt: `description`, `providers`, `voice_type`, `remote_name`,
-  `audio` (the declared order with the audio map last, where it reads best). The locales under
+  `audio`, `acknowledge` (the declared order with the audio map last, where it reads best,
+  followed only by the warnings it causes that are accepted). The locales under
   `audio`, and under a per-locale `remote_name`, sorted. Each `moved` entry: `from`, `to`.
 - **What is not reordered.** Prompts, providers, list items and `include` globs stay in the
   user's order. Unknown keys stay where they are: only known keys trade places among
@@ -95,7 +96,8 @@ STATE_ORDER = _keys(StateSettings)
 DEFAULTS_ORDER = _keys(Defaults)
 PROVIDER_ORDER = _by_type(ProviderSettings)
 AUDIO_SOURCE_ORDER = _by_type(AudioSource)
-PROMPT_ORDER = (*(key for key in _keys(PromptSpec) if key != "audio"), "audio")
+_AFTER_AUDIO = ("audio", "acknowledge")
+PROMPT_ORDER = (*(key for key in _keys(PromptSpec) if key not in _AFTER_AUDIO), *_AFTER_AUDIO)
 MOVED_ORDER = _keys(MovedEntry)
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from ivrsync.acknowledgements import Acknowledgement
 from ivrsync.address import Address
 from ivrsync.errors import Location, ManifestError, Problem
 from ivrsync.gc_pause import paused_gc
@@ -108,6 +109,7 @@ class Project:
     # setting came from, for a reviewer and for a stale plan's message (`setting_origin`).
     document: YamlDocument | None = field(default=None, repr=False)
     env_reads: dict[DataPath, list[str]] = field(default_factory=dict, repr=False)
+    acknowledgements: list[Acknowledgement] = field(default_factory=list)
 
     @property
     def providers(self) -> Mapping[str, ProviderSettings]:
@@ -196,6 +198,35 @@ class _PromptSource:
 
     def location(self, name: str, *rest: str | int, at_key: bool = False) -> Location:
         return self.document.location(("prompts", name, *rest), at_key=at_key)
+
+
+def _acknowledgements(
+    manifest: Manifest, root_doc: YamlDocument, prompts: dict[str, _PromptSource]
+) -> list[Acknowledgement]:
+    """Every `acknowledge:` entry, with its scope and line."""
+    found = [
+        Acknowledgement(
+            a.warning,
+            a.subject,
+            a.reason,
+            root_doc.location(("providers", name, "acknowledge", index)),
+            provider=name,
+        )
+        for name, settings in manifest.providers.items()
+        for index, a in enumerate(settings.acknowledge)
+    ]
+    found += [
+        Acknowledgement(
+            a.warning,
+            a.subject,
+            a.reason,
+            source.location(name, "acknowledge", index),
+            prompt=name,
+        )
+        for name, source in sorted(prompts.items())
+        for index, a in enumerate(source.spec.acknowledge)
+    ]
+    return found
 
 
 def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
@@ -415,6 +446,7 @@ class _Loader:
             secret_settings=self.secret_settings,
             document=root_doc,
             env_reads=self.env_reads,
+            acknowledgements=_acknowledgements(manifest, root_doc, prompts),
         )
 
     def interpolate_env(self, document: YamlDocument) -> None:

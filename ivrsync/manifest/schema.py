@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -173,6 +174,65 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The warnings the manifests may acknowledge, and the key of an acknowledgement that names
+# what the warning is about, so that a new occurrence (other audio, another kept name) still
+# shows. Other warnings are about a run (quota, --target), not something the manifests accept.
+AcknowledgeableCode = Literal["audio-transcoded", "remote-name-changed"]
+ACKNOWLEDGEABLE: dict[AcknowledgeableCode, str] = {
+    "audio-transcoded": "audio",
+    "remote-name-changed": "remote_name",
+}
+
+
+class Acknowledgement(_Model):
+    """A known, accepted warning: still counted and in the plan JSON, no longer listed, and
+    no failure of `validate --strict`. One that matches no warning is reported."""
+
+    warning: AcknowledgeableCode = Field(description="the code of the warning accepted")
+    audio: str | None = Field(
+        None,
+        description="audio-transcoded: the audio as the warning describes it, "
+        "e.g. 'WAV pcm_s16le, 16000 Hz, mono'",
+    )
+    remote_name: str | None = Field(
+        None, description="remote-name-changed: the remote name kept, as the warning names it"
+    )
+    reason: str | None = Field(None, description="why it is accepted, for reviewers")
+
+    @property
+    def subject(self) -> str:
+        """What the acknowledged warning is about (its audio, its kept name)."""
+        value = getattr(self, ACKNOWLEDGEABLE[self.warning])
+        assert isinstance(value, str)
+        return value
+
+    @model_validator(mode="after")
+    def _names_its_subject(self) -> Acknowledgement:
+        key = ACKNOWLEDGEABLE[self.warning]
+        others = [k for k in set(ACKNOWLEDGEABLE.values()) - {key} if getattr(self, k)]
+        if getattr(self, key) is None or others:
+            raise PydanticCustomError(
+                "acknowledgement_subject",
+                "an acknowledgement of {warning} names `{key}:` (what the warning names) and "
+                "no other of: {keys}",
+                {
+                    "warning": self.warning,
+                    "key": key,
+                    "keys": ", ".join(sorted(set(ACKNOWLEDGEABLE.values()))),
+                },
+            )
+        return self
+
+
+def _acknowledge_field(scope: str) -> Any:
+    # Not a setting: left out of model_dump, so the settings digest and diff ignore it.
+    return Field(
+        default_factory=list,
+        exclude=True,
+        description=f"warnings accepted for {scope} (allowed: {', '.join(ACKNOWLEDGEABLE)})",
+    )
+
+
 class UrlAudioSource(_Model):
     """The audio is already published; Tencent fetches it from a URL made by a template."""
 
@@ -231,6 +291,7 @@ class HuaweiAiccSettings(_Model):
         description="whether the 8 MB limit applies to the base64 text (stricter, default) "
         "or to the file itself",
     )
+    acknowledge: list[Acknowledgement] = _acknowledge_field("every prompt of this provider")
 
 
 class TencentCccSettings(_Model):
@@ -258,6 +319,7 @@ class TencentCccSettings(_Model):
         "lost upload can be found again instead of uploaded twice",
     )
     audio_source: AudioSource = Field(description="how Tencent gets each file's URL")
+    acknowledge: list[Acknowledgement] = _acknowledge_field("every prompt of this provider")
 
 
 ProviderSettings = Annotated[HuaweiAiccSettings | TencentCccSettings, Field(discriminator="type")]
@@ -309,6 +371,7 @@ class PromptSpec(_Model):
         description="a base name used instead of the prompt name (the locale is appended), "
         "or an exact name per locale",
     )
+    acknowledge: list[Acknowledgement] = _acknowledge_field("this prompt")
 
 
 class MovedEntry(_Model):

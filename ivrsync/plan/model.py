@@ -94,11 +94,20 @@ class ResourceChange(_Model):
         return self.action in (Action.CREATE, Action.REPLACE)
 
 
+class AcknowledgedBy(_Model):
+    """The `acknowledge:` entry that accepts a warning (added in 1.2)."""
+
+    where: str  # file:line of the entry
+    reason: str | None = None
+
+
 class PlanWarning(_Model):
     code: str
     message: str
     provider: str | None = None
     addresses: list[str] = Field(default_factory=list)
+    # Set when the manifests accept this warning: counted, not listed, in text and Markdown.
+    acknowledged: AcknowledgedBy | None = None
 
 
 class StateRef(_Model):
@@ -181,6 +190,15 @@ class Plan(_Model):
     pending: list[Pending] = Field(default_factory=list)
     # sha256 of every file an upload in this plan reads: apply refuses the plan if one differs.
     files: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def listed_warnings(self) -> list[PlanWarning]:
+        """The warnings a person reads: those the manifests do not acknowledge."""
+        return [w for w in self.warnings if w.acknowledged is None]
+
+    @property
+    def acknowledged_warnings(self) -> int:
+        return len(self.warnings) - len(self.listed_warnings)
 
     @property
     def has_changes(self) -> bool:

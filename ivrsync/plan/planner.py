@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ivrsync import __version__
+from ivrsync.acknowledgements import Acknowledgement, find, unused_problems
 from ivrsync.address import Address
 from ivrsync.audio import AudioInfo
 from ivrsync.audio_cache import FileFacts
@@ -24,6 +25,7 @@ from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest.loader import Move, Project, Resource
 from ivrsync.plan.model import (
     NEW_REASON,
+    AcknowledgedBy,
     Action,
     Desired,
     Pending,
@@ -82,7 +84,7 @@ def _make_plan(
     warnings = [
         *_quota_warnings(project, state, planned, now),
         *_rejected_warnings(recorded, unchanged),
-        *_renamed_warnings(planned, unchanged, desired, recorded),
+        *_renamed_warnings(planned, unchanged, desired, recorded, project, options),
         *_option_warnings(options, planned, unchanged, outside, set(in_doubt)),
     ]
     return Plan(
@@ -593,31 +595,54 @@ def _renamed_warnings(
     unchanged: list[str],
     desired: dict[str, tuple[Resource, _Upload]],
     recorded: dict[str, ResourceState],
+    project: Project,
+    options: PlanOptions,
 ) -> list[PlanWarning]:
-    """A new remote name alone is not worth an upload (quota); say so instead."""
-    moved = [
-        c.address
+    """A new remote name alone is not worth an upload (quota); say so instead, once for the
+    kept names nobody acknowledged and once per acknowledgement for the rest."""
+    kept = {
+        c.address: c.before.remote_name
         for c in changes
         if c.action is Action.MOVE
         and c.before is not None
         and c.after is not None
         and c.before.remote_name != c.after.remote_name
-    ]
-    kept = [a for a in unchanged if recorded[a].remote_name != desired[a][1].remote_name]
-    renamed = sorted([*moved, *kept])
-    if not renamed:
-        return []
-    return [
+    }
+    kept.update(
+        (a, recorded[a].remote_name)
+        for a in unchanged
+        if recorded[a].remote_name != desired[a][1].remote_name
+    )
+    groups: dict[Acknowledgement | None, list[str]] = {}
+    for address, name in sorted(kept.items()):
+        accepted = find(project.acknowledgements, _RENAMED, Address.parse(address), name)
+        groups.setdefault(accepted, []).append(address)
+    warnings = [
         PlanWarning(
-            code="remote-name-changed",
-            addresses=renamed,
-            message=f"{len(renamed)} resource(s) keep the remote name they were uploaded with, "
-            "since uploads cannot be renamed: "
-            + ", ".join(renamed[:5])
-            + (" ..." if len(renamed) > 5 else "")
-            + "; use --replace ADDRESS to upload under the new name",
+            code=_RENAMED,
+            addresses=addresses,
+            message=f"{len(addresses)} resource(s) keep the remote name they were uploaded "
+            "with, since uploads cannot be renamed: "
+            + ", ".join(f"{a} ({kept[a]})" for a in addresses[:5])
+            + (" ..." if len(addresses) > 5 else "")
+            + "; use --replace ADDRESS to upload under the new name, or acknowledge the kept "
+            "name in the manifest",
+            acknowledged=AcknowledgedBy(where=str(accepted.where), reason=accepted.reason)
+            if accepted
+            else None,
         )
+        for accepted, addresses in groups.items()
     ]
+    if not options.targets:  # a targeted plan does not see every resource
+        used = {accepted.where for accepted in groups if accepted}
+        warnings += [
+            PlanWarning(code=p.code, message=f"{p.location}: {p.message}")
+            for p in unused_problems(project.acknowledgements, _RENAMED, used)
+        ]
+    return warnings
+
+
+_RENAMED = "remote-name-changed"
 
 
 def _option_warnings(

@@ -63,6 +63,11 @@ def summary_line(summary: Summary) -> str:
     return line + "."
 
 
+def acknowledged_line(count: int) -> str:
+    """The warnings the manifests accept are counted, not listed (the plan JSON has them)."""
+    return f"{count} acknowledged warning{'' if count == 1 else 's'} not shown."
+
+
 def _headline(change: ResourceChange) -> str:
     before = change.before
     if change.action is Action.CREATE:
@@ -222,8 +227,10 @@ def render_text(plan: Plan, style: Style = _plain) -> str:
             out.append(f"      # {pending.message}")
         out.append("")
     if plan.warnings:
-        for warning in plan.warnings:
+        for warning in plan.listed_warnings:
             out.append(f"{style('Warning:', fg='yellow', bold=True)} {warning.message}")
+        if plan.acknowledged_warnings:
+            out.append(acknowledged_line(plan.acknowledged_warnings))
         out.append("")
     out.append(style(summary_line(plan.summary), bold=True))
     return "\n".join(out)
@@ -249,32 +256,17 @@ def _cell(text: str) -> str:
 def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """A PR comment: the summary first, tables per provider, the full plan folded.
 
-    Cut to `limit` characters: the folded details go first, then table rows, and a note says
-    what was cut and how to see all of it.
+    Cut to `limit` characters: the folded plan is shortened first (then left out), then table
+    rows, and a last line says exactly what is missing and how to see all of it.
     """
-    head = [f"**{summary_line(plan.summary)}**", ""]
-    head += _settings_cautions(plan)
-    head += _new_file_ids(plan)
-    if plan.pending:
-        head += ["> [!CAUTION]", f"> {len(plan.pending)} upload(s) in doubt need a decision:  "]
-        head += [f"> `{PENDING_SYMBOL}` {_cell(p.message)}  " for p in plan.pending[:20]]
-        if len(plan.pending) > 20:
-            head.append(f"> ... and {len(plan.pending) - 20} more")
-        head.append("")
-    if plan.warnings:
-        head += ["> [!WARNING]"]
-        head += [f"> {_cell(w.message)}  " for w in plan.warnings[:20]]
-        if len(plan.warnings) > 20:
-            head.append(f"> ... and {len(plan.warnings) - 20} more warnings")
-        head.append("")
-    head += _settings_table(plan)
-    budget = limit - 400  # room for the closing note
-    text = "\n".join(head)
-    total_rows = len(plan.changes)
-    shown_rows = 0
+    head = _markdown_head(plan)
     by_provider: dict[tuple[str, str], list[ResourceChange]] = {}
     for change in plan.changes:
         by_provider.setdefault((change.provider, change.provider_type), []).append(change)
+    # Room for the closing note, which names each provider whose table lost rows.
+    budget = limit - 400 - sum(len(provider) + 40 for provider, _ in by_provider)
+    text = "\n".join(head)
+    listed: dict[str, int] = {}
     for (provider, provider_type), changes in sorted(by_provider.items()):
         section = [
             f"#### {provider} ({provider_type}): {_provider_counts(changes)}",
@@ -286,6 +278,7 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         if len(text) + len(block) > budget:
             break
         text += block
+        listed[provider] = 0
         for change in changes:
             row = (
                 f"\n| `{_SYMBOLS[change.action]}` | `{change.address}` | {_audio_cell(change)} "
@@ -294,27 +287,30 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
             if len(text) + len(row) > budget:
                 break
             text += row
-            shown_rows += 1
+            listed[provider] += 1
         text += "\n"
+    rows_note = _rows_note(by_provider, listed)
+    full = render_text(plan).split("\n")
     details_open = "\n<details><summary>Full plan</summary>\n\n```\n"
     details_close = "\n```\n\n</details>\n"
-    full = render_text(plan)
-    details_cut = False
-    room = budget - len(text) - len(details_open) - len(details_close)
-    if len(full) <= room:
-        text += details_open + full + details_close
-    elif room > 200:
-        kept = full[:room].rsplit("\n", 1)[0]
-        text += details_open + kept + "\n..." + details_close
-        details_cut = True
+    total = len(full)
+    # The longest note this comment can get, so that what is kept of the plan leaves room for it.
+    longest = _cut_note(
+        plan, limit, rows_note, f"the full plan shortened to its first {total:,} of {total:,} lines"
+    )
+    room = limit - len(text) - len(details_open) - len(details_close) - len(longest)
+    # A few lines of the folded plan tell a reviewer nothing: below this, it is left out.
+    kept = _fitting_lines(full, room - len("\n...")) if room >= _MIN_FOLDED else []
+    if len(kept) == total:
+        text += details_open + "\n".join(full) + details_close
+        plan_note = ""
+    elif kept:
+        text += details_open + "\n".join(kept) + "\n..." + details_close
+        plan_note = f"the full plan shortened to its first {len(kept):,} of {total:,} lines"
     else:
-        details_cut = True
-    if shown_rows < total_rows or details_cut:
-        text += (
-            f"\n_Cut to fit a comment: {shown_rows} of {total_rows} changes listed"
-            + (", the full plan shortened" if details_cut else "")
-            + ". Run `ivrsync show PLANFILE` for all of it._\n"
-        )
+        plan_note = f"the full plan ({total:,} lines) left out"
+    if rows_note or plan_note:
+        text += _cut_note(plan, limit, rows_note, plan_note, set(kept))
     return text
 
 
@@ -394,3 +390,86 @@ def _settings_table(plan: Plan) -> list[str]:
         *rows,
         "",
     ]
+
+
+def _markdown_head(plan: Plan) -> list[str]:
+    """The summary, the loud settings, the FileId note, the first pending uploads and warnings,
+    and the provider settings that differ."""
+    head = [f"**{summary_line(plan.summary)}**", ""]
+    head += _settings_cautions(plan)
+    head += _new_file_ids(plan)
+    if plan.pending:
+        head += ["> [!CAUTION]", f"> {len(plan.pending)} upload(s) in doubt need a decision:  "]
+        head += [f"> `{PENDING_SYMBOL}` {_cell(p.message)}  " for p in plan.pending[:_HEAD_ITEMS]]
+        if len(plan.pending) > _HEAD_ITEMS:
+            head.append(f"> ... and {len(plan.pending) - _HEAD_ITEMS} more (in the full plan)")
+        head.append("")
+    warnings = plan.listed_warnings
+    if warnings:
+        head += ["> [!WARNING]"]
+        head += [f"> {_cell(w.message)}  " for w in warnings[:_HEAD_ITEMS]]
+        if len(warnings) > _HEAD_ITEMS:
+            head.append(f"> ... and {len(warnings) - _HEAD_ITEMS} more warnings (in the full plan)")
+        head.append("")
+    if plan.acknowledged_warnings:  # nothing new: no call-out
+        head += [f"_{acknowledged_line(plan.acknowledged_warnings)}_", ""]
+    head += _settings_table(plan)
+    return head
+
+
+_MIN_FOLDED = 1000
+# How many pending uploads and warnings the head of a comment lists before "... and N more".
+_HEAD_ITEMS = 20
+
+
+def _fitting_lines(lines: list[str], room: int) -> list[str]:
+    """The first lines of `lines` that fit in `room` characters, newlines between included."""
+    used = -1
+    for count, line in enumerate(lines):
+        used += len(line) + 1
+        if used > room:
+            return lines[:count]
+    return lines
+
+
+def _rows_note(
+    by_provider: dict[tuple[str, str], list[ResourceChange]], listed: dict[str, int]
+) -> str:
+    """Which tables lost rows: "aicc 120 of 500, ccc 0 of 300"; empty when none did."""
+    cut = [
+        f"{provider} {listed.get(provider, 0)} of {len(changes)}"
+        for (provider, _), changes in sorted(by_provider.items())
+        if listed.get(provider, 0) < len(changes)
+    ]
+    if not cut:
+        return ""
+    total = sum(len(changes) for changes in by_provider.values())
+    return f"{sum(listed.values())} of {total} changes listed in the tables ({', '.join(cut)})"
+
+
+def _cut_note(
+    plan: Plan, limit: int, rows_note: str, plan_note: str, in_plan: set[str] | None = None
+) -> str:
+    """The last line of a cut comment: what is missing from it, each count exact.
+
+    `in_plan` holds the lines the folded plan shows (None: count as if it showed none).
+    """
+    parts = [part for part in (rows_note, plan_note) if part]
+    # What the head lists beyond its first items is only in the full plan: count what the
+    # plan's cut lost of those too.
+    in_plan = in_plan or set()
+    lost_pending = sum(
+        1 for p in plan.pending[_HEAD_ITEMS:] if f"      # {p.message}" not in in_plan
+    )
+    lost_warnings = sum(
+        1 for w in plan.listed_warnings[_HEAD_ITEMS:] if f"Warning: {w.message}" not in in_plan
+    )
+    if lost_pending:
+        parts.append(f"{lost_pending} upload(s) in doubt not listed")
+    if lost_warnings:
+        parts.append(f"{lost_warnings} warning(s) not listed")
+    return (
+        f"\n_Cut to fit a comment ({limit:,} characters): "
+        + "; ".join(parts)
+        + ". Run `ivrsync show PLANFILE` for all of it._\n"
+    )

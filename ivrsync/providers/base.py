@@ -33,6 +33,8 @@ class Finding:
     code: str
     message: str
     severity: Severity = Severity.ERROR
+    # What an acknowledgement of this warning names (schema.ACKNOWLEDGEABLE), if it may have one.
+    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

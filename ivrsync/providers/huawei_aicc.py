@@ -96,13 +96,14 @@ def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Findi
         )
     if not audio.is_huawei_native:
         channels = "mono" if audio.channels == 1 else f"{audio.channels} channels"
+        described = f"{audio.format.upper()} {audio.codec}, {audio.sample_rate} Hz, {channels}"
         findings.append(
             Finding(
                 "transcoded",
-                f"the audio is {audio.format.upper()} {audio.codec}, {audio.sample_rate} Hz, "
-                f"{channels}; Huawei AICC transcodes it to {NATIVE_FORMAT} and quality may "
-                "suffer: upload that format to hear what callers will hear",
+                f"the audio is {described}; Huawei AICC transcodes it to {NATIVE_FORMAT} and "
+                "quality may suffer: upload that format to hear what callers will hear",
                 Severity.WARNING,
+                subject=described,
             )
         )
     return findings
