@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from ivrsync import __version__
 from ivrsync.apply.engine import ApplyResult, Status
 from ivrsync.errors import IvrsyncError, ManifestError
-from ivrsync.plan.model import Action, Pending, Plan, StateRef
+from ivrsync.plan.model import AcknowledgedBy, Action, Pending, Plan, StateRef
 from ivrsync.state.model import State
 
 APPLY_RESULT_FORMAT_VERSION = "1.0"
@@ -82,6 +82,8 @@ class ResultProblem(_Model):
     file: str | None
     line: int | None
     column: int | None
+    # As in `validate --json`; apply refuses only for problems nobody acknowledged.
+    acknowledged: AcknowledgedBy | None = None
 
 
 class ResultError(_Model):
