@@ -37,8 +37,15 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# gitlab-ci-local runs the GitLab template in the tests (tests/test_gitlab_ci_local.py), at the
+# version package-lock.json pins; it copies the checkout with rsync (Debian: apt-get install rsync).
+node_modules/.installed: package.json package-lock.json
+	@command -v rsync >/dev/null || { echo "gitlab-ci-local needs rsync: apt-get install rsync" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # One worker per core; a module marked xdist_group keeps its tests (and fixture) together.
-pytest: $(VENV)/.installed-dev
+pytest: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 test: lint typecheck pytest
@@ -62,4 +69,4 @@ lock:
 	PYTHON=$(PYTHON) scripts/lock.sh
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -1,10 +1,11 @@
-"""The CI integration: action.yml, examples/ci/ and ivrsync/ci/github.py.
+"""The CI integration: action.yml, examples/ci/github-actions.yml and ivrsync/ci/github.py
+(the GitLab template: tests/test_gitlab_ci.py).
 
-The YAML is checked for what GitHub and GitLab only report at run time (an undeclared input,
-a step output nobody writes, a stage that does not exist). Then CI is played for real against
-the emulators: the workflow's commands one by one, the composite action's steps as the runner
-would run them (its `if:` conditions, `env:` mappings and outputs, with a stand-in for the
-GitHub API and a bare repository as origin), and the GitLab jobs' scripts in bash.
+The YAML is checked for what GitHub only reports at run time (an undeclared input, a step
+output nobody writes). Then CI is played for real against the emulators: the workflow's
+commands one by one, and the composite action's steps as the runner would run them (its `if:`
+conditions, `env:` mappings and outputs, with a stand-in for the GitHub API and a bare
+repository as origin).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 ACTION = REPO_ROOT / "action.yml"
 WORKFLOW = REPO_ROOT / "examples" / "ci" / "github-actions.yml"
-GITLAB = REPO_ROOT / "examples" / "ci" / "gitlab-ci.yml"
 SCRIPT = REPO_ROOT / "ivrsync" / "ci" / "github.py"
 EXAMPLE = REPO_ROOT / "examples" / "manifests"
 
@@ -236,24 +236,6 @@ def test_the_github_workflow_uses_the_action_as_declared() -> None:
     assert set(apply_step["env"]) == named
     for name, value in apply_step["env"].items():
         assert value == f"${{{{ secrets.{name} }}}}"
-
-
-def test_the_gitlab_template_has_its_stages_and_one_apply_at_a_time() -> None:
-    template = load(GITLAB)
-    stages = template["stages"]
-    jobs = {k: v for k, v in template.items() if isinstance(v, dict) and "script" in v}
-    assert set(jobs) == {"ivrsync-plan", "ivrsync-apply"}
-    for name, job in jobs.items():
-        assert job["stage"] in stages, name
-        assert job["extends"] in template, name
-        script = "\n".join([*template[job["extends"]]["before_script"], *job["script"]])
-        assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
-    assert jobs["ivrsync-apply"]["resource_group"]
-    assert "resource_group" not in jobs["ivrsync-plan"]
-    plan_rules = jobs["ivrsync-plan"]["rules"]
-    assert plan_rules[0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
-    assert all("$CI_DEFAULT_BRANCH" in rule["if"] for rule in jobs["ivrsync-apply"]["rules"])
-    assert "--detailed-exitcode" in jobs["ivrsync-plan"]["script"][0]
 
 
 # --- The helpers of the action -------------------------------------------------------------
@@ -992,153 +974,3 @@ def test_apply_from_a_branch_other_than_the_default_is_refused(
     assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 1
     scheduled = {**env, "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule"}
     assert ci_github.main(["prepare"], scheduled) == 0
-
-
-# --- The GitLab template's jobs, in bash --------------------------------------------------
-
-
-@dataclass
-class FakeGitLab:
-    notes: list[dict[str, Any]] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def gitlab_api() -> Iterator[FakeGitLab]:
-    fake = FakeGitLab()
-    notes_path = "/api/v4/projects/42/merge_requests/3/notes"
-
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, data: object) -> None:
-            raw = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _serve(self) -> None:
-            assert self.headers["PRIVATE-TOKEN"] == "glpat-test"
-            split = urlsplit(self.path)
-            fake.calls.append(f"{self.command} {split.path}")
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else {}
-            if self.command == "GET" and split.path == notes_path:
-                query = parse_qs(split.query)
-                page, size = int(query["page"][0]), int(query["per_page"][0])
-                return self._reply(200, fake.notes[(page - 1) * size : page * size])
-            if self.command == "POST" and split.path == notes_path:
-                fake.notes.append({"id": len(fake.notes) + 1, "body": body["body"]})
-                return self._reply(201, fake.notes[-1])
-            if self.command == "PUT" and split.path.startswith(notes_path + "/"):
-                note = fake.notes[int(split.path.rsplit("/", 1)[1]) - 1]
-                note["body"] = body["body"]
-                return self._reply(200, note)
-            return self._reply(404, {"message": "404 Not found"})
-
-        do_GET = do_POST = do_PUT = _serve
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def run_gitlab_job(
-    name: str, workspace: Path, env: dict[str, str], script: list[str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The job's before_script and script (or `script`) as one bash script, as the GitLab
-    runner does (the pip install is left out: ivrsync is installed already)."""
-    template = load(GITLAB)
-    job = template[name]
-    lines = [*template[job["extends"]]["before_script"], *(script or job["script"])]
-    installs = [line for line in lines if line.startswith("python -m pip install")]
-    assert len(installs) == 1
-    variables = {k: str(v) for k, v in template["variables"].items()}
-    return subprocess.run(
-        ["bash", "-c", "\n".join(line for line in lines if line not in installs)],
-        cwd=workspace,
-        env={**variables, **env, "CI_PROJECT_DIR": str(workspace)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def test_the_gitlab_jobs_note_the_plan_and_apply_one_at_a_time(
-    tmp_path: Path, clouds: Clouds, gitlab_api: FakeGitLab
-) -> None:
-    url, seed = make_origin(tmp_path)
-    git(seed, "checkout", "--quiet", "-b", "prompts")
-    add_prompts(seed)
-    git(seed, "add", ".")
-    git(seed, "commit", "--quiet", "-m", "Add the prompts")
-    git(seed, "push", "--quiet", "origin", "prompts")
-    publish(tmp_path, seed)
-    gitlab_api.notes = [{"id": n, "body": f"review {n}"} for n in range(1, 121)]
-    ci = {
-        **clouds.env,
-        "CI_API_V4_URL": f"{gitlab_api.url}/api/v4",
-        "CI_PROJECT_ID": "42",
-        "CI_MERGE_REQUEST_IID": "3",
-        "CI_COMMIT_SHORT_SHA": "abc1234",
-        "CI_PIPELINE_ID": "77",
-        "CI_PIPELINE_URL": "https://gitlab.example.com/p/-/pipelines/77",
-        "CI_SERVER_HOST": "gitlab.example.com",
-        "GITLAB_TOKEN": "glpat-test",
-    }
-
-    def checkout(ref: str, name: str) -> Path:
-        workspace = tmp_path / name
-        git(tmp_path, "clone", "--quiet", "--depth=1", "--branch", ref, url, str(workspace))
-        return workspace
-
-    planned = run_gitlab_job("ivrsync-plan", checkout("prompts", "mr-1"), ci)
-    assert planned.returncode == 0, planned.stdout + planned.stderr
-    assert "Posted the plan note on !3." in planned.stdout
-    assert (tmp_path / "mr-1" / "ivrsync.plan.json").is_file()  # the artifact
-    ours = [n for n in gitlab_api.notes if n["body"].startswith("<!-- ivrsync-plan:. -->\n")]
-    assert len(ours) == 1
-    assert ours[0]["body"].splitlines()[1] == "**Plan: 16 to upload, 0 to replace, 0 to forget.**"
-    # The next push to the merge request updates that note.
-    (tmp_path / "mr-1" / "next.md").write_text(
-        "**Plan: 1 to upload, 0 to replace, 0 to forget.**\n"
-    )
-    noted = run_gitlab_job("ivrsync-plan", tmp_path / "mr-1", ci, ['ivrsync_note "$PWD/next.md"'])
-    assert "Updated the plan note on !3." in noted.stdout, noted.stderr
-    assert len(gitlab_api.notes) == 121
-    assert ours[0]["body"].splitlines()[1] == "**Plan: 1 to upload, 0 to replace, 0 to forget.**"
-
-    git(seed, "checkout", "--quiet", "main")
-    git(seed, "merge", "--quiet", "--no-ff", "-m", "Merge branch 'prompts'", "prompts")
-    git(seed, "push", "--quiet", "origin", "main")
-    branch = {**ci, "CI_COMMIT_BRANCH": "main", "IVRSYNC_PUSH_URL": url}
-    del branch["CI_MERGE_REQUEST_IID"]
-    applied = run_gitlab_job("ivrsync-apply", checkout("main", "main-1"), branch)
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "Apply complete: 16 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.stdout
-    assert "Committed the state to main" in applied.stdout
-    git(seed, "pull", "--quiet", "origin", "main")
-    assert git(seed, "show", "--name-only", "--format=%an", "HEAD").split() == [
-        "ivrsync",
-        "ivrsync.state.json",
-    ]
-    # A pipeline that waited for the resource group has the older commit checked out: it takes
-    # the state from the tip, so it finds nothing to do instead of uploading everything again.
-    stale = checkout("main", "main-2")
-    git(stale, "fetch", "--quiet", "--depth=2", "origin", "main")
-    git(stale, "checkout", "--quiet", "HEAD~1")
-    again = run_gitlab_job("ivrsync-apply", stale, branch)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "Took ivrsync.state.json from the tip of main." in again.stdout
-    assert "Nothing to apply." in again.stdout
-    assert "The state on main is already this one." in again.stdout
-    assert len(clouds.tencent.uploads) == 9

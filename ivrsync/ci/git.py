@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ivrsync.ci import CiError
+from ivrsync.secrets import redact
 
 
 def git(*args: str, cwd: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
@@ -26,7 +27,7 @@ def git(*args: str, cwd: str, env: Mapping[str, str] | None = None, check: bool 
         check=False,
     )
     if check and result.returncode != 0:
-        raise CiError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+        raise CiError(f"git {' '.join(args)} failed: {redact(result.stderr.strip())}")
     return result.stdout.strip()
 
 
@@ -94,12 +95,14 @@ def commit_state(
     author: tuple[str, str],
     attempts: int = 5,
     pause: float = 2.0,
+    push_env: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
     """Commit `state` as it is on disk onto the tip of `branch` at origin and push it.
 
     Only the state changes in that commit, whatever else the checkout holds; a branch that
     moved meanwhile is fetched again and the commit remade. Returns ("pushed", commit) or
-    ("unchanged", tip).
+    ("unchanged", tip). `push_env` is added to git push's environment (e.g. a push URL with a
+    token, as GIT_CONFIG_* variables: never on a command line).
     """
     inside = repo_path(state, workdir)
     name, email = author
@@ -128,13 +131,14 @@ def commit_state(
         pushed = subprocess.run(
             ["git", "push", "--quiet", "origin", f"{commit}:refs/heads/{branch}"],
             cwd=workdir,
+            env={**os.environ, **push_env} if push_env else None,
             capture_output=True,
             text=True,
             check=False,
         )
         if pushed.returncode == 0:
             return "pushed", commit
-        print(f"Push to {branch} refused (attempt {attempt}): {pushed.stderr.strip()}")
+        print(f"Push to {branch} refused (attempt {attempt}): {redact(pushed.stderr.strip())}")
         if attempt < attempts:
             time.sleep(pause * attempt)
     raise CiError(

@@ -94,12 +94,15 @@ def fence(text: str, info: str = "text") -> str:
     return f"{marks}{info}\n{text.rstrip()}\n{marks}\n"
 
 
-def fit(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
+def fit(
+    text: str, limit: int, measure: Callable[[str], int] = len, where: str = "GitHub's limit"
+) -> str:
     """`text` cut at a line boundary to at most `limit` (as `measure` counts), with open
-    `<details>` and code fences closed again and a last line that says it was cut."""
+    `<details>` and code fences closed again and a last line that says it was cut (to fit
+    `where`)."""
     if measure(text) <= limit:
         return text
-    note = "\n\n_Cut to fit GitHub's limit: the plan file (the run's artifact) has all of it._\n"
+    note = f"\n\n_Cut to fit {where}: the plan file (the run's artifact) has all of it._\n"
     budget = limit - measure(note) - 200  # room for closing tags
     lines = text.splitlines(keepends=True)
     kept: list[str] = []

@@ -1,0 +1,335 @@
+"""The logic of the ivrsync GitLab CI template (examples/ci/gitlab-ci.yml), kept out of YAML
+so it can be tested. Run as `python -m ivrsync.ci.gitlab STEP` from the project's directory
+(where a GitLab job starts), with GitLab's CI_* variables and the template's IVRSYNC_*.
+
+  plan           merge request pipelines: take the state from the tip of the default branch
+                 (read only), ivrsync plan, and the plan as the merge request's one note; a
+                 note that cannot be posted is a warning, never a failed plan
+  apply          the default branch only: take the state from the branch's tip, plan, apply
+                 that plan; exits with apply's code (0 complete, 3 partial, 1 failed)
+  commit-state   the default branch only: commit the state file (only it) onto the branch's
+                 tip and push, again if the branch moved
+
+Everything a job keeps (the plan, its Markdown, a copy of the state) is written to
+`.ivrsync-ci/` in the project's directory: the template's one artifact path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivrsync import secrets
+from ivrsync.ci import CiError
+from ivrsync.ci.git import commit_state, take_state_from_branch
+from ivrsync.ci.github import HttpError, fence, fit, ivrsync_command, run_streamed, state_file
+
+NOTE_LIMIT = 1_000_000  # characters: GitLab refuses a longer note
+ARTIFACTS = ".ivrsync-ci"  # the template's artifact path, relative to the project directory
+PLAN_FILE = "ivrsync.plan.json"
+# Variables whose values grant access: masked in whatever this module prints.
+_TOKENS = ("GITLAB_TOKEN", "IVRSYNC_PUSH_TOKEN", "CI_JOB_TOKEN", "IVRSYNC_PUSH_URL")
+
+
+@dataclass(frozen=True)
+class Settings:
+    workdir: str  # the prompt repository, relative to the project directory; '.' for its root
+    commit_state: bool
+    artifacts: Path  # absolute: ivrsync runs in workdir
+
+    @property
+    def marker(self) -> str:
+        """The first line of the note this job owns (the same as the earlier bash template's)."""
+        return f"<!-- ivrsync-plan:{self.workdir.replace('-->', '--&gt;')} -->"
+
+    @property
+    def plan_file(self) -> str:
+        """The plan in the artifacts, as ivrsync (run in workdir) sees it."""
+        return os.path.relpath(self.artifacts / PLAN_FILE, self.workdir)
+
+
+def _workdir(value: str) -> str:
+    """IVRSYNC_DIR is also the prefix of the jobs' `rules: changes` paths
+    (`${IVRSYNC_DIR}**/*`), where GitLab neither strips `./` nor adds a slash: so it is empty
+    for the root, else a relative folder with a trailing slash."""
+    if not value:
+        return "."
+    parts = value.removesuffix("/").split("/")
+    if not value.endswith("/") or value.startswith("/") or {".", "..", ""} & set(parts):
+        raise CiError(
+            f"IVRSYNC_DIR: {value!r} is not allowed: give the prompt repository's folder "
+            "relative to the project with a trailing slash ('ivr/'), or leave it empty for "
+            "the project's root (it is also the prefix of the rules:changes paths)"
+        )
+    return value.removesuffix("/")
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    workdir = _workdir(env.get("IVRSYNC_DIR", "").strip())
+    if not Path(workdir).is_dir():
+        raise CiError(f"IVRSYNC_DIR: {workdir}/ is not a folder of this project")
+    flag = env.get("IVRSYNC_COMMIT_STATE", "true").strip().lower()
+    if flag not in ("true", "false"):
+        raise CiError(f"IVRSYNC_COMMIT_STATE: expected true or false, got {flag!r}")
+    return Settings(workdir, flag == "true", Path(ARTIFACTS).resolve())
+
+
+def warn(message: str) -> None:
+    print(f"Warning: {secrets.redact(message)}", flush=True)
+
+
+def _state(settings: Settings) -> Path | None:
+    """state.path from ivrsync.yaml, or None when the manifest cannot be read (plan and
+    apply then say what is wrong with it)."""
+    try:
+        return state_file(settings.workdir)
+    except Exception as exc:
+        print(f"Could not read state.path from {settings.workdir}/ivrsync.yaml: {exc}")
+        return None
+
+
+def _keep_state(settings: Settings, state: Path | None) -> None:
+    """A copy of the state in the artifacts, whatever happens to the push."""
+    if state is not None and state.is_file():
+        settings.artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(state, settings.artifacts / state.name)
+
+
+def _default_branch_only(env: Mapping[str, str]) -> str:
+    branch, default = env.get("CI_COMMIT_BRANCH", ""), env.get("CI_DEFAULT_BRANCH", "")
+    if not default or branch != default:
+        raise CiError(
+            f"ivrsync applies only on the default branch ({default or 'CI_DEFAULT_BRANCH unset'}); "
+            f"this pipeline is for {branch or 'no branch'}: merge the change to apply it"
+        )
+    return branch
+
+
+# --- The merge request note ---------------------------------------------------------------
+
+
+def _request(url: str, token: str, method: str = "GET", body: object = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("PRIVATE-TOKEN", token)
+    request.add_header("User-Agent", "ivrsync-gitlab")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        raise HttpError(exc.code, method, url, exc.read().decode("utf-8", "replace")) from None
+    return json.loads(raw) if raw else None
+
+
+def upsert_note(api: str, project: str, iid: str, token: str, marker: str, body: str) -> str:
+    """Update the merge request's note that starts with `marker`, or create it; returns
+    "updated" or "posted"."""
+    notes = f"{api.rstrip('/')}/projects/{urllib.parse.quote(project, safe='')}"
+    notes += f"/merge_requests/{iid}/notes"
+    text = fit(f"{marker}\n{body}", NOTE_LIMIT, where="GitLab's limit")
+    for page in range(1, 101):
+        listed = _request(f"{notes}?sort=asc&order_by=created_at&per_page=100&page={page}", token)
+        if not isinstance(listed, list):
+            raise ValueError(f"GET {notes}: expected a list of notes, got {type(listed).__name__}")
+        for note in listed:
+            if isinstance(note, dict) and str(note.get("body", "")).startswith(marker):
+                _request(f"{notes}/{note['id']}", token, "PUT", {"body": text})
+                return "updated"
+        if len(listed) < 100:
+            break
+    _request(notes, token, "POST", {"body": text})
+    return "posted"
+
+
+def post_note(env: Mapping[str, str], settings: Settings, body: str) -> None:
+    """The plan as the merge request's note. A plan is never failed by its note: whatever goes
+    wrong (no token, the API down, 401, 500, an answer that is not JSON) is one warning."""
+    iid = env.get("CI_MERGE_REQUEST_IID", "")
+    token = env.get("GITLAB_TOKEN", "")
+    if not iid:
+        print("Not a merge request pipeline: no note (the plan is above and in the artifacts).")
+        return
+    if not token:
+        print("GITLAB_TOKEN is not set: no note (the plan is above and in the artifacts).")
+        return
+    try:
+        done = upsert_note(
+            env.get("CI_API_V4_URL", ""),
+            env.get("CI_PROJECT_ID", ""),
+            iid,
+            token,
+            settings.marker,
+            body,
+        )
+    except (HttpError, OSError, ValueError, KeyError) as exc:
+        warn(
+            f"the plan note on !{iid} could not be posted ({exc}); the plan is in this job's "
+            "log and its artifacts"
+        )
+        return
+    print(f"{done.capitalize()} the plan note on !{iid}.")
+
+
+# --- Steps ----------------------------------------------------------------------------------
+
+
+def _heading(settings: Settings) -> str:
+    where = "" if settings.workdir == "." else f" in `{settings.workdir}/`"
+    return f"### ivrsync plan{where}\n\n"
+
+
+def cmd_plan(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    default = env.get("CI_DEFAULT_BRANCH", "")
+    state = _state(settings)
+    against = "the state in this branch"
+    if default and state is not None:
+        # A branch made before the last apply has an old state file (or none): planned
+        # against it, the prompts applied since would show as new uploads.
+        taken = take_state_from_branch(state, default, settings.workdir)
+        print(f"Planning against the state on {default}: {taken}.")
+        against = f"the state on `{default}`"
+    code, log = run_streamed(
+        ivrsync_command("plan", "--out", settings.plan_file, "--detailed-exitcode"),
+        cwd=settings.workdir,
+    )
+    planned = code in (0, 2)  # --detailed-exitcode: 2 is changes, not a failure
+    if planned:
+        shown = subprocess.run(
+            ivrsync_command("show", settings.plan_file, "--format", "markdown"),
+            cwd=settings.workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if shown.returncode != 0:
+            raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
+        body = shown.stdout.rstrip("\n") + "\n"
+    else:
+        body = f"**ivrsync plan failed** (exit {code}):\n\n" + fence(log)
+    footer = (
+        f"\n<sub>Commit {env.get('CI_COMMIT_SHORT_SHA', '?')}, pipeline "
+        f"{env.get('CI_PIPELINE_URL', env.get('CI_PIPELINE_ID', '?'))}; planned against "
+        f"{against}. The plan file is this job's artifact `{ARTIFACTS}/{PLAN_FILE}`.</sub>\n"
+    )
+    markdown = _heading(settings) + body + footer
+    (settings.artifacts / "plan.md").write_text(markdown, encoding="utf-8")
+    post_note(env, settings, markdown)
+    return 0 if planned else 1
+
+
+def cmd_apply(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    branch = _default_branch_only(env)
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    state = _state(settings)
+    if settings.commit_state and state is not None:
+        # A pipeline that waited for the resource group has an older commit checked out,
+        # without the state the previous apply committed.
+        taken = take_state_from_branch(state, branch, settings.workdir)
+        print(f"Before planning: {taken}.")
+    try:
+        code, _ = run_streamed(
+            ivrsync_command("plan", "--out", settings.plan_file, "--detailed-exitcode"),
+            cwd=settings.workdir,
+        )
+        if code == 0:
+            print("Nothing to apply.")
+            return 0
+        if code != 2:
+            return code
+        code, _ = run_streamed(ivrsync_command("apply", settings.plan_file), settings.workdir)
+        if code == 3:
+            print("Partial apply: what succeeded is in the state; run the pipeline again.")
+        return code
+    finally:
+        _keep_state(settings, state)
+
+
+def _push_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Where the state is pushed: IVRSYNC_PUSH_URL, else the project over HTTPS with
+    IVRSYNC_PUSH_TOKEN, else origin as the runner set it up (the job token). Given to git
+    in its environment, never on a command line or in .git/config, where the runner's next
+    job would find it."""
+    url = env.get("IVRSYNC_PUSH_URL", "")
+    token = env.get("IVRSYNC_PUSH_TOKEN", "")
+    if not url and token:
+        user = f"ivrsync:{urllib.parse.quote(token, safe='')}"
+        server = f"{env.get('CI_SERVER_HOST', '')}:{env.get('CI_SERVER_PORT', '443')}"
+        url = (
+            f"{env.get('CI_SERVER_PROTOCOL', 'https')}://{user}@{server}"
+            f"/{env.get('CI_PROJECT_PATH', '')}.git"
+        )
+    if not url:
+        return {}
+    secrets.register(url)
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "remote.origin.pushurl",
+            "GIT_CONFIG_VALUE_0": url}  # fmt: skip
+
+
+def cmd_commit_state(env: Mapping[str, str]) -> int:
+    settings = settings_from(env)
+    if not settings.commit_state:
+        print("IVRSYNC_COMMIT_STATE is false: the state is only this job's artifact.")
+        return 0
+    branch = _default_branch_only(env)
+    state = _state(settings)
+    if state is None or not state.is_file():
+        print("No state file: nothing to commit.")
+        return 0
+    _keep_state(settings, state)
+    pipeline = env.get("CI_PIPELINE_ID", "")
+    message = (
+        f"ivrsync: state after apply of {env.get('CI_COMMIT_SHORT_SHA', 'the checkout')}"
+        + (f" (pipeline {pipeline})" if pipeline else "")
+        + " [skip ci]"
+    )
+    author = ("ivrsync", f"ivrsync@{env.get('CI_SERVER_HOST') or 'gitlab'}")
+    done, commit = commit_state(
+        state, branch, settings.workdir, message, author, push_env=_push_env(env)
+    )
+    if done == "unchanged":
+        print(f"The state on {branch} is already this one ({commit[:7]}): nothing to commit.")
+    else:
+        print(f"Committed the state to {branch}: {commit[:7]}.")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Mapping[str, str]], int]] = {
+    "plan": cmd_plan,
+    "apply": cmd_apply,
+    "commit-state": cmd_commit_state,
+}
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else "")
+    parser.add_argument("step", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    env = os.environ if env is None else env
+    for name in _TOKENS:
+        if env.get(name):
+            secrets.register(env[name])
+    try:
+        return COMMANDS[args.step](env)
+    except (CiError, HttpError) as exc:
+        print(f"Error: {secrets.redact(str(exc))}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
