@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 import ivrsync
+from ivrsync import secrets
 from ivrsync.ci import gitlab
 from tests.test_ci_examples import (  # the emulators, and the prompt repository's git
     Clouds,
@@ -421,3 +422,23 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         assert listed.jobs == ["ivrsync-plan"]
     finally:
         (tmp_path / "gitlab-ci-local.log").write_text("\n".join(runner.log))
+
+
+def test_the_push_token_goes_to_git_in_its_environment_and_is_masked() -> None:
+    token = "glpat-push-0123456789"
+    env = {
+        "IVRSYNC_PUSH_TOKEN": token,
+        "CI_SERVER_PROTOCOL": "https",
+        "CI_SERVER_HOST": "gitlab.example.com",
+        "CI_SERVER_PORT": "443",
+        "CI_PROJECT_PATH": "telecom/prompts",
+    }
+    pushed = gitlab._push_env(env)
+    assert pushed == {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "remote.origin.pushurl",
+        "GIT_CONFIG_VALUE_0": f"https://ivrsync:{token}@gitlab.example.com:443/telecom/prompts.git",
+    }
+    assert token not in secrets.redact(f"fatal: unable to push to {pushed['GIT_CONFIG_VALUE_0']}")
+    assert secrets.redact(f"token {token}") == "token ***"
+    assert gitlab._push_env({}) == {}  # the runner's origin, with the job token

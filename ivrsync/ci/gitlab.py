@@ -268,6 +268,7 @@ def _push_env(env: Mapping[str, str]) -> dict[str, str]:
     url = env.get("IVRSYNC_PUSH_URL", "")
     token = env.get("IVRSYNC_PUSH_TOKEN", "")
     if not url and token:
+        secrets.register(token)
         user = f"ivrsync:{urllib.parse.quote(token, safe='')}"
         server = f"{env.get('CI_SERVER_HOST', '')}:{env.get('CI_SERVER_PORT', '443')}"
         url = (
