@@ -173,10 +173,12 @@ def gitlab_api() -> Iterator[FakeGitLab]:
                 page, size = int(query["page"][0]), int(query["per_page"][0])
                 return self._reply(200, notes[(page - 1) * size : page * size])
             if self.command == "POST" and not match.group(2):
-                notes.append({"id": len(notes) + 1, "body": body["body"]})
+                notes.append({"id": len(notes) + 1, "body": body["body"], "author": "ivrsync-bot"})
                 return self._reply(201, notes[-1])
             if self.command == "PUT" and match.group(2):
                 note = notes[int(match.group(2)) - 1]
+                if note.get("author") != "ivrsync-bot":
+                    return self._reply(403, {"message": "403 Forbidden"})
                 note["body"] = body["body"]
                 return self._reply(200, note)
             return self._reply(405, {"message": "405 Method Not Allowed"})
@@ -212,6 +214,9 @@ def test_the_note_is_found_across_pages_and_updated_in_place(
 ) -> None:
     settings = gitlab.Settings(".", True, tmp_path)
     gitlab_api.notes["3"] = [{"id": n, "body": f"review {n}"} for n in range(1, 121)]
+    # Someone else quoted the marker: that note is not ours to edit.
+    quoted = "<!-- ivrsync-plan:. -->\nAs the bot said:"
+    gitlab_api.notes["3"][5]["body"] = quoted
     env = note_env(gitlab_api.url)
     gitlab.post_note(env, settings, "**Plan: 16 to upload**\n")
     gitlab.post_note(env, settings, "**Plan: 1 to upload**\n")
@@ -222,6 +227,7 @@ def test_the_note_is_found_across_pages_and_updated_in_place(
     notes = gitlab_api.notes["3"]
     assert len(notes) == 121
     assert notes[120]["body"] == "<!-- ivrsync-plan:. -->\n**Plan: 1 to upload**\n"
+    assert notes[5]["body"] == quoted
 
 
 @pytest.mark.parametrize(

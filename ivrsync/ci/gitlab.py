@@ -136,20 +136,31 @@ def _request(url: str, token: str, method: str = "GET", body: object = None) -> 
 
 def upsert_note(api: str, project: str, iid: str, token: str, marker: str, body: str) -> str:
     """Update the merge request's note that starts with `marker`, or create it; returns
-    "updated" or "posted"."""
+    "updated" or "posted". A note the token may not edit (someone else posted the marker)
+    is passed over."""
     notes = f"{api.rstrip('/')}/projects/{urllib.parse.quote(project, safe='')}"
     notes += f"/merge_requests/{iid}/notes"
     text = fit(f"{marker}\n{body}", NOTE_LIMIT, where="GitLab's limit")
+    ours: list[Any] = []
     for page in range(1, 101):
         listed = _request(f"{notes}?sort=asc&order_by=created_at&per_page=100&page={page}", token)
         if not isinstance(listed, list):
             raise ValueError(f"GET {notes}: expected a list of notes, got {type(listed).__name__}")
-        for note in listed:
-            if isinstance(note, dict) and str(note.get("body", "")).startswith(marker):
-                _request(f"{notes}/{note['id']}", token, "PUT", {"body": text})
-                return "updated"
+        ours += [
+            note["id"]
+            for note in listed
+            if isinstance(note, dict) and str(note.get("body", "")).startswith(marker)
+        ]
         if len(listed) < 100:
             break
+    for note_id in ours:
+        try:
+            _request(f"{notes}/{note_id}", token, "PUT", {"body": text})
+        except HttpError as exc:
+            if exc.status in (403, 404):
+                continue
+            raise
+        return "updated"
     _request(notes, token, "POST", {"body": text})
     return "posted"
 
