@@ -86,7 +86,7 @@ def test_the_jobs_call_the_steps_and_derive_their_paths_from_the_settings() -> N
                 assert rule["changes"] == ["${IVRSYNC_DIR}**/*", ".gitlab-ci.yml"], name
     assert jobs["ivrsync-plan"]["script"] == ["python -m ivrsync.ci.gitlab plan"]
     assert jobs["ivrsync-apply"]["script"][:2] == [
-        "python -m ivrsync.ci.gitlab apply || code=$?",
+        "python -m ivrsync.ci.gitlab apply || ivrsync_exit=$?",
         "python -m ivrsync.ci.gitlab commit-state",
     ]
     assert jobs["ivrsync-apply"]["resource_group"]
