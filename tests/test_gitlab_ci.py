@@ -53,15 +53,17 @@ def template() -> dict[str, Any]:
 def test_the_template_installs_a_pinned_ivrsync_never_the_bare_name() -> None:
     data = template()
     spec = data["variables"]["IVRSYNC_INSTALL"]
-    # A git URL at a release tag or a full commit: no index, no range, no moving branch.
+    # A git URL at a release tag or a full commit: no index, no range, no moving branch; the
+    # one repository and this version (docs/releasing.md).
     assert re.fullmatch(
         r"git\+https://[\w.-]+/[\w.-]+/ivrsync(\.git)?@(v\d+\.\d+\.\d+|[0-9a-f]{40})", spec
     ), spec
+    assert spec == f"git+https://github.com/{ivrsync.REPOSITORY}@v{ivrsync.__version__}"
     before = data[".ivrsync"]["before_script"]
     assert [line for line in before if "pip install" in line] == [
         'python -m pip install --disable-pip-version-check --quiet "$IVRSYNC_INSTALL"'
     ]
-    # Until OWNER is replaced the jobs stop with a message, before pip asks for a password.
+    # Until the repository is set the jobs stop with a message, before pip asks for a password.
     guard = subprocess.run(
         ["bash", "-c", before[0]],
         env={"IVRSYNC_INSTALL": spec, "PATH": "/usr/bin:/bin"},
