@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -367,8 +368,17 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         [note] = gitlab_api.notes["3"]
         assert note["body"].startswith("<!-- ivrsync-plan:ivr -->\n### ivrsync plan in `ivr/`\n")
         assert "**Plan: 16 to upload, 0 to replace, 0 to forget.**" in note["body"]
-        plan = json.loads((project / gitlab.ARTIFACTS / gitlab.PLAN_FILE).read_text())
-        assert plan["summary"]["create"] == 16
+        saved = project / gitlab.ARTIFACTS / gitlab.PLAN_FILE
+        assert json.loads(saved.read_text())["summary"]["create"] == 16
+        shown = subprocess.run(
+            [sys.executable, "-m", "ivrsync", "show", str(saved), "--format", "markdown"],
+            cwd=project / "ivr",
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert shown.stdout.strip() in note["body"]  # the plan, as `ivrsync show` renders it
 
         # 2. Merged: the default branch applies and commits the state (a pipeline run by
         # hand, since gitlab-ci-local compares `changes` with origin, which has the merge).
