@@ -36,7 +36,13 @@ from typing import Any
 
 from ivrsync.ci import CiError
 from ivrsync.ci.git import commit_state, take_state_from_branch
-from ivrsync.ci.results import ApplyRun, ivrsync_command, left_over, run_apply, run_plan
+from ivrsync.ci.results import (
+    ivrsync_command,
+    left_over,
+    not_done_lines,
+    run_apply,
+    run_plan,
+)
 from ivrsync.plan.render import summary_line
 
 COMMENT_LIMIT = 65_536  # characters: GitHub refuses a longer issue comment
@@ -582,16 +588,6 @@ def _choose_plan(settings: Settings) -> str | None:
     return None
 
 
-def _not_done(run: ApplyRun) -> str:
-    """What apply did not do, from its result: one line each, at most 10."""
-    lines = [f"{r.address}: {r.status}: {r.reason}" for r in run.not_done()]
-    lines += [f"{p.address}: in doubt, waiting for a decision: {p.message}" for p in run.pending()]
-    listed = "\n".join(lines[:10])
-    if len(lines) > 10:
-        listed += f"\n... and {len(lines) - 10} more in the log"
-    return listed
-
-
 def cmd_apply(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
     plan = _choose_plan(settings)
@@ -628,7 +624,7 @@ def cmd_apply(env: Mapping[str, str]) -> int:
                 "ivrsync apply",
             )
         return 0
-    listed = _not_done(run)
+    listed = not_done_lines(run)
     if code == 3:
         annotate(
             "warning",

@@ -33,11 +33,13 @@ from typing import Any
 from ivrsync import secrets
 from ivrsync.ci import CiError
 from ivrsync.ci.git import commit_state, take_state_from_branch
-from ivrsync.ci.github import HttpError, fence, fit, ivrsync_command, run_streamed, state_file
+from ivrsync.ci.github import HttpError, fence, fit, state_file
+from ivrsync.ci.results import ivrsync_command, not_done_lines, run_apply, run_plan
 
 NOTE_LIMIT = 1_000_000  # characters: GitLab refuses a longer note
 ARTIFACTS = ".ivrsync-ci"  # the template's artifact path, relative to the project directory
 PLAN_FILE = "ivrsync.plan.json"
+RESULT_FILE = "apply-result.json"  # apply --json-out (docs/apply-result.md)
 # Variables whose values grant access: masked in whatever this module prints.
 _TOKENS = ("GITLAB_TOKEN", "IVRSYNC_PUSH_TOKEN", "CI_JOB_TOKEN", "IVRSYNC_PUSH_URL")
 
@@ -214,11 +216,8 @@ def cmd_plan(env: Mapping[str, str]) -> int:
         taken = take_state_from_branch(state, default, settings.workdir)
         print(f"Planning against the state on {default}: {taken}.")
         against = f"the state on `{default}`"
-    code, log = run_streamed(
-        ivrsync_command("plan", "--out", settings.plan_file, "--detailed-exitcode"),
-        cwd=settings.workdir,
-    )
-    planned = code in (0, 2)  # --detailed-exitcode: 2 is changes, not a failure
+    run = run_plan(settings.workdir, settings.plan_file)
+    planned = run.plan is not None
     if planned:
         shown = subprocess.run(
             ivrsync_command("show", settings.plan_file, "--format", "markdown"),
@@ -231,7 +230,7 @@ def cmd_plan(env: Mapping[str, str]) -> int:
             raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
         body = shown.stdout.rstrip("\n") + "\n"
     else:
-        body = f"**ivrsync plan failed** (exit {code}):\n\n" + fence(log)
+        body = f"**ivrsync plan failed** (exit {run.exit_code}):\n\n" + fence(run.log)
     footer = (
         f"\n<sub>Commit {env.get('CI_COMMIT_SHORT_SHA', '?')}, pipeline "
         f"{env.get('CI_PIPELINE_URL', env.get('CI_PIPELINE_ID', '?'))}; planned against "
@@ -254,19 +253,25 @@ def cmd_apply(env: Mapping[str, str]) -> int:
         taken = take_state_from_branch(state, branch, settings.workdir)
         print(f"Before planning: {taken}.")
     try:
-        code, _ = run_streamed(
-            ivrsync_command("plan", "--out", settings.plan_file, "--detailed-exitcode"),
-            cwd=settings.workdir,
-        )
-        if code == 0:
+        planned = run_plan(settings.workdir, settings.plan_file)
+        if planned.plan is None:
+            return planned.exit_code
+        if not planned.has_changes:
             print("Nothing to apply.")
             return 0
-        if code != 2:
-            return code
-        code, _ = run_streamed(ivrsync_command("apply", settings.plan_file), settings.workdir)
-        if code == 3:
-            print("Partial apply: what succeeded is in the state; run the pipeline again.")
-        return code
+        applied = run_apply(settings.workdir, settings.plan_file, settings.artifacts / RESULT_FILE)
+        listed = not_done_lines(applied)
+        if applied.exit_code == 3:
+            print("Partial apply: what succeeded is in the state; run the pipeline again for:")
+            print(listed)
+        elif applied.exit_code != 0:
+            error = applied.result.error if applied.result else None
+            print(
+                f"Apply failed (exit {applied.exit_code}){f': {error.message}' if error else ''}."
+            )
+            if listed:
+                print(listed)
+        return applied.exit_code
     finally:
         _keep_state(settings, state)
 

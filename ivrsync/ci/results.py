@@ -121,6 +121,16 @@ class ApplyRun:
         return error.code if error else None
 
 
+def not_done_lines(run: ApplyRun, limit: int = 10) -> str:
+    """What apply did not do, from its result: one line each, at most `limit`."""
+    lines = [f"{r.address}: {r.status}: {r.reason}" for r in run.not_done()]
+    lines += [f"{p.address}: in doubt, waiting for a decision: {p.message}" for p in run.pending()]
+    listed = "\n".join(lines[:limit])
+    if len(lines) > limit:
+        listed += f"\n... and {len(lines) - limit} more in the log"
+    return listed
+
+
 def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
     """`ivrsync apply PLAN_FILE` (or `--auto-approve` without one) in `cwd`, streamed to the
     log, its result written to `result_file` (outside the checkout) and read back."""
