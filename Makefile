@@ -37,9 +37,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-# gitlab-ci-local runs the GitLab template in the tests (tests/test_gitlab_ci_local.py), at the
-# version package-lock.json pins; it copies the checkout with rsync (Debian: apt-get install rsync).
+# gitlab-ci-local runs the GitLab template in the tests (tests/test_gitlab_ci.py), at the
+# version package-lock.json pins; it copies the checkout with rsync, installed here from Debian's
+# packages when missing (as root; otherwise: apt-get install rsync).
 node_modules/.installed: package.json package-lock.json
+	@command -v rsync >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
 	@command -v rsync >/dev/null || { echo "gitlab-ci-local needs rsync: apt-get install rsync" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
