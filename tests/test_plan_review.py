@@ -4,6 +4,7 @@ stale plan that says which setting differs and where each value came from."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from datetime import UTC, datetime
@@ -204,20 +205,160 @@ def test_nested_settings_the_app_id_and_the_audio_source_are_loud(
     assert "`ccc.sdk_app_id: 1400000001 -> 1400000000`: uploads go to another CCC" in markdown
 
 
-def test_a_state_without_recorded_settings_is_unknown_before_not_a_change(
-    run_cli: RunCli, repo: Path
+def test_an_endpoint_moved_is_a_change_apply_records_once(
+    run_cli: RunCli, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """What differs from the state is a change: planned (exit 2), approved, applied without
+    credentials (nothing is uploaded), and then clean."""
+    state = record_applied(repo)
+    monkeypatch.setenv("AICC_ENDPOINT", "https://other.example.net")
+    saved = tmp_path / "plan.json"
+    code, text, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode", "--out", str(saved))
+    assert code == 2
+    assert "# CAUTION: credentials are sent to other.example.net" in text
+    assert (
+        "# aicc: 1 setting differs from those recorded in the state; apply records the new "
+        "values" in text
+    )
+    assert text.rstrip().endswith(
+        "Plan: 0 to upload, 0 to replace, 0 to forget, settings of 1 provider to record."
+    )
+    assert "No changes" not in text
+    plan = json.loads(saved.read_text())
+    assert plan["summary"]["settings"] == 1
+    assert plan["providers"]["aicc"]["record_settings"] is True
+    assert plan["providers"]["ccc"]["record_settings"] is False
+    _, markdown, _ = plan_outputs(run_cli, repo)
+    assert markdown.startswith(
+        "**Plan: 0 to upload, 0 to replace, 0 to forget, settings of 1 provider to record.**"
+    )
+
+    code, out, err = run_cli("-C", str(repo), "apply", "--json", str(saved))  # no credentials
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["outcome"], result["resources"]) == ("complete", [])
+    assert result["summary"]["settings"] == 1
+    assert result["settings"] == [
+        {
+            "provider": "aicc",
+            "provider_type": "huawei-aicc",
+            "status": "done",
+            "reason": "settings recorded (endpoint changed)",
+        }
+    ]
+    assert result["state"]["serial"] == state.serial + 1  # one write
+    assert "aicc: settings recorded (endpoint changed)" in err
+    after = read_state(repo)
+    assert after.providers["aicc"].settings["endpoint"] == "https://other.example.net"
+    assert after.resources == state.resources
+    assert after.providers["ccc"] == state.providers["ccc"]
+
+    code, out, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
+    assert (code, out.strip()) == (0, "No changes. The state matches the manifests.")
+
+
+class _Terminal(io.StringIO):
+    """A terminal's stdin with an answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_settings_change_is_approved_like_any_other(
+    run_cli: RunCli, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = record_applied(repo)
+    monkeypatch.setenv("AICC_ENDPOINT", "https://other.example.net")
+    code, _, err = run_cli("-C", str(repo), "apply")  # not at a terminal: nobody approved it
+    assert code == 1
+    assert "apply a saved plan" in err
+    monkeypatch.setattr("sys.stdin", _Terminal("no\n"))
+    code, out, err = run_cli("-C", str(repo), "apply")
+    assert code == 1
+    assert "!!! aicc.endpoint: https://service.besclouds.com -> https://other.example.net" in out
+    assert "Apply cancelled" in err
+    assert read_state(repo) == state
+    monkeypatch.setattr("sys.stdin", _Terminal("yes\n"))
+    code, out, err = run_cli("-C", str(repo), "apply")
+    assert code == 0, err
+    assert "Apply complete: 0 uploaded, 0 replaced, 0 forgotten, settings of 1 provider(s) " in out
+    assert read_state(repo).providers["aicc"].settings["endpoint"] == "https://other.example.net"
+
+
+def test_a_plan_applied_after_the_settings_moved_again_is_stale(
+    run_cli: RunCli, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = record_applied(repo)
+    monkeypatch.setenv("AICC_ENDPOINT", "https://other.example.net")
+    saved = tmp_path / "plan.json"
+    assert run_cli("-C", str(repo), "plan", "--out", str(saved))[0] == 0
+    monkeypatch.setenv("AICC_ENDPOINT", "https://third.example.net")
+    code, _, err = run_cli("-C", str(repo), "apply", str(saved))
+    assert code == 1
+    assert (
+        "provider aicc setting endpoint is 'https://other.example.net' in the plan" in err
+        and "'https://third.example.net' now" in err
+    )
+    assert read_state(repo).serial == state.serial
+
+
+def test_a_targeted_plan_records_only_the_settings_of_providers_it_uploads_to(
+    run_cli: RunCli, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_applied(repo)
+    new_welcome_audio(repo)
+    monkeypatch.setenv("AICC_ENDPOINT", "https://other.example.net")
+    monkeypatch.setenv("CCC_ENDPOINT", "ccc.other.example.net")
+    code, out, _ = run_cli("-C", str(repo), "plan", "--json", "--target", "ccc.welcome.*")
+    plan = json.loads(out)
+    assert code == 0
+    assert plan["providers"]["ccc"]["record_settings"] is True  # its upload uses them
+    assert plan["providers"]["aicc"]["record_settings"] is False
+    assert plan["summary"]["settings"] == 1
+    targeted = next(w for w in plan["warnings"] if w["code"] == "targeted")
+    # aicc.welcome.en_US and aicc's settings are left out.
+    assert "2 other change(s) are left for a later plan" in targeted["message"]
+    text = run_cli("-C", str(repo), "plan", "--target", "ccc.welcome.*")[1]
+    assert "# aicc: 1 setting differs from those recorded in the state; left for a plan " in text
+
+
+def test_a_state_without_recorded_settings_records_them_once(run_cli: RunCli, repo: Path) -> None:
+    """A state of format 1 holds resources but no settings: one change records them."""
     state = record_applied(repo)
     state.providers.clear()  # as a state of format 1 holds them
     write_state(repo, state)
-    code, out, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
-    assert (code, out.strip()) == (0, "No changes. The state matches the manifests.")
-    new_welcome_audio(repo)
-    text, _, plan = plan_outputs(run_cli, repo)
-    assert text.count("settings of its last upload are unknown") == 2  # aicc and ccc, once each
+    code, text, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
+    assert code == 2
+    assert text.count("the settings recorded for it are unknown") == 2  # aicc and ccc, once each
     assert "!!!" not in text
+    assert text.rstrip().endswith("settings of 2 providers to record.")
+    _, _, plan = plan_outputs(run_cli, repo)
     assert plan["providers"]["aicc"]["settings_before"] == "unknown"
     assert plan["providers"]["aicc"]["setting_changes"] == []
+    assert plan["summary"]["settings"] == 2
+
+    code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve", "--json")
+    assert code == 0, err
+    assert [s["reason"] for s in json.loads(out)["settings"]] == [
+        "settings recorded (the state held none for it)"
+    ] * 2
+    assert set(read_state(repo).providers) == {"aicc", "ccc"}
+    code, out, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
+    assert (code, out.strip()) == (0, "No changes. The state matches the manifests.")
+
+
+def test_a_fresh_project_has_no_settings_to_record_before_its_first_upload(
+    run_cli: RunCli, repo: Path
+) -> None:
+    code, out, _ = run_cli("-C", str(repo), "plan", "--json")
+    plan = json.loads(out)
+    assert plan["summary"]["settings"] == 0
+    assert [ref["record_settings"] for ref in plan["providers"].values()] == [False, False]
+    assert [ref["settings_before"] for ref in plan["providers"].values()] == ["none", "none"]
+    code, text, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
+    assert code == 2  # its uploads
+    assert "Provider settings" not in text
+    assert "settings of" not in text
 
 
 def test_apply_records_the_settings_it_used_without_secrets(

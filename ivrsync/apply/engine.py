@@ -26,7 +26,7 @@ from ivrsync.address import Address
 from ivrsync.apply.cancel import Cancellation
 from ivrsync.apply.ratelimit import RateLimiter
 from ivrsync.apply.retry import RetryPolicy
-from ivrsync.plan.model import Action, Plan, ResourceChange
+from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
 from ivrsync.providers.base import ItemOutcome, Uploaded, Uploader, UploadItem
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
@@ -68,6 +68,15 @@ class ResourceOutcome:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class SettingsOutcome:
+    """The settings of a provider recorded in the state (`ProviderRef.record_settings`)."""
+
+    provider: str
+    status: Status  # done, or failed (the state could not be written)
+    message: str
+
+
 class Reporter(Protocol):
     """Told of progress as it happens (from worker threads); the CLI draws it."""
 
@@ -92,18 +101,22 @@ class ApplyOptions:
 class ApplyResult:
     outcomes: list[ResourceOutcome]
     state: State
+    settings: list[SettingsOutcome] = field(default_factory=list)
 
     def count(self, status: Status, *actions: Action) -> int:
         return sum(
             1 for o in self.outcomes if o.status is status and (not actions or o.action in actions)
         )
 
+    def settings_count(self, status: Status) -> int:
+        return sum(1 for s in self.settings if s.status is status)
+
     @property
     def status(self) -> str:
         """complete: everything done; failed: nothing done, nothing deferred or in doubt;
-        partial: in between."""
-        done = self.count(Status.DONE)
-        if done == len(self.outcomes):
+        partial: in between. Recording a provider's settings is a change like the others."""
+        done = self.count(Status.DONE) + self.settings_count(Status.DONE)
+        if done == len(self.outcomes) + len(self.settings):
             return "complete"
         # Uploads in doubt may have landed, and deferred ones wait for tomorrow's quota:
         # either way there is more to do, not nothing done.
@@ -120,7 +133,10 @@ class ApplyResult:
         moved = self.count(Status.DONE, Action.MOVE)
         if moved:
             parts.append(f"{moved} moved")
-        parts.append(f"{self.count(Status.FAILED)} failed")
+        recorded = self.settings_count(Status.DONE)
+        if recorded:
+            parts.append(f"settings of {recorded} provider(s) recorded")
+        parts.append(f"{self.count(Status.FAILED) + self.settings_count(Status.FAILED)} failed")
         for status in (Status.DEFERRED, Status.IN_DOUBT, Status.UNRECORDED, Status.CANCELLED):
             if self.count(status):
                 parts.append(f"{self.count(status)} {status.value}")
@@ -324,6 +340,7 @@ class _Engine:
         self.wake = threading.Event()  # a worker ended, or a cancel came
         self.running = 0
         self.crash: Exception | None = None  # a worker's unexpected error (a bug)
+        self.settings: list[SettingsOutcome] = []
 
     def report(self, outcome: ResourceOutcome) -> None:
         with self.outcomes_lock:
@@ -346,13 +363,19 @@ class _Engine:
         order = {c.address: i for i, c in enumerate(self.plan.changes)}
         with self.outcomes_lock:
             outcomes = sorted(self.outcomes, key=lambda o: order.get(o.address, 0))
-        return ApplyResult(outcomes, self.journal.state)
+        return ApplyResult(outcomes, self.journal.state, self.settings)
 
     def apply_local_changes(self) -> None:
-        """Moves and forgets touch only the state: one write for all of them."""
+        """Moves, forgets and the providers' settings touch only the state: one write for all.
+
+        The settings are recorded before any upload, as the plan was approved with them (apply
+        checked they are still the manifests'), whatever the uploads then do.
+        """
         local = [c for c in self.plan.changes if c.action in (Action.MOVE, Action.FORGET)]
-        if not local:
+        recorded = {n: ref for n, ref in self.plan.providers.items() if ref.record_settings}
+        if not local and not recorded:
             return
+        now = self.clock()
 
         def change(state: State) -> None:
             for c in local:
@@ -361,6 +384,8 @@ class _Engine:
                     state.in_doubt.pop(c.address, None)
                 elif c.previous_address in state.resources:
                     state.resources[c.address] = state.resources.pop(c.previous_address)
+            for name in recorded:
+                record_settings(state, self.plan, name, now)
 
         try:
             self.journal.commit(change)
@@ -368,7 +393,11 @@ class _Engine:
             self.halted.set()
             for c in local:
                 self.report(ResourceOutcome(c.address, c.action, Status.FAILED, str(exc)))
+            self.settings = [SettingsOutcome(n, Status.FAILED, str(exc)) for n in recorded]
             return
+        self.settings = [
+            SettingsOutcome(n, Status.DONE, _settings_recorded(ref)) for n, ref in recorded.items()
+        ]
         for c in local:
             if c.action is Action.FORGET:
                 message = "forgotten (the remote file stays)"
@@ -828,10 +857,17 @@ def _batches(changes: list[ResourceChange], size: int) -> Iterator[list[Resource
         yield changes[start : start + size]
 
 
+def _settings_recorded(ref: ProviderRef) -> str:
+    if ref.settings_before == "unknown":
+        return "settings recorded (the state held none for it)"
+    return f"settings recorded ({', '.join(c.path for c in ref.setting_changes)} changed)"
+
+
 def record_settings(state: State, plan: Plan, provider: str, now: datetime) -> None:
-    """The settings this upload used (those the plan was made with, which apply checked are
-    still the manifests'): the next plan shows provider settings against them. A plan older
-    than format 1.2 holds none, and nothing is recorded."""
+    """The settings the plan was made with (which apply checked are still the manifests'),
+    recorded by an apply of a plan that says so or by an upload to the provider: the next plan
+    shows provider settings against them. A plan older than format 1.2 holds none, and
+    nothing is recorded."""
     ref = plan.providers.get(provider)
     if ref is None or not ref.settings:
         return

@@ -59,6 +59,16 @@ class ResourceResult(_Model):
     seconds: float
 
 
+class SettingsResult(_Model):
+    """The settings of a provider the plan records in the state (`record_settings`, plan
+    format 1.2): no upload, one state write with the plan's moves and forgets."""
+
+    provider: str
+    provider_type: str
+    status: Status  # done (recorded) or failed (the state could not be written)
+    reason: str  # which settings changed, or why it failed
+
+
 class ResultSummary(_Model):
     uploaded: int = 0
     replaced: int = 0
@@ -71,6 +81,8 @@ class ResultSummary(_Model):
     cancelled: int = 0
     # Uploads in doubt from an earlier apply that wait for a decision (as in the plan).
     pending: int = 0
+    # Providers whose settings were recorded in the state.
+    settings: int = 0
 
 
 class ResultProblem(_Model):
@@ -107,6 +119,7 @@ class ApplyReport(_Model):
     state: StateRef | None = None
     summary: ResultSummary = ResultSummary()
     resources: list[ResourceResult] = []
+    settings: list[SettingsResult] = []
     pending: list[Pending] = []
     error: ResultError | None = None
 
@@ -146,6 +159,16 @@ def applied(
         for o in outcomes
     ]
 
+    settings = [
+        SettingsResult(
+            provider=s.provider,
+            provider_type=plan.providers[s.provider].type,
+            status=s.status,
+            reason=s.message,
+        )
+        for s in (result.settings if result else [])
+    ]
+
     def done(action: Action) -> int:
         return sum(1 for r in resources if r.status is Status.DONE and r.action is action)
 
@@ -157,12 +180,13 @@ def applied(
         replaced=done(Action.REPLACE),
         moved=done(Action.MOVE),
         forgotten=done(Action.FORGET),
-        failed=counted(Status.FAILED),
+        failed=counted(Status.FAILED) + sum(1 for s in settings if s.status is Status.FAILED),
         deferred=counted(Status.DEFERRED),
         in_doubt=counted(Status.IN_DOUBT),
         unrecorded=counted(Status.UNRECORDED),
         cancelled=counted(Status.CANCELLED),
         pending=len(plan.pending),
+        settings=sum(1 for s in settings if s.status is Status.DONE),
     )
     status = result.status if result else "complete"
     code = _EXIT_CODES[status]
@@ -178,6 +202,7 @@ def applied(
         state=_state_ref(state),
         summary=summary,
         resources=resources,
+        settings=settings,
         pending=plan.pending,
     )
 

@@ -253,7 +253,11 @@ def stale_reasons(
         reasons.append(
             f"the state changed since the plan was made (serial {plan.state.serial} -> {serial})"
         )
-    for name in sorted({c.provider for c in plan.changes if c.uploads}):
+    # The providers the plan uploads to or records the settings of: what apply sends or
+    # records must be what the plan shows.
+    touched = {c.provider for c in plan.changes if c.uploads}
+    touched |= {name for name, ref in plan.providers.items() if ref.record_settings}
+    for name in sorted(touched):
         settings = project.providers.get(name)
         ref = plan.providers.get(name)
         if settings is None or ref is None:

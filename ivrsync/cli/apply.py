@@ -236,6 +236,11 @@ def _apply(
                 )
         finally:
             reporter.close()
+    for recorded in result.settings:
+        colour = _STATUS_COLOURS[recorded.status]
+        status = recorded.message if recorded.status is Status.DONE else "failed"
+        failed = f": {recorded.message}" if recorded.status is not Status.DONE else ""
+        out.message(f"{recorded.provider}: {out.style(status, sys.stderr, fg=colour)}{failed}")
     human(out.style(result.summary_line(), stream, bold=True))
     report = applied(plan, result, result.state, cancelled_by=signals.exit_code)
     if signals.exit_code is not None:

@@ -143,6 +143,15 @@ class ProviderRef(_Model):
     # ("unknown", until the next upload records them).
     settings_before: Literal["recorded", "unknown", "none"] = "none"
     setting_changes: list[SettingChange] = Field(default_factory=list)
+    # Apply records these settings in the state: they differ from the recorded ones, or none
+    # are recorded for a provider the state holds resources of. A change in itself, counted in
+    # `Summary.settings`; a targeted plan records only those of providers it uploads to.
+    record_settings: bool = False
+
+    @property
+    def settings_differ(self) -> bool:
+        """The settings are not those the state records (or it records none, "unknown")."""
+        return self.settings_before == "unknown" or bool(self.setting_changes)
 
     @property
     def cautions(self) -> list[SettingChange]:
@@ -168,10 +177,13 @@ class Summary(_Model):
     # Uploads in doubt waiting for the user's decision (`pending`): not changes, but the
     # state does not match the manifests until they are decided.
     pending: int = 0
+    # Providers whose settings apply records in the state (`ProviderRef.record_settings`).
+    settings: int = 0
 
     @property
     def changes(self) -> int:
-        return self.create + self.replace + self.move + self.forget
+        """Everything apply would change: resources, and providers' recorded settings."""
+        return self.create + self.replace + self.move + self.forget + self.settings
 
 
 class Plan(_Model):

@@ -81,6 +81,14 @@ def _make_plan(
     if options.targets:
         unchanged = [a for a in unchanged if _matches(a, options.targets)]
         pending = [p for p in pending if _matches(p.address, options.targets)]
+    # A targeted plan records the settings of the providers it uploads to (those uploads use
+    # them) and leaves the others' for a later plan: it must not record what it leaves out.
+    uploading = {c.provider for c in planned if c.uploads}
+    providers = {
+        name: provider_ref(project, state, name, in_scope=not options.targets or name in uploading)
+        for name in sorted(project.providers)
+    }
+    outside += sum(1 for r in providers.values() if r.settings_differ and not r.record_settings)
     warnings = [
         *_quota_warnings(project, state, planned, now),
         *_rejected_warnings(recorded, unchanged),
@@ -93,10 +101,15 @@ def _make_plan(
         state=StateRef(
             lineage=state.lineage if state else None, serial=state.serial if state else 0
         ),
-        providers={name: provider_ref(project, state, name) for name in sorted(project.providers)},
+        providers=providers,
         targets=list(options.targets),
         replace=list(options.replace),
-        summary=_summary(planned, len(unchanged), len(pending)),
+        summary=_summary(
+            planned,
+            len(unchanged),
+            len(pending),
+            sum(1 for ref in providers.values() if ref.record_settings),
+        ),
         changes=planned,
         warnings=warnings,
         pending=pending,
@@ -115,9 +128,13 @@ def settings_digest(settings: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def provider_ref(project: Project, state: State | None, name: str) -> ProviderRef:
+def provider_ref(
+    project: Project, state: State | None, name: str, *, in_scope: bool = True
+) -> ProviderRef:
     """A provider as the plan uses it: its settings (secrets masked), where each came from,
-    and what changed since the last upload to it (the settings the state records)."""
+    and what changed since they were last recorded in the state. Settings that differ from
+    the state's are a change apply records, when the plan covers the provider (`in_scope`).
+    A provider the state knows nothing of has nothing to record: its first upload does."""
     settings = project.providers[name]
     public = project.public_settings(name)
     record = state.providers.get(name) if state else None
@@ -134,6 +151,7 @@ def provider_ref(project: Project, state: State | None, name: str) -> ProviderRe
         origins={dotted(p): project.setting_origin(name, p) for p in leaf_paths(public)},
         settings_before=before,
         setting_changes=changes,
+        record_settings=in_scope and (before == "unknown" or bool(changes)),
     )
 
 
@@ -522,7 +540,7 @@ def _targeted(
     return kept, len(changes) - len(kept)
 
 
-def _summary(changes: list[ResourceChange], unchanged: int, pending: int) -> Summary:
+def _summary(changes: list[ResourceChange], unchanged: int, pending: int, settings: int) -> Summary:
     counts = dict.fromkeys(Action, 0)
     counts[Action.NOOP] = unchanged
     for change in changes:
@@ -534,6 +552,7 @@ def _summary(changes: list[ResourceChange], unchanged: int, pending: int) -> Sum
         forget=counts[Action.FORGET],
         no_op=counts[Action.NOOP],
         pending=pending,
+        settings=settings,
     )
 
 

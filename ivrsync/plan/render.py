@@ -58,6 +58,8 @@ def summary_line(summary: Summary) -> str:
     )
     if summary.move:
         line += f", {summary.move} to move"
+    if summary.settings:
+        line += f", settings of {_count(summary.settings, 'provider')} to record"
     if summary.pending:
         line += f"; {decide}"
     return line + "."
@@ -157,31 +159,31 @@ def _setting_line(change: SettingChange) -> str:
     return f"{change.path}: {before} -> {after}"
 
 
-def _settings_header(plan: Plan, name: str, ref: ProviderRef) -> str | None:
-    """What to say of a provider's settings, if anything. "Unknown before" only where it
-    matters, in a plan that uploads to the provider: that upload records them."""
-    if ref.settings_before == "unknown":
-        if not any(c.provider == name and c.uploads for c in plan.changes):
-            return None
-        return (
-            f"{name}: the settings of its last upload are unknown (the state was written "
-            "before ivrsync recorded them); this upload records them"
-        )
-    if not ref.setting_changes:
+def _settings_header(name: str, ref: ProviderRef) -> str | None:
+    """What to say of a provider's settings that differ from those the state records (or
+    are unknown: a state written before they were recorded), if they do."""
+    if not ref.settings_differ:
         return None
-    n = len(ref.setting_changes)
-    return (
-        f"{name}: {_count(n, 'setting')} {'differs' if n == 1 else 'differ'} from its last "
-        "upload's (the next upload uses the new values)"
-    )
+    if ref.settings_before == "unknown":
+        differ = (
+            f"{name}: the settings recorded for it are unknown (the state was written before "
+            "ivrsync recorded them)"
+        )
+    else:
+        n = len(ref.setting_changes)
+        verb = "differs" if n == 1 else "differ"
+        differ = f"{name}: {_count(n, 'setting')} {verb} from those recorded in the state"
+    if ref.record_settings:
+        return f"{differ}; apply records the new values"
+    return f"{differ}; left for a plan without --target"
 
 
 def _settings_text(plan: Plan, style: Style) -> list[str]:
-    """Provider settings against those of the last upload to each provider; a change that
+    """Provider settings against those the state records for each provider; a change that
     decides where credentials or audio go is marked like a destructive change."""
     out: list[str] = []
     for name, ref in plan.providers.items():
-        header = _settings_header(plan, name, ref)
+        header = _settings_header(name, ref)
         if header is None:
             continue
         out.append(style(f"  # {header}", bold=True))
@@ -369,7 +371,7 @@ def _settings_cautions(plan: Plan) -> list[str]:
 def _settings_table(plan: Plan) -> list[str]:
     rows: list[str] = []
     for name, ref in plan.providers.items():
-        header = _settings_header(plan, name, ref)
+        header = _settings_header(name, ref)
         if header is None:
             continue
         if not ref.setting_changes:
@@ -383,7 +385,7 @@ def _settings_table(plan: Plan) -> list[str]:
     if not rows:
         return []
     return [
-        "#### Provider settings (against the last upload to each provider)",
+        "#### Provider settings (against those recorded in the state)",
         "",
         "| provider | setting | before | after | from |",
         "|---|---|---|---|---|",
