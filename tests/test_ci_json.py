@@ -25,6 +25,7 @@ from ivrsync.ci import gitlab as ci_gitlab
 from ivrsync.ci import results as ci_results
 from ivrsync.plan.workflow import load_plan
 from tests.conftest import REPO_ROOT
+from tests.repo_factory import record_applied
 from tests.test_ci_examples import (  # noqa: F401  (clouds: a fixture)
     ActionRunner,
     Clouds,
@@ -218,3 +219,53 @@ def test_the_glue_never_searches_what_ivrsync_printed() -> None:
             assert not (searching and _reads_printed(node)), (
                 f"{module.__name__}: {ast.unparse(node)}"
             )
+
+
+def test_a_settings_only_change_is_a_change_ci_plans_and_applies(
+    tmp_path: Path,
+    clouds: Clouds,  # noqa: F811
+) -> None:
+    """Both endpoints moved (to the emulators) since the state was written, and nothing else:
+    the plan step says has-changes, apply records the settings without an upload, and the
+    next plan has nothing to do."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    add_prompts(ws)
+    record_applied(ws)  # as applied with the default endpoints
+    runner = ActionRunner(dict(clouds.env), tmp_path / "temp")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    run_ids = iter(range(900, 910))
+
+    def action(**inputs: str) -> Run:
+        github = {
+            "event_name": "workflow_dispatch",
+            "event_path": str(event),
+            "run_id": str(next(run_ids)),
+            "sha": "a" * 40,
+            "ref": "refs/heads/main",
+            "ref_name": "main",
+            "repository": "example/prompts",
+        }
+        return runner.run(ws, {"plan-from-pr": "off", **inputs}, github)
+
+    planned = action(command="plan", comment="false")
+    assert (planned.outputs["exitcode"], planned.outputs["has-changes"]) == ("2", "true")
+    plan = json.loads((ws / "ivrsync.plan.json").read_text())
+    assert plan["changes"] == []
+    assert plan["summary"]["settings"] == 2
+    valid("plan", ws / "ivrsync.plan.json")
+
+    applied = action(command="apply", **{"plan-file": "ivrsync.plan.json"})
+    assert (applied.outputs["exitcode"], applied.outputs["has-changes"]) == ("0", "true")
+    assert annotations_of(applied) == []  # nothing left over
+    result = json.loads(Path(applied.steps["run"]["result-file"]).read_text())
+    assert [(s["provider"], s["status"]) for s in result["settings"]] == [
+        ("aicc", "done"),
+        ("ccc", "done"),
+    ]
+    valid("apply-result", applied.steps["run"]["result-file"])
+    assert clouds.huawei.uploads == [] and clouds.tencent.uploads == []
+
+    again = action(command="plan", comment="false")
+    assert (again.outputs["exitcode"], again.outputs["has-changes"]) == ("0", "false")

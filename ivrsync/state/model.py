@@ -31,8 +31,8 @@ from ivrsync.gc_pause import paused_gc
 from ivrsync.secrets import redact
 from ivrsync.state.errors import StateCorruptError, StateVersionError
 
-# 2 adds `providers` (the settings of the last upload to each provider); a state of format 1
-# reads as one without them, and is written as 2.
+# 2 adds `providers` (the settings last applied to each provider); a state of format 1 reads
+# as one without them, and is written as 2.
 STATE_FORMAT_VERSION = 2
 _READABLE_FORMAT_VERSIONS = (1, 2)
 
@@ -169,11 +169,12 @@ class InDoubt(_Model):
 
 
 class ProviderRecord(_Model):
-    """The settings the last upload to a provider used, secrets masked: what the next plan
-    shows its provider settings against."""
+    """The settings last applied to a provider, secrets masked: recorded by its first upload,
+    then by each apply of a plan that changes them. Plans show its settings against these,
+    and settings that differ are a change to apply."""
 
     settings: dict[str, Any]
-    since: UtcDateTime  # the first upload with these settings
+    since: UtcDateTime  # when these settings were recorded
     type: str
 
 
@@ -183,7 +184,7 @@ class State(_Model):
     in_doubt: dict[str, InDoubt] = Field(default_factory=dict)
     ivrsync_version: str  # the version that last wrote it
     lineage: str  # a UUID fixed at creation: tells this state from any other one
-    # provider name -> the settings its last upload used (format 2; absent in older states)
+    # provider name -> the settings last applied to it (format 2; absent in older states)
     providers: dict[str, ProviderRecord] = Field(default_factory=dict)
     resources: dict[str, ResourceState] = Field(default_factory=dict)
     serial: int = Field(default=0, ge=0)  # +1 on every write
