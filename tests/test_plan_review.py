@@ -276,6 +276,7 @@ def test_a_settings_change_is_approved_like_any_other(
     code, out, err = run_cli("-C", str(repo), "apply")
     assert code == 1
     assert "!!! aicc.endpoint: https://service.besclouds.com -> https://other.example.net" in out
+    assert "Apply these changes? Only 'yes' is accepted" in out  # nothing to upload
     assert "Apply cancelled" in err
     assert read_state(repo) == state
     monkeypatch.setattr("sys.stdin", _Terminal("yes\n"))

@@ -210,8 +210,11 @@ def _apply(
                             "(`ivrsync plan --out FILE`, then `ivrsync apply FILE`) or pass "
                             "--auto-approve"
                         )
+                    # A plan of moves, forgets or settings only uploads nothing.
+                    uploads = any(c.uploads for c in plan.changes)
                     answer = click.prompt(
-                        "\nUpload these? Only 'yes' is accepted",
+                        f"\n{'Upload these' if uploads else 'Apply these changes'}? Only "
+                        "'yes' is accepted",
                         default="",
                         show_default=False,
                         err=stream is sys.stderr,

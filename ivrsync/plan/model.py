@@ -138,9 +138,9 @@ class ProviderRef(_Model):
     # "ivrsync.yaml:7", the environment variable it read, or "the default").
     settings: dict[str, Any] = Field(default_factory=dict)
     origins: dict[str, str] = Field(default_factory=dict)
-    # What the settings are compared with: those of the last upload to the provider
-    # ("recorded"), none ever uploaded ("none"), or a state older than these records
-    # ("unknown", until the next upload records them).
+    # What the settings are compared with: those the state records for the provider
+    # ("recorded"), none ever uploaded ("none"), or a state older than these records that
+    # holds resources of the provider ("unknown", until an apply records them).
     settings_before: Literal["recorded", "unknown", "none"] = "none"
     setting_changes: list[SettingChange] = Field(default_factory=list)
     # Apply records these settings in the state: they differ from the recorded ones, or none

@@ -144,15 +144,15 @@ def provider_ref(
         before, changes = "unknown", []  # a state written before the settings were recorded
     else:
         before, changes = "none", []
-    return ProviderRef(
+    ref = ProviderRef(
         type=settings.type,
         settings_sha256=settings_digest(settings),
         settings=public,
         origins={dotted(p): project.setting_origin(name, p) for p in leaf_paths(public)},
         settings_before=before,
         setting_changes=changes,
-        record_settings=in_scope and (before == "unknown" or bool(changes)),
     )
+    return ref.model_copy(update={"record_settings": in_scope and ref.settings_differ})
 
 
 @dataclass(frozen=True, slots=True)
