@@ -174,7 +174,12 @@ def test_a_token_expiring_in_the_middle_of_a_huawei_apply_fails_no_upload(
     repo = huawei_repository(tmp_path / "prompts", 25, endpoint=huawei.url)
     huawei.faults.expire_tokens_every = 4  # counted in requests: 6 or more expiries
     uploads_sent = itertools.count()
-    huawei.on_request = lambda request: next(uploads_sent) if request.path == UPLOAD_PATH else None
+
+    def count_uploads(request: Request) -> None:
+        if request.path == UPLOAD_PATH:
+            next(uploads_sent)
+
+    huawei.on_request = count_uploads
     slots_taken = itertools.count()
     acquire = RateLimiter.acquire
 
