@@ -572,7 +572,7 @@ def test_second_lock_waits_the_timeout_then_names_the_holder(path: Path) -> None
     started = time.monotonic()
     with pytest.raises(StateLockedError) as raised:
         LocalStateStore(path).lock("plan", timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 2
+    assert 0.3 <= time.monotonic() - started < 10  # it gave up (the bound only catches a hang)
     error = raised.value
     assert error.holder == holder
     for part in (holder.who, f"pid {os.getpid()}", "'apply'", holder.since, holder.id):
