@@ -37,6 +37,7 @@ from typing import Any
 from ivrsync.ci import CiError
 from ivrsync.ci.git import commit_state, take_state_from_branch
 from ivrsync.ci.results import (
+    PlanRun,
     ivrsync_command,
     left_over,
     not_done_lines,
@@ -506,23 +507,28 @@ def _comment_footer(env: Mapping[str, str], settings: Settings) -> str:
     )
 
 
+def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:
+    """The body of a plan comment or note: the saved plan as `ivrsync show` renders it in
+    Markdown (already cut to fit a comment), or, when planning failed, what it printed."""
+    if run.plan is None:
+        return f"**ivrsync plan failed** (exit {run.exit_code}):\n\n" + fence(run.log)
+    shown = subprocess.run(
+        ivrsync_command("show", plan_file, "--format", "markdown"),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
+    return shown.stdout.rstrip("\n") + "\n"
+
+
 def cmd_plan(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
     run = run_plan(settings.workdir, settings.plan_file)
     code, planned = run.exit_code, run.plan is not None
-    if planned:
-        shown = subprocess.run(
-            ivrsync_command("show", settings.plan_file, "--format", "markdown"),
-            cwd=settings.workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if shown.returncode != 0:
-            raise CiError(f"ivrsync show failed: {shown.stderr.strip()}")
-        body = shown.stdout.rstrip("\n") + "\n"
-    else:
-        body = f"**ivrsync plan failed** (exit {code}):\n\n" + fence(run.log)
+    body = plan_markdown(run, settings.workdir, settings.plan_file)
     add_summary(env, settings.heading + body)
     comment_file = ""
     temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -33,8 +32,8 @@ from typing import Any
 from ivrsync import secrets
 from ivrsync.ci import CiError
 from ivrsync.ci.git import commit_state, take_state_from_branch
-from ivrsync.ci.github import HttpError, fence, fit, state_file
-from ivrsync.ci.results import ivrsync_command, not_done_lines, run_apply, run_plan
+from ivrsync.ci.github import HttpError, fit, plan_markdown, state_file
+from ivrsync.ci.results import not_done_lines, run_apply, run_plan
 
 NOTE_LIMIT = 1_000_000  # characters: GitLab refuses a longer note
 ARTIFACTS = ".ivrsync-ci"  # the template's artifact path, relative to the project directory
@@ -218,19 +217,7 @@ def cmd_plan(env: Mapping[str, str]) -> int:
         against = f"the state on `{default}`"
     run = run_plan(settings.workdir, settings.plan_file)
     planned = run.plan is not None
-    if planned:
-        shown = subprocess.run(
-            ivrsync_command("show", settings.plan_file, "--format", "markdown"),
-            cwd=settings.workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if shown.returncode != 0:
-            raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
-        body = shown.stdout.rstrip("\n") + "\n"
-    else:
-        body = f"**ivrsync plan failed** (exit {run.exit_code}):\n\n" + fence(run.log)
+    body = plan_markdown(run, settings.workdir, settings.plan_file)
     footer = (
         f"\n<sub>Commit {env.get('CI_COMMIT_SHORT_SHA', '?')}, pipeline "
         f"{env.get('CI_PIPELINE_URL', env.get('CI_PIPELINE_ID', '?'))}; planned against "
