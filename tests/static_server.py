@@ -1,12 +1,13 @@
-"""A loopback static file server: the place Tencent fetches `AudioUrl`s from in tests."""
+"""Loopback HTTP servers for tests: any handler in a thread, and a static file server (the
+place Tencent fetches `AudioUrl`s from)."""
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -16,9 +17,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def static_files(directory: Path) -> Iterator[str]:
-    """Serve `directory` over HTTP on a free loopback port; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def serving(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free loopback port in a thread; yields the base URL, and stops
+    the server and its thread on the way out, whatever happened."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
@@ -27,3 +28,11 @@ def static_files(directory: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()
+
+
+@contextmanager
+def static_files(directory: Path) -> Iterator[str]:
+    """Serve `directory` over HTTP on a free loopback port; yields its base URL."""
+    with serving(functools.partial(_QuietHandler, directory=str(directory))) as url:
+        yield url

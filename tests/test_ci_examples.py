@@ -17,10 +17,9 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,7 +32,7 @@ from ivrsync.ci import git as ci_git
 from ivrsync.ci import github as ci_github
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
-from tests.static_server import static_files
+from tests.static_server import serving, static_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -328,14 +327,8 @@ def github_api() -> Iterator[FakeGitHub]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as fake.url:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_comment_is_found_across_pages_and_updated_in_place(github_api: FakeGitHub) -> None:

@@ -19,12 +19,11 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -49,6 +48,7 @@ from ivrsync.emulator.tencent import (
     reject_names_matching,
 )
 from tests.conftest import DATA, REPO_ROOT, RunCli, read_line
+from tests.static_server import serving
 
 WAV = (DATA / "alaw_8k_mono.wav").read_bytes()
 MP3 = (DATA / "tone.mp3").read_bytes()
@@ -128,14 +128,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "notes.wav").write_text("these are not the prompts you are looking for\n")
     (folder / "big.wav").write_bytes(alaw_wav(FIVE_MB + 1))
     (folder / "exact.wav").write_bytes(alaw_wav(FIVE_MB))
-    handler = functools.partial(_AudioHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(functools.partial(_AudioHandler, directory=str(folder))) as url:
+        yield url
 
 
 # -- the emulator and its clients ----------------------------------------------------------------

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +26,7 @@ import yaml
 import ivrsync
 from ivrsync import secrets
 from ivrsync.ci import gitlab
+from tests.static_server import serving
 from tests.test_ci_examples import (  # the emulators, and the prompt repository's git
     Clouds,
     add_prompts,
@@ -191,16 +191,8 @@ def gitlab_api() -> Iterator[FakeGitLab]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as fake.url:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def note_env(api: str, iid: str = "3", token: str = TOKEN) -> dict[str, str]:

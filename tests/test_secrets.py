@@ -42,7 +42,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
@@ -58,6 +58,7 @@ from tests.repo_factory import (
 )
 from tests.s3_server import free_port, s3_server
 from tests.scripted_server import Answer, scripted
+from tests.static_server import serving
 
 BUCKET = "ivr-prompts"
 PROMPTS = ("welcome", "menu", "goodbye")
@@ -315,14 +316,8 @@ def callback_receiver() -> Iterator[tuple[str, Received]]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", paths
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, paths
 
 
 @contextmanager
