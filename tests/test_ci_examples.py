@@ -190,6 +190,40 @@ def test_the_action_installs_no_bare_package_name(
     assert (refused in done.stdout) is not installs
 
 
+def test_the_action_puts_only_ivrsync_on_path_not_its_virtualenv(tmp_path: Path) -> None:
+    """Later steps run `ivrsync`, while their `python` and `pip` stay the job's own (the
+    `python-version` input promises it): a virtualenv's bin/ on PATH would shadow them."""
+    [step] = [s for s in load(ACTION)["runs"]["steps"] if s.get("id") == "install"]
+    python = tmp_path / "python"  # stands in for setup-python's: `-m venv DIR` makes DIR
+    python.write_text(
+        '#!/bin/sh\nmkdir -p "$3/bin"\n'
+        'for tool in python pip ivrsync; do printf "#!/bin/sh\\n" > "$3/bin/$tool"; '
+        'chmod +x "$3/bin/$tool"; done\n'
+    )
+    python.chmod(0o755)
+    path_file, output_file = tmp_path / "path", tmp_path / "output"
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHON": str(python),
+            "IVRSYNC_SPEC": "",
+            "ACTION_PATH": str(REPO_ROOT),
+            "RUNNER_TEMP": str(tmp_path),
+            "GITHUB_PATH": str(path_file),
+            "GITHUB_OUTPUT": str(output_file),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [added] = path_file.read_text().splitlines()
+    assert sorted(p.name for p in Path(added).iterdir()) == ["ivrsync"]
+    assert Path(added, "ivrsync").resolve() == tmp_path / "ivrsync-venv" / "bin" / "ivrsync"
+
+
 def test_the_github_workflow_uses_the_action_as_declared() -> None:
     inputs = load(ACTION)["inputs"]
     workflow = load(WORKFLOW)
