@@ -88,6 +88,8 @@ class IvrsyncError(Exception):
     """
 
     error_code: str = "error"
+    # Each cause on its own (a stale plan's reasons), for machines; the message lists them too.
+    reasons: tuple[str, ...] = ()
 
 
 class ManifestError(IvrsyncError):

@@ -118,6 +118,26 @@ def test_a_stale_plan_is_refused_with_its_code(
     assert len(emulator.uploads) == 2
 
 
+def test_a_stale_plan_lists_every_reason_apart(
+    run_cli: RunCli, tmp_path: Path, emulator: HuaweiEmulator
+) -> None:
+    """The message shows five reasons; the result carries each one, for a pipeline to show."""
+    repo = huawei_repository(tmp_path / "prompts", 7, endpoint=emulator.url)
+    saved = tmp_path / "plan.json"
+    assert run_cli("-C", str(repo), "plan", "--out", str(saved))[0] == 0
+    for number in range(7):
+        (repo / "audio" / f"p{number:05d}.wav").write_bytes(distinct_wav(100 + number))
+    code, out, _ = run_cli("-C", str(repo), "apply", str(saved), "--json")
+    assert code == 1
+    error = result_of(out)["error"]
+    assert error["code"] == "stale_plan"
+    assert error["reasons"] == [
+        f"audio/p{number:05d}.wav changed since the plan was made" for number in range(7)
+    ]
+    assert "; and 2 more." in error["message"]
+    assert emulator.uploads == []
+
+
 def test_a_bad_manifest_is_an_error_with_its_problems_and_no_traceback(
     run_cli: RunCli, tmp_path: Path, emulator: HuaweiEmulator
 ) -> None:

@@ -106,6 +106,9 @@ class ResultError(_Model):
     code: str
     message: str
     problems: list[ResultProblem] = []
+    # Each cause on its own: for `stale_plan`, every reason the plan is stale (the message
+    # shows the first five).
+    reasons: list[str] = []
 
 
 class ApplyReport(_Model):
@@ -212,10 +215,11 @@ def refused(error: BaseException) -> ApplyReport:
     stable code. An interrupt (an exception with an `exit_code`, cli/app.py) ends with its
     own code."""
     problems: list[ResultProblem] = []
+    reasons: list[str] = []
     outcome: Outcome
     code, outcome, interrupt = EXIT_FAILED, "failed", getattr(error, "exit_code", None)
     if isinstance(error, IvrsyncError):
-        kind, message = error.error_code, str(error)
+        kind, message, reasons = error.error_code, str(error), list(error.reasons)
         if isinstance(error, ManifestError):
             problems = [ResultProblem.model_validate(p.to_json()) for p in error.problems]
     elif isinstance(interrupt, int):
@@ -228,7 +232,7 @@ def refused(error: BaseException) -> ApplyReport:
         outcome=outcome,
         exit_code=code,
         exit_meaning=EXIT_MEANINGS.get(code, f"exit {code}"),
-        error=ResultError(code=kind, message=message, problems=problems),
+        error=ResultError(code=kind, message=message, problems=problems, reasons=reasons),
     )
 
 

@@ -100,10 +100,12 @@ class ApplySession:
             listed = "; ".join(reasons[:5]) + (
                 f"; and {len(reasons) - 5} more" if len(reasons) > 5 else ""
             )
-            raise StalePlanError(
+            stale = StalePlanError(
                 f"the saved plan {path} is stale: {listed}. Make a new one with "
                 "`ivrsync plan --out FILE`"
             )
+            stale.reasons = tuple(reasons)
+            raise stale
         return plan
 
     def uploaders(self, plan: Plan) -> dict[str, Uploader]:
