@@ -145,3 +145,10 @@ def commit_state(
         f"could not push the state to {branch} after {attempts} attempts; it is kept as the "
         "run's state artifact: commit it by hand before the next apply"
     )
+
+
+def describe_state_commit(done: str, commit: str, branch: str) -> str:
+    """What `commit_state` did, for the job's log."""
+    if done == "unchanged":
+        return f"The state on {branch} is already this one ({commit[:7]}): nothing to commit."
+    return f"Committed the state to {branch}: {commit[:7]}."

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ivrsync.ci import CiError
-from ivrsync.ci.git import commit_state, take_state_from_branch
+from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_branch
 from ivrsync.ci.results import (
     PlanRun,
     ivrsync_command,
@@ -674,10 +674,7 @@ def cmd_commit_state(env: Mapping[str, str]) -> int:
         + " [skip ci]"
     )
     done, commit = commit_state(state, branch, settings.workdir, message, (BOT_NAME, BOT_EMAIL))
-    if done == "unchanged":
-        print(f"The state on {branch} is already this one ({commit[:7]}): nothing to commit.")
-    else:
-        print(f"Committed the state to {branch}: {commit[:7]}.")
+    print(describe_state_commit(done, commit, branch))
     set_outputs(env, state_commit=commit if done == "pushed" else "")
     return 0
 

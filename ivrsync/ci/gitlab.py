@@ -31,7 +31,7 @@ from typing import Any
 
 from ivrsync import secrets
 from ivrsync.ci import CiError
-from ivrsync.ci.git import commit_state, take_state_from_branch
+from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_branch
 from ivrsync.ci.github import HttpError, fit, plan_markdown, state_file
 from ivrsync.ci.results import not_done_lines, run_apply, run_plan
 
@@ -306,10 +306,7 @@ def cmd_commit_state(env: Mapping[str, str]) -> int:
     done, commit = commit_state(
         state, branch, settings.workdir, message, author, push_env=_push_env(env)
     )
-    if done == "unchanged":
-        print(f"The state on {branch} is already this one ({commit[:7]}): nothing to commit.")
-    else:
-        print(f"Committed the state to {branch}: {commit[:7]}.")
+    print(describe_state_commit(done, commit, branch))
     return 0
 
 
