@@ -166,6 +166,59 @@ def test_every_anchor_in_a_link_names_a_heading() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Documents the code cites ("API facts: docs/providers/huawei-aicc.md#upload")
+
+CITING = ("ivrsync", "scripts")
+# A relative path to a Markdown file, with its #anchor if any: `docs/ci.md`, `docs/x.md#y`.
+_CITATION = re.compile(r"(?<![\w/.{}-])([\w-]+(?:/[\w.-]+)+\.md)(?:#([\w-]+))?")
+
+
+def _citations() -> list[tuple[str, str, str]]:
+    """(file:line, cited path, anchor) for every Markdown path named in the code's text."""
+    found = []
+    for folder in CITING:
+        for source in sorted((REPO_ROOT / folder).rglob("*")):
+            if not source.is_file() or "__pycache__" in source.parts:
+                continue
+            try:
+                text = source.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # audio and other binary files
+            for match in _CITATION.finditer(text):
+                line = text.count("\n", 0, match.start()) + 1
+                where = f"{source.relative_to(REPO_ROOT)}:{line}"
+                found.append((where, match.group(1), match.group(2) or ""))
+    return found
+
+
+def test_the_citation_finder_finds_citations() -> None:
+    cited = {(path, anchor) for _, path, anchor in _citations()}
+    assert ("docs/providers/huawei-aicc.md", "upload") in cited
+    assert ("docs/providers/tencent-ccc.md", "") in cited
+    assert ("docs/reference/cli.md", "") in cited
+
+
+def test_every_document_the_code_cites_is_in_the_repository() -> None:
+    """A citation is read from the repository's root: a fact the code relies on must be
+    findable by whoever reads that code (it once cited pages kept outside the repository)."""
+    broken = [
+        f"{where}: {path}" for where, path, _ in _citations() if not (REPO_ROOT / path).is_file()
+    ]
+    assert not broken, "the code cites documents that are not in the repository:\n" + "\n".join(
+        broken
+    )
+
+
+def test_every_section_the_code_cites_is_a_heading() -> None:
+    broken = [
+        f"{where}: {path}#{anchor}"
+        for where, path, anchor in _citations()
+        if anchor and (REPO_ROOT / path).is_file() and anchor not in _anchors(REPO_ROOT / path)
+    ]
+    assert not broken, "the code cites sections that do not exist:\n" + "\n".join(broken)
+
+
+# ---------------------------------------------------------------------------------------------
 # Shell completion (docs/completion.md)
 
 SHELLS = ("bash", "zsh", "fish")

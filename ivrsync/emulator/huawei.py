@@ -2,12 +2,13 @@
 and the asynchronous review callback.
 
 No machine that runs ivrsync's demo or tests reaches the real platform, so this serves the same
-wire protocol on loopback and enforces what the documentation states (reference/huawei-aicc.md,
-from the seed page): Bearer tokens that expire, the flat all-string body, the field rules, the
-8 MB limit, "10 requests per second" traffic control, reviews posted to `callBackUrl` and
-re-posted until the receiver answers `{"returnCode": "0"}`, six times at most. A request that
-breaks a rule is refused with the documented status and a description saying what is wrong
-and what is allowed. Faults (latency, errors, lost responses, throttling) can be injected.
+wire protocol on loopback and enforces what the documentation states (gathered from Huawei's
+pages in docs/providers/huawei-aicc.md): Bearer tokens that expire, the flat all-string body,
+the field rules, the 8 MB limit, "10 requests per second" traffic control, reviews posted to
+`callBackUrl` and re-posted until the receiver answers `{"returnCode": "0"}`, six times at most.
+A request that breaks a rule is refused with the documented status and a description saying what
+is wrong and what is allowed. Faults (latency, errors, lost responses, throttling) can be
+injected.
 
 Times: `clock` (injectable) is the wall clock for token lifetimes and the timestamps recorded;
 traffic control, the review delay and callback retries run on real time.
@@ -67,29 +68,34 @@ __all__ = [
 
 logger = logging.getLogger("ivrsync.emulator.huawei")
 
-# Endpoints (reference/huawei-aicc.md sections 1 and 2).
+# Endpoints: docs/providers/huawei-aicc.md#authentication and
+# docs/providers/huawei-aicc.md#upload.
 TOKEN_PATH = "/apigovernance/api/oauth/tokenByAkSk"
 UPLOAD_PATH = "/apiaccess/rest/cc-management/v1/importVoiceFile/upload"
 
-# X-Token-Expire: lifetime in seconds, "maximum 3600" (section 1). Its value when the header is
-# absent is not documented: 600, the documentation's example value.
+# X-Token-Expire: lifetime in seconds, "maximum 3600"
+# (docs/providers/huawei-aicc.md#authentication).
+# Its value when the header is absent is not documented: 600, the documentation's example.
 MAX_TOKEN_LIFETIME = 3600
 DEFAULT_TOKEN_LIFETIME = 600
 
-# "After 10 requests are sent per second, traffic control is performed" (section 2; the
-# status code is not documented: 429 here).
+# "After 10 requests are sent per second, traffic control is performed"
+# (docs/providers/huawei-aicc.md#rate-limit; the status code is not documented: 429 here).
 DEFAULT_RATE_LIMIT = 10.0
 
-# fileType: "WAV and MP3 files are supported" (section 2; the example sends "wav").
+# fileType: "WAV and MP3 files are supported" (docs/providers/huawei-aicc.md#upload;
+# the example sends "wav").
 FILE_TYPES = ("wav", "mp3")
 VOICE_TYPES = frozenset(VOICE_TYPE_CODES.values())
 REQUIRED_FIELDS = ("fileInfo", "locale", "voiceType", "fileType")
 
-# Success answer, word for word from the documentation's example (section 2).
+# Success answer, word for word from the documentation's example
+# (docs/providers/huawei-aicc.md#answers-and-errors).
 UPLOAD_SUCCESS = "File uploaded successfully."
 
-# Review callback (section 3): status "2" approved, "3" rejected; "After six times, the file
-# review result is no longer returned".
+# Review callback (docs/providers/huawei-aicc.md#review-callback):
+# status "2" approved, "3" rejected;
+# "After six times, the file review result is no longer returned".
 STATUS_APPROVED = "2"
 STATUS_REJECTED = "3"
 CALLBACK_ATTEMPTS = 6

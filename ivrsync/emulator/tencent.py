@@ -2,14 +2,15 @@
 DescribeIvrAudioList, behind API 3.0's TC3-HMAC-SHA256 request signing.
 
 No machine that runs ivrsync's demo or tests reaches Tencent Cloud, so this serves the same wire
-protocol on loopback and enforces what the documentation states (reference/tencent-ccc.md, from
-the seed page and the installed SDK): `POST /` with `X-TC-Action` and `X-TC-Version`, every
-answer HTTP 200 with `Content-Type: application/json` and the `{"Response": {...}}` envelope,
-errors included; signatures verified the way the service does (and within five minutes of real
-time); 1 UploadIvrAudio request a second and 50 uploaded files a day; each `AudioUrl` downloaded
-for real (at most 5 MB, WAV or MP3); files reviewed some time after upload (Status 0 -> 1 or 2);
-DescribeIvrAudioList paging and filters. Faults (latency, errors, lost responses, throttling) can
-be injected, and tests can remove a file as if in the console or move the quota to the next day.
+protocol on loopback and enforces what the documentation states (gathered from Tencent's pages
+and the installed SDK in docs/providers/tencent-ccc.md): `POST /` with `X-TC-Action` and
+`X-TC-Version`, every answer HTTP 200 with `Content-Type: application/json` and the
+`{"Response": {...}}` envelope, errors included; signatures verified the way the service does
+(and within five minutes of real time); 1 UploadIvrAudio request a second and 50 uploaded files
+a day; each `AudioUrl` downloaded for real (at most 5 MB, WAV or MP3); files reviewed some time
+after upload (Status 0 -> 1 or 2); DescribeIvrAudioList paging and filters. Faults (latency,
+errors, lost responses, throttling) can be injected, and tests can remove a file as if in the
+console or move the quota to the next day.
 
 Times: signatures are checked against real time, because the SDK signs with real time. The daily
 quota runs on the "quota clock": `clock` (injectable, wall clock by default) moved forward a day
@@ -68,7 +69,7 @@ __all__ = [
 
 logger = logging.getLogger("ivrsync.emulator.tencent")
 
-# -- API 3.0 protocol (reference/tencent-ccc.md section 4; Tencent's "Signature v3" page) -------
+# -- API 3.0 protocol (docs/providers/tencent-ccc.md#endpoint-and-signing) ----------
 
 SERVICE = "ccc"
 API_VERSION = "2020-02-10"
@@ -89,7 +90,7 @@ UPLOAD_ACTION = "UploadIvrAudio"
 DESCRIBE_ACTION = "DescribeIvrAudioList"
 ACTIONS = (UPLOAD_ACTION, DESCRIBE_ACTION)
 
-# -- UploadIvrAudio (reference section 1) -------------------------------------------------------
+# -- UploadIvrAudio (docs/providers/tencent-ccc.md#upload) -----------------------------------------
 
 # "Daily upload limit of 50 files" and "a maximum of 1 requests ... per second for this API".
 DAILY_QUOTA = 50
@@ -114,7 +115,7 @@ FETCH_DEADLINE = 20.0  # seconds for a whole download
 MAX_REDIRECTS = 3
 FETCH_WORKERS = 4  # downloads of one batch run in parallel
 
-# -- DescribeIvrAudioList (reference section 2) -------------------------------------------------
+# -- DescribeIvrAudioList (docs/providers/tencent-ccc.md#listing-and-reviews) ----------------------
 
 # "20 requests per second"; "PageSize (max 50, required), PageNumber (starts at 0, required)".
 DESCRIBE_RATE_LIMIT = 20.0

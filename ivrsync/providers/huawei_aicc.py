@@ -1,4 +1,4 @@
-"""Huawei Cloud AICC: `importVoiceFile/upload` rules (reference/huawei-aicc.md, section 2)."""
+"""Huawei Cloud AICC: `importVoiceFile/upload` rules (docs/providers/huawei-aicc.md#upload)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def uploaded_name(settings: HuaweiAiccSettings, remote_name: str, sha256: str) -
 
 
 def file_id_problem(file_id: str) -> str | None:
-    """`fileId` is a 19-digit number (reference/huawei-aicc.md, section 2)."""
+    """`fileId` is a 19-digit number (docs/providers/huawei-aicc.md#answers-and-errors)."""
     if FILE_ID.fullmatch(file_id):
         return None
     return f"'{file_id}' is not a Huawei AICC FileId: those are 19-digit numbers"

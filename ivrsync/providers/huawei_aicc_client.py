@@ -1,7 +1,7 @@
 """The Huawei Cloud AICC client: token from `tokenByAkSk`, uploads to `importVoiceFile/upload`.
 
 Imported only when something is uploaded, so `validate` and `plan` never load httpx.
-API facts: reference/huawei-aicc.md.
+API facts: docs/providers/huawei-aicc.md.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ TOKEN_LIFETIME = 3600
 TOKEN_RENEW_MARGIN = 60.0
 # Read the file in multiples of 3 bytes, so the base64 of each chunk joins into the whole.
 _CHUNK = 3 * 64 * 1024
-# Traffic control's status is not documented (reference/huawei-aicc.md): 429, or a 5xx whose
-# description says the gateway is limiting traffic.
+# Traffic control's status is not documented (docs/providers/huawei-aicc.md#rate-limit):
+# 429, or a 5xx whose description says the gateway is limiting traffic.
 _TRAFFIC_CONTROL = re.compile(
     r"traffic.control|flow.control|too many requests|rate.limit|throttl|限流|流控", re.IGNORECASE
 )

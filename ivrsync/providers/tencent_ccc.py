@@ -1,4 +1,4 @@
-"""Tencent Cloud CCC: `UploadIvrAudio` rules (reference/tencent-ccc.md, section 1)."""
+"""Tencent Cloud CCC: `UploadIvrAudio` rules (docs/providers/tencent-ccc.md#upload)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def uploaded_name(settings: TencentCccSettings, remote_name: str, sha256: str) -
 
 
 def file_id_problem(file_id: str) -> str | None:
-    """`FileId` is an integer in the API (reference/tencent-ccc.md)."""
+    """`FileId` is an integer in the API (docs/providers/tencent-ccc.md#upload)."""
     if file_id.isascii() and file_id.isdigit():
         return None
     return f"'{file_id}' is not a Tencent CCC FileId: those are decimal numbers"

@@ -1,7 +1,7 @@
 """The Tencent Cloud CCC client, on the official SDK (`tencentcloud-sdk-python-ccc`).
 
 Imported only when something is uploaded or looked up: the SDK costs ~0.2 s to import.
-API facts and SDK quirks: reference/tencent-ccc.md.
+API facts and SDK quirks: docs/providers/tencent-ccc.md, docs/providers/tencent-ccc.md#the-sdk.
 """
 
 from __future__ import annotations

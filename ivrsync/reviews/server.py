@@ -55,7 +55,7 @@ RESULTS_PATH = "/results"
 HEALTH_PATH = "/healthz"
 DEFAULT_MAX_BODY = 64 * 1024
 
-# Huawei's status codes (reference/huawei-aicc.md section 3).
+# Huawei's review statuses (docs/providers/huawei-aicc.md#review-callback).
 _STATUSES: dict[str, ReviewStatus] = {"2": "approved", "3": "rejected"}
 
 # Seconds from accepting a connection to having its whole request (head and body); past it,
