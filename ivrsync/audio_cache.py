@@ -9,7 +9,6 @@ A file that changed while it was read is not cached: its key would not say which
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from ivrsync.audio import AudioInfo, probe
+from ivrsync.files import write_atomically
 from ivrsync.gc_pause import paused_gc
 
 logger = logging.getLogger(__name__)
@@ -114,13 +114,9 @@ class AudioCache:
         if not self._dirty:
             return
         data = {"version": _CACHE_VERSION, "files": self.entries}
-        temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
-            temp.replace(self.path)
+            write_atomically(self.path, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
             self._dirty = False
         except OSError as exc:
             logger.warning("could not write the audio cache %s: %s", self.path, exc)
-            with contextlib.suppress(OSError):
-                temp.unlink()

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ivrsync import __version__
+from ivrsync import __version__, files
 from ivrsync.gc_pause import PROMOTE_AFTER_PAUSE, paused_gc
 from ivrsync.state import (
     STATE_FORMAT_VERSION,
@@ -45,7 +45,6 @@ from ivrsync.state import (
     locked,
     provider_day,
 )
-from ivrsync.state import store as store_module
 from tests.conftest import EXAMPLES, RunCli
 
 HUAWEI_ID = "1182733043937561608"  # 19 digits: a double would make it ...7561600
@@ -535,7 +534,7 @@ def test_a_backup_that_is_the_state_file_itself_leaves_no_link_behind(path: Path
 def test_stale_temp_files_of_dead_writers_are_removed(path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
-    host = store_module._HOST_TAG
+    host = files.HOST_TAG
     dead = path.with_name(f".ivrsync.state.json.{host}.{gone.pid}.0123abcd.tmp")
     old = path.with_name(".ivrsync.state.json.elsewhere.42.0123abcd.tmp")
     live_elsewhere = path.with_name(f".ivrsync.state.json.elsewhere.{os.getpid()}.0123abcd.tmp")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ivrsync.ci import CiError
+from ivrsync.files import write_atomically
 from ivrsync.secrets import redact
 
 
@@ -81,9 +82,7 @@ def take_state_from_branch(state: Path, branch: str, workdir: str) -> str:
     if state.exists() and state.read_bytes() == shown.stdout:
         return f"the state in the checkout is the one on {branch} ({tip[:7]})"
     state.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=state.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(shown.stdout)
-    Path(tmp.name).replace(state)
+    write_atomically(state, shown.stdout)
     return f"took {inside} from the tip of {branch} ({tip[:7]})"
 
 

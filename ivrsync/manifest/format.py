@@ -39,7 +39,6 @@ import glob
 import io
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ivrsync.errors import Location, ManifestError, Problem
+from ivrsync.files import write_atomically
 from ivrsync.manifest.schema import (
     ROOT_FILE,
     AudioSource,
@@ -836,20 +836,7 @@ def format_file(path: Path, display_path: str) -> Formatted:
 
 def write_formatted(formatted: Formatted) -> None:
     """Replace the file with its formatted text, atomically, keeping its permissions."""
-    target = formatted.path.resolve()
-    mode = target.stat().st_mode & 0o7777
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(formatted.after.encode("utf-8"))
-            file.flush()
-            os.fsync(file.fileno())
-        temp.chmod(mode)
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_atomically(formatted.path.resolve(), formatted.after)  # through a link: its target
 
 
 def manifest_files(root: Path) -> list[tuple[Path, str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import IvrsyncError
+from ivrsync.files import write_atomically
 from ivrsync.manifest.loader import Project
 from ivrsync.plan.model import Plan, PlanFileError
 from ivrsync.plan.planner import PlanOptions, make_plan
@@ -70,17 +71,10 @@ def save_plan(plan: Plan, path: Path) -> None:
 
 
 def write_document(path: Path, text: str, what: str) -> None:
-    """Write atomically (temp file, fsync, rename): a reader never sees half of it."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write atomically: a reader never sees half of it."""
     try:
-        with temp.open("w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        temp.replace(path)
+        write_atomically(path, text)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
         raise IvrsyncError(f"cannot write {what} to {path}: {exc.strerror}") from None
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ivrsync import REPOSITORY, __version__
 from ivrsync.errors import IvrsyncError
+from ivrsync.files import write_atomically
 
 # Where editors fetch the JSON Schema from (a comment: nothing ivrsync runs reads it, so it
 # cannot break validate).
@@ -131,10 +132,10 @@ def _write(path: Path, template: Template) -> Action:
         if old and not old.endswith("\n"):
             old += "\n"
         gap = "\n" if old.strip() else ""
-        path.write_text(old + gap + "\n".join(missing) + "\n", encoding="utf-8")
+        write_atomically(path, old + gap + "\n".join(missing) + "\n")
         return Action.UPDATED
     existed = path.exists() or path.is_symlink()
     if path.is_symlink():
         path.unlink()  # --force replaces the link, never the file it points to
-    path.write_bytes(data)
+    write_atomically(path, data)
     return Action.OVERWRITTEN if existed else Action.CREATED

@@ -3,7 +3,7 @@
 `StateStore` is the small protocol the planner and apply engine use, so that a remote backend
 can follow; `LocalStateStore` keeps the state in a file next to the manifests:
 
-- `ivrsync.state.json`: written atomically (temp file, fsync, rename, directory fsync), so that
+- `ivrsync.state.json`: written atomically (`ivrsync.files.write_atomically`), so that
   a job killed at any moment leaves either the old or the new version, never a mix.
 - `ivrsync.state.json.backup`: the version before the last write.
 - `ivrsync.state.json.lock`: who is working on the state; created with O_EXCL, so exactly one
@@ -21,10 +21,7 @@ import contextlib
 import getpass
 import logging
 import os
-import re
-import secrets
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +34,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ivrsync import __version__
+from ivrsync.files import HOST, process_alive, temp_path, write_atomically
 from ivrsync.state.errors import (
     StateConflictError,
     StateCorruptError,
@@ -62,12 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOCK_POLL_SECONDS = 0.1
-# A temp file this old is left over whatever its name says: no write takes an hour.
-STALE_TEMP_SECONDS = 3600.0
-
-_HOST = socket.gethostname() or "unknown"
-# The host as it appears in temp file names: no dots, so that names parse back.
-_HOST_TAG = re.sub(r"[^A-Za-z0-9-]", "-", _HOST)[:64]
 
 
 class StateLockCorruptError(StateError):
@@ -96,7 +88,7 @@ class LockInfo(BaseModel):
     @property
     def holder_is_gone(self) -> bool:
         """Held by a process of this host that no longer runs (a killed CI job, a crash)."""
-        return self.host == _HOST and not _process_alive(self.pid)
+        return self.host == HOST and not process_alive(self.pid)
 
     def describe(self) -> str:
         return (
@@ -177,9 +169,6 @@ class LocalStateStore:
         # Exists only while an ivrsync removes a lock whose holder is gone.
         self.takeover_path = path.with_name(path.name + ".lock.takeover")
         self._seen: _Seen | None = None
-        self._temp_pattern = re.compile(
-            rf"^\.{re.escape(path.name)}\.([A-Za-z0-9-]*)\.([0-9]+)\.[0-9a-f]{{8}}\.tmp$"
-        )
 
     # -- reading and writing -------------------------------------------------------------
 
@@ -274,87 +263,37 @@ class LocalStateStore:
             )
 
     def _replace(self, data: bytes) -> Fingerprint:
-        """Temp file, fsync, backup of the old file, rename over it, fsync the directory.
+        """Write atomically, making the old file the backup just before the rename.
 
-        `path` exists at every moment (the backup is a hard link, not a rename), and every
-        temp file is removed on error; one killed mid-way is removed by the next write.
+        `path` exists at every moment (the backup is a hard link, not a rename).
         """
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        self._remove_stale_temps()
-        try:
-            mode: int | None = self.path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = None
-        temp = self._temp_path()
-        created: list[Path] = []
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-            created.append(temp)
-            with os.fdopen(fd, "wb") as file:
-                if mode is not None and hasattr(os, "fchmod"):
-                    os.fchmod(file.fileno(), mode)  # keep the permissions the user gave it
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-                fingerprint = _fingerprint(os.fstat(file.fileno()))
-            if mode is not None:
-                self._keep_backup(created)
-            temp.replace(self.path)
-            created.remove(temp)
-        except BaseException:
-            for leftover in created:
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-            raise
-        _fsync_directory(directory)
-        return fingerprint
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
+        written = write_atomically(
+            self.path, data, before_replace=self._keep_backup if existed else None
+        )
+        return _fingerprint(written)
 
-    def _keep_backup(self, created: list[Path]) -> None:
+    def _keep_backup(self) -> None:
         """Make the current file the backup without ever taking it away from `path`."""
-        temp = self._temp_path()
+        temp = temp_path(self.path)
         try:
-            os.link(self.path, temp)
-            created.append(temp)
-        except FileNotFoundError:
+            try:
+                os.link(self.path, temp)
+            except FileNotFoundError:
+                raise
+            except OSError:  # no hard links on this file system (some network or FUSE ones)
+                _copy_durably(self.path, temp)
+            temp.replace(self.backup_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
             raise
-        except OSError:  # no hard links on this file system (some network or FUSE ones)
-            created.append(temp)
-            _copy_durably(self.path, temp)
-        temp.replace(self.backup_path)
-        created.remove(temp)
         # rename() between two links to one file does nothing and leaves the source (POSIX).
         # That is the case after a write killed between its backup and its rename: the
         # backup is then a link to the state file itself.
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
-
-    def _temp_path(self) -> Path:
-        name = f".{self.path.name}.{_HOST_TAG}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        return self.path.with_name(name)
-
-    def _remove_stale_temps(self) -> None:
-        """Remove temp files of writers that were killed: from a dead process on this host,
-        or older than an hour. Only the lock holder writes, so no live writer is in the way."""
-        now = time.time()
-        try:
-            entries = list(os.scandir(self.path.parent))
-        except OSError:
-            return
-        for entry in entries:
-            match = self._temp_pattern.match(entry.name)
-            if match is None:
-                continue
-            host, pid = match.group(1), int(match.group(2))
-            try:
-                age = now - entry.stat(follow_symlinks=False).st_mtime
-            except OSError:
-                continue
-            dead = host == _HOST_TAG and pid != os.getpid() and not _process_alive(pid)
-            if dead or age > STALE_TEMP_SECONDS:
-                log.info("removing %s, left by an ivrsync that was stopped mid-write", entry.path)
-                with contextlib.suppress(OSError):
-                    Path(entry.path).unlink()
 
     # -- locking -------------------------------------------------------------------------
 
@@ -362,8 +301,8 @@ class LocalStateStore:
         template = LockInfo(
             id=str(uuid.uuid4()),
             operation=operation,
-            who=f"{_user()}@{_HOST}",
-            host=_HOST,
+            who=f"{_user()}@{HOST}",
+            host=HOST,
             pid=os.getpid(),
             created=datetime.now(UTC),
             version=__version__,
@@ -549,37 +488,9 @@ def _user() -> str:
         return "unknown"
 
 
-def _process_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but belongs to someone else
-        return True
-    return True
-
-
 def _copy_durably(source: Path, target: Path) -> None:
     with source.open("rb") as reader, target.open("xb") as writer:
         shutil.copyfileobj(reader, writer)
         writer.flush()
         os.fsync(writer.fileno())
     shutil.copymode(source, target)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the renames durable; some platforms and file systems cannot, which is no error."""
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
