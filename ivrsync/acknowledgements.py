@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ivrsync.address import Address
 from ivrsync.errors import Acknowledged, Location, Problem, Severity
-from ivrsync.manifest.schema import ACKNOWLEDGEABLE, AcknowledgeableCode
+from ivrsync.settings import ACKNOWLEDGEABLE, AcknowledgeableCode
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from typing import Any
 
 import click
 
+from ivrsync import settings
 from ivrsync.cli.main import COMMANDS, cli
 from ivrsync.manifest import schema as manifest_schema
 
@@ -127,7 +128,7 @@ ENV_REFERENCE_PATTERN = r"^\$\{.+\}$"
 _PATTERNS: dict[str, tuple[str, str]] = {
     manifest_schema.NAME_PATTERN: ("name", "provider and prompt names"),
     manifest_schema.LOCALE_PATTERN: ("locale", "locales, e.g. `en_US`, `zh_CN`, `pt_BR`"),
-    manifest_schema.ENV_NAME_PATTERN: (
+    settings.ENV_NAME_PATTERN: (
         "variable name",
         "the name (never the value) of an environment variable",
     ),

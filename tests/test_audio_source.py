@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ivrsync.manifest.schema import S3AudioSource, UrlAudioSource
 from ivrsync.providers.audio_source import S3Staging, TemplateUrls
 from ivrsync.providers.base import UploadItem
 from ivrsync.providers.errors import CredentialsMissingError
+from ivrsync.settings import S3AudioSource, UrlAudioSource
 from tests.conftest import DATA
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, s3_server
 

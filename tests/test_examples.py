@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ivrsync.providers.tencent_ccc import TencentCccSettings
 from ivrsync.validate import validate_repository
 from tests.conftest import EXAMPLES
 
@@ -35,5 +36,5 @@ def test_environment_overrides_a_provider_setting() -> None:
     report = validate_repository(EXAMPLES, env={"CCC_SDK_APP_ID": "1400999999"})
     assert report.project is not None
     ccc = report.project.providers["ccc"]
-    assert ccc.type == "tencent-ccc"
+    assert isinstance(ccc, TencentCccSettings)
     assert ccc.sdk_app_id == 1400999999

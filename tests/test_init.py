@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from ivrsync import REPOSITORY, __version__
 from ivrsync.audio import probe
-from ivrsync.manifest.schema import (
-    HuaweiAiccSettings,
-    S3AudioSource,
-    TencentCccSettings,
-    UrlAudioSource,
-)
+from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.scaffold import SCHEMA_URL, TEMPLATES, content
+from ivrsync.settings import S3AudioSource, UrlAudioSource
 from tests.conftest import RunCli
 
 CREATED = [
@@ -138,7 +135,9 @@ def test_the_manifest_names_its_schema_in_a_modeline() -> None:
 
 def test_every_provider_setting_is_shown_with_an_explanation() -> None:
     text = content(TEMPLATES[0]).decode()
-    for model in (HuaweiAiccSettings, TencentCccSettings, UrlAudioSource, S3AudioSource):
+    models: list[type[BaseModel]] = [p.SETTINGS for p in PROVIDER_TYPES.values()]
+    models += [UrlAudioSource, S3AudioSource]
+    for model in models:
         for key in model.model_fields:
             assert re.search(rf"^[ #]*{key}:", text, re.MULTILINE), (model.__name__, key)
     ccc = text[text.index("  # ccc:") :]

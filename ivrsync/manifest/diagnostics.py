@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ivrsync.errors import Problem
-from ivrsync.manifest.schema import PROVIDER_TYPES
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument
+from ivrsync.providers import PROVIDER_TYPES
 
 # Keys people try when they mean to give a secret; the manifest only names variables.
 _SECRET_HINTS = {

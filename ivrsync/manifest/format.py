@@ -52,7 +52,6 @@ from ivrsync.errors import Location, ManifestError, Problem
 from ivrsync.files import write_atomically
 from ivrsync.manifest.schema import (
     ROOT_FILE,
-    AudioSource,
     Defaults,
     Manifest,
     MovedEntry,
@@ -61,6 +60,7 @@ from ivrsync.manifest.schema import (
     StateSettings,
 )
 from ivrsync.manifest.yaml_source import YamlLoadError, load_yaml_file, parse_yaml
+from ivrsync.settings import AudioSource
 
 DataPath = tuple[str | int, ...]
 

@@ -24,7 +24,6 @@ from ivrsync.errors import Location, ManifestError, Problem
 from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest import diagnostics
 from ivrsync.manifest.schema import (
-    ENV_REFERENCE,
     ROOT_FILE,
     Manifest,
     MovedEntry,
@@ -38,6 +37,7 @@ from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, 
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.secrets import MASK, SECRET_NAME
 from ivrsync.secrets import register as register_secret
+from ivrsync.settings import ENV_REFERENCE
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
 _PLAIN_SUFFIXES = (*AUDIO_SUFFIXES, *(suffix.upper() for suffix in AUDIO_SUFFIXES))

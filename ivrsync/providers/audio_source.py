@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
-from ivrsync.manifest.schema import AudioSource, S3AudioSource, UrlAudioSource
 from ivrsync.providers.base import UploadItem, credential, planned_bytes
 from ivrsync.providers.errors import PermanentError, TransientError
 from ivrsync.secrets import register_signature
+from ivrsync.settings import AudioSource, S3AudioSource, UrlAudioSource
 
 logger = logging.getLogger(__name__)
 

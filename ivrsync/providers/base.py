@@ -24,6 +24,7 @@ from ivrsync.providers.errors import (
     ProviderError,
 )
 from ivrsync.secrets import register as register_secret
+from ivrsync.settings import ProviderSettingsBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,8 @@ class Uploader(Protocol):
 class ProviderType(Protocol):
     # The `type:` value in the manifest.
     TYPE: str
+    # The model of this provider's settings in the manifest (its `type` is Literal[TYPE]).
+    SETTINGS: type[ProviderSettingsBase]
     # Locales the API accepts, or None when it takes any.
     LOCALES: frozenset[str] | None
     # Whether uploads can be looked up (so an upload in doubt is checked, not guessed at).

@@ -6,10 +6,12 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
-from ivrsync.manifest.schema import HuaweiAiccSettings
 from ivrsync.providers.base import (
     Finding,
     ReviewReport,
@@ -18,6 +20,14 @@ from ivrsync.providers.base import (
     credential,
     credentials_checked,
     megabytes,
+)
+from ivrsync.settings import (
+    Acknowledgement,
+    EndpointUrl,
+    EnvName,
+    HttpUrl,
+    ProviderSettingsBase,
+    acknowledge_field,
 )
 
 TYPE = "huawei-aicc"
@@ -39,6 +49,40 @@ _NOT_NAME_CHARS = re.compile(f"[^{NAME_CHARS}]+")
 FILE_ID = re.compile(r"[1-9][0-9]{18}")
 # What the platform transcodes every upload to.
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
+
+
+class HuaweiAiccSettings(ProviderSettingsBase):
+    """Huawei Cloud AICC (`importVoiceFile/upload`)."""
+
+    type: Literal["huawei-aicc"]
+    endpoint: EndpointUrl = Field(description="scheme://host[:port] of the tenant's API gateway")
+    app_key_env: EnvName = Field(
+        "AICC_APP_KEY", description="the variable holding the app key (never the key itself)"
+    )
+    app_secret_env: EnvName = Field(
+        "AICC_APP_SECRET", description="the variable holding the app secret"
+    )
+    callback_url: HttpUrl | None = Field(
+        None, description="where Huawei posts review results; may use ${ENV} for its secret"
+    )
+    rate_limit: float = Field(10, gt=0, le=10, description="requests per second (documented: 10)")
+    reviews_url: HttpUrl | None = Field(
+        None,
+        description="the `ivrsync review-server` that receives the review callbacks: "
+        "`ivrsync refresh` reads the results there",
+    )
+    reviews_token_env: EnvName = Field(
+        "IVRSYNC_REVIEW_TOKEN", description="the variable holding the review server's token"
+    )
+    size_limit_of: Literal["base64", "file"] = Field(
+        "base64",
+        description="whether the 8 MB limit applies to the base64 text (stricter, default) "
+        "or to the file itself",
+    )
+    acknowledge: list[Acknowledgement] = acknowledge_field("every prompt of this provider")
+
+
+SETTINGS: type[ProviderSettingsBase] = HuaweiAiccSettings
 
 
 def _camel(text: str) -> str:

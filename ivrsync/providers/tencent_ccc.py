@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from ivrsync.audio import AudioInfo
-from ivrsync.manifest.schema import TencentCccSettings
 from ivrsync.providers.base import Finding, ReviewReport, Uploader, megabytes
+from ivrsync.settings import (
+    Acknowledgement,
+    AudioSource,
+    EnvInt,
+    EnvName,
+    HostOrUrl,
+    ProviderSettingsBase,
+    acknowledge_field,
+)
 
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
@@ -20,6 +31,37 @@ MAX_AUDIO_BYTES = 5_000_000
 # versions are 1 in 4 billion.
 CONTENT_HASH_CHARS = 8
 _HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
+
+
+class TencentCccSettings(ProviderSettingsBase):
+    """Tencent Cloud CCC (`UploadIvrAudio`, `DescribeIvrAudioList`)."""
+
+    type: Literal["tencent-ccc"]
+    sdk_app_id: Annotated[EnvInt, Field(gt=0, lt=2**63, description="the CCC application id")]
+    endpoint: HostOrUrl = Field(
+        "ccc.tencentcloudapi.com",
+        description="host[:port], or http://host:port for an emulator",
+    )
+    region: str = Field("", description="not required by CCC")
+    secret_id_env: EnvName = Field(
+        "TENCENTCLOUD_SECRET_ID", description="the variable holding the SecretId"
+    )
+    secret_key_env: EnvName = Field(
+        "TENCENTCLOUD_SECRET_KEY", description="the variable holding the SecretKey"
+    )
+    daily_quota: int = Field(50, ge=1, le=50, description="uploads per day (documented: 50)")
+    rate_limit: float = Field(1, gt=0, le=1, description="requests per second (documented: 1)")
+    batch_size: int = Field(10, ge=1, le=50, description="files per UploadIvrAudio request")
+    content_hash_in_name: bool = Field(
+        True,
+        description="end each CustomFileName with 8 hex digits of the audio's sha256, so a "
+        "lost upload can be found again instead of uploaded twice",
+    )
+    audio_source: AudioSource = Field(description="how Tencent gets each file's URL")
+    acknowledge: list[Acknowledgement] = acknowledge_field("every prompt of this provider")
+
+
+SETTINGS: type[ProviderSettingsBase] = TencentCccSettings
 
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:

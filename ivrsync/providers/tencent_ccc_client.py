@@ -20,7 +20,6 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
-from ivrsync.manifest.schema import TencentCccSettings
 from ivrsync.providers.audio_source import AudioUrls, audio_urls
 from ivrsync.providers.base import (
     ItemOutcome,
@@ -40,6 +39,7 @@ from ivrsync.providers.errors import (
     ThrottledError,
     TransientError,
 )
+from ivrsync.providers.tencent_ccc import TencentCccSettings
 from ivrsync.secrets import register_signature
 
 logger = logging.getLogger(__name__)
