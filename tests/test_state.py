@@ -16,9 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +28,8 @@ from pydantic import ValidationError
 
 from ivrsync import __version__, files
 from ivrsync.gc_pause import PROMOTE_AFTER_PAUSE, paused_gc
+from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers.base import ProviderType
 from ivrsync.state import (
     STATE_FORMAT_VERSION,
     ApprovedUpload,
@@ -190,10 +193,11 @@ def test_to_json_is_json_dumps_for_any_text(text: str, keys: list[str]) -> None:
     assert state.to_json() == reference_json(state)
 
 
-def test_upload_counts_use_the_beijing_day() -> None:
+def test_upload_counts_use_the_day_of_the_providers_quota() -> None:
     evening_utc = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)  # 00:30 on the 21st in Beijing
     assert provider_day("tencent-ccc", evening_utc) == date(2026, 11, 21)
-    assert provider_day("huawei-aicc", evening_utc) == date(2026, 11, 21)
+    # Huawei has no daily quota, so no day boundary of its own: its uploads count by UTC day.
+    assert provider_day("huawei-aicc", evening_utc) == date(2026, 11, 20)
     assert provider_day("tencent-ccc", evening_utc - timedelta(minutes=31)) == date(2026, 11, 20)
     with pytest.raises(ValueError, match="time zone"):
         provider_day("tencent-ccc", datetime(2026, 11, 20, 16, 30))
@@ -208,6 +212,18 @@ def test_upload_counts_use_the_beijing_day() -> None:
     assert state.uploads_on("ccc", date(2026, 11, 20)) == 0
     assert state.uploads_on("aicc", day) == 0
     assert State.from_json(state.to_json(), "s").uploads == {"ccc": {"2026-11-21": 2}}
+
+
+def test_a_provider_declares_its_quota_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The day comes from the provider's module through the registry: a provider registered
+    with its own zone, or with none (no daily quota), needs no edit of the state code."""
+    evening_utc = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    tokyo = cast(ProviderType, types.SimpleNamespace(QUOTA_TIME_ZONE=timezone(timedelta(hours=9))))
+    no_quota = cast(ProviderType, types.SimpleNamespace(QUOTA_TIME_ZONE=None))
+    monkeypatch.setitem(PROVIDER_TYPES, "tokyo-cc", tokyo)
+    monkeypatch.setitem(PROVIDER_TYPES, "no-quota", no_quota)
+    assert provider_day("tokyo-cc", evening_utc) == date(2026, 11, 21)
+    assert provider_day("no-quota", evening_utc) == date(2026, 11, 20)
 
 
 def test_record_upload_forgets_days_older_than_35() -> None:

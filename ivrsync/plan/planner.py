@@ -39,7 +39,7 @@ from ivrsync.plan.model import (
     Summary,
 )
 from ivrsync.plan.settings import diff_settings, differences, dotted, leaf_paths
-from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers import PROVIDER_TYPES, quota_time_zone
 from ivrsync.state.model import InDoubt, ResourceState, State, provider_day
 
 
@@ -575,7 +575,8 @@ def _quota_warnings(
                     provider=name,
                     addresses=needed[left:],
                     message=f"{name}: {len(needed)} uploads needed, {left} left today "
-                    f"({used} of {quota} used on {day.isoformat()}, Beijing time); apply "
+                    f"({used} of {quota} used on {day.isoformat()}, "
+                    f"{quota_time_zone(settings.type).tzname(None)}); apply "
                     f"uploads {left} and defers {len(needed) - left} to the next day",
                 )
             )

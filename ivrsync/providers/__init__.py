@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
+
 from ivrsync.providers import huawei_aicc, tencent_ccc
 from ivrsync.providers.base import ProviderType
 
@@ -9,3 +11,9 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
     huawei_aicc.TYPE: huawei_aicc,
     tencent_ccc.TYPE: tencent_ccc,
 }
+
+
+def quota_time_zone(provider_type: str) -> tzinfo:
+    """The zone of the day a provider's uploads are counted by: the one its daily quota
+    counts in, or UTC where it has none. Raises KeyError for an unregistered type."""
+    return PROVIDER_TYPES[provider_type].QUOTA_TIME_ZONE or UTC

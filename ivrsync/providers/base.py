@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -127,6 +128,9 @@ class ProviderType(Protocol):
     SETTINGS: type[ProviderSettingsBase]
     # Locales the API accepts, or None when it takes any.
     LOCALES: frozenset[str] | None
+    # The time zone of the day a daily quota counts in; None when there is no daily quota
+    # (the state then counts uploads by the UTC day). Its name is shown with quota warnings.
+    QUOTA_TIME_ZONE: tzinfo | None
     # Whether uploads can be looked up (so an upload in doubt is checked, not guessed at).
     CAN_LIST: bool
 

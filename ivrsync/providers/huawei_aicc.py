@@ -6,6 +6,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Literal
 
 from pydantic import Field
@@ -33,6 +34,8 @@ from ivrsync.settings import (
 TYPE = "huawei-aicc"
 # The `locale` values the upload API lists (the console offers more; the API these four).
 LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
+# Huawei AICC documents no daily upload quota, so no day boundary either.
+QUOTA_TIME_ZONE: tzinfo | None = None
 # No public API lists, queries or deletes uploaded voice files.
 CAN_LIST = False
 # `voiceType`: 0 IVR, 1 prompt tone, 2 fault tone, 3 voice notification.

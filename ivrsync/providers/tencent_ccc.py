@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta, timezone, tzinfo
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -23,6 +24,8 @@ from ivrsync.settings import (
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
 LOCALES: frozenset[str] | None = None
+# The 50 uploads a day are counted by the Beijing day (UTC+8).
+QUOTA_TIME_ZONE: tzinfo | None = timezone(timedelta(hours=8), "Beijing time")
 # DescribeIvrAudioList finds uploads by CustomFileName.
 CAN_LIST = True
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.

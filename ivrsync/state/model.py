@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -28,6 +28,7 @@ from pydantic_core import core_schema
 from ivrsync import __version__
 from ivrsync.address import Address
 from ivrsync.gc_pause import paused_gc
+from ivrsync.providers import quota_time_zone
 from ivrsync.secrets import redact
 from ivrsync.state.errors import StateCorruptError, StateVersionError
 
@@ -41,10 +42,6 @@ UPLOAD_HISTORY_DAYS = 35
 
 ReviewStatus = Literal["pending", "approved", "rejected"]
 
-# Tencent CCC counts its daily upload quota in Beijing time (UTC+8). Huawei AICC documents no
-# day boundary; it is a Chinese platform too, so its day is taken to be Beijing time as well.
-_BEIJING = timezone(timedelta(hours=8), "UTC+08:00")
-_PROVIDER_TIME_ZONES: dict[str, timezone] = {"tencent-ccc": _BEIJING, "huawei-aicc": _BEIJING}
 _NEEDS_A_ZONE = "a datetime with a time zone is required (e.g. 2026-11-20T16:30:00Z)"
 
 
@@ -86,9 +83,10 @@ UtcDateTime = Annotated[
 
 
 def provider_day(provider_type: str, now: datetime) -> date:
-    """The calendar day in which a provider counts an upload made at `now` (for quotas)."""
+    """The calendar day in which a provider counts an upload made at `now` (for quotas): in
+    the time zone the provider declares for its quota day, UTC for one with no daily quota."""
     try:
-        zone = _PROVIDER_TIME_ZONES[provider_type]
+        zone = quota_time_zone(provider_type)
     except KeyError:
         raise ValueError(f"unknown provider type {provider_type!r}") from None
     return _to_utc(now).astimezone(zone).date()
