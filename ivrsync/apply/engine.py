@@ -27,6 +27,7 @@ from ivrsync.apply.cancel import Cancellation
 from ivrsync.apply.ratelimit import RateLimiter
 from ivrsync.apply.retry import RetryPolicy
 from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
+from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import ItemOutcome, Uploaded, Uploader, UploadItem
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
@@ -233,6 +234,8 @@ class _Provider:
     name: str
     uploader: Uploader
     limiter: RateLimiter
+    # Whether its uploads can be looked up, as the provider type declares (CAN_LIST).
+    can_list: bool
     batches: queue.SimpleQueue[list[ResourceChange]] = field(default_factory=queue.SimpleQueue)
     stop_status: Status | None = None
     stop_message: str = ""
@@ -420,6 +423,7 @@ class _Engine:
                 name,
                 uploader,
                 RateLimiter(uploader.rate_limit, not_before=self.resume_after(name, uploader)),
+                PROVIDER_TYPES[changes[0].provider_type].CAN_LIST,
             )
             allowed = self.quota_left(name, changes[0].provider_type, uploader)
             for change in changes[allowed:]:
@@ -550,7 +554,7 @@ class _Engine:
         return _Tries(self.options.retry, random.Random(seed), self.cancel)
 
     def upload_batch(self, provider: _Provider, batch: list[ResourceChange]) -> None:
-        if provider.uploader.can_list:
+        if provider.can_list:
             doubtful = [c for c in batch if c.address in self.journal.state.in_doubt]
             if doubtful:
                 safe = {c.address for c in self.resolve_doubts(provider, doubtful, earlier=True)}
@@ -605,7 +609,7 @@ class _Engine:
             provider.stop(Status.FAILED, str(exc))
             return batch
         except AmbiguousOutcome as exc:
-            if not provider.uploader.can_list:
+            if not provider.can_list:
                 self.settle(batch, Status.IN_DOUBT, str(exc))
                 return []
             self.settle(batch, Status.IN_DOUBT, str(exc), keep_reporting=False, over=exc.over)
@@ -633,7 +637,7 @@ class _Engine:
                 self.record(change, outcome, seconds)
             elif isinstance(outcome, QuotaExceededError):
                 self.settle([change], Status.DEFERRED, str(outcome))
-            elif isinstance(outcome, AmbiguousOutcome) and provider.uploader.can_list:
+            elif isinstance(outcome, AmbiguousOutcome) and provider.can_list:
                 # An answer that names neither success nor failure: looked up like a lost one.
                 self.settle([change], Status.IN_DOUBT, str(outcome), keep_reporting=False)
                 doubtful.append(change)

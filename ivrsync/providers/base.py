@@ -97,8 +97,6 @@ class Uploader(Protocol):
     max_concurrency: int
     # Uploads allowed per provider day (the engine defers the rest), or None for no limit.
     daily_quota: int | None
-    # Whether `find` can look uploads up (after a lost answer) rather than answer None.
-    can_list: bool
     # Seconds after a request goes out by which it has landed or never will: the client's
     # timeout plus the time the provider may take to store it. Until then, a look-up that
     # finds nothing proves nothing.
@@ -111,11 +109,11 @@ class Uploader(Protocol):
     # The bytes sent are hashed as they go; ones that differ from `sha256` are not sent whole.
     def upload(self, batch: list[UploadItem], ready: Callable[[], None]) -> list[ItemOutcome]: ...
 
-    # Look up uploads that may have landed (by name); None for each one not found, or for
-    # all of them where the provider cannot list.
+    # Look up uploads that may have landed (by name); None for each one not found. Called
+    # only where the provider type declares CAN_LIST.
     def find(self, batch: list[UploadItem]) -> list[Uploaded | None]: ...
 
-    # The listed uploads with these FileIds (none where the provider cannot list).
+    # The listed uploads with these FileIds (called only where the type declares CAN_LIST).
     def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]: ...
 
     def close(self) -> None: ...
@@ -131,7 +129,8 @@ class ProviderType(Protocol):
     # The time zone of the day a daily quota counts in; None when there is no daily quota
     # (the state then counts uploads by the UTC day). Its name is shown with quota warnings.
     QUOTA_TIME_ZONE: tzinfo | None
-    # Whether uploads can be looked up (so an upload in doubt is checked, not guessed at).
+    # Whether uploads can be looked up (so an upload in doubt is checked, not guessed at):
+    # said here only; the core asks nothing of an uploader's `find`/`files_by_id` without it.
     CAN_LIST: bool
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.

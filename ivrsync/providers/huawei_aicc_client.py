@@ -229,14 +229,16 @@ class HuaweiAiccClient:
         raise PermanentError(what, status=status, code=_return_code(_json(response)))
 
 
+# The core asks for no look-up where the type says it cannot list.
+_CANNOT_LIST = "Huawei AICC cannot list uploads (huawei_aicc.CAN_LIST is False)"
+
+
 class HuaweiAiccUploader:
     """`Uploader` for one configured Huawei provider: one file per request, in parallel."""
 
     batch_size = 1
     max_concurrency = 64
     daily_quota: int | None = None  # none documented
-
-    can_list = False  # no API lists uploads
 
     def __init__(self, client: HuaweiAiccClient, rate_limit: float) -> None:
         self.client = client
@@ -252,10 +254,10 @@ class HuaweiAiccUploader:
         return outcomes
 
     def find(self, batch: list[UploadItem]) -> list[Uploaded | None]:
-        return [None] * len(batch)  # the API cannot list uploads
+        raise NotImplementedError(_CANNOT_LIST)
 
     def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]:
-        return []
+        raise NotImplementedError(_CANNOT_LIST)
 
     def close(self) -> None:
         self.client.close()

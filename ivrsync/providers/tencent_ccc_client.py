@@ -115,7 +115,6 @@ class TencentCccUploader:
     """`Uploader` for one configured Tencent provider: batches of files, one request a second."""
 
     max_concurrency = 1
-    can_list = True  # DescribeIvrAudioList, by CustomFileName
 
     def __init__(
         self,
