@@ -34,7 +34,7 @@ from ivrsync.settings import (
 TYPE = "huawei-aicc"
 # The `locale` values the upload API lists (the console offers more; the API these four).
 LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
-# Huawei AICC documents no daily upload quota, so no day boundary either.
+# No daily quota is documented, so no day boundary (docs/providers/huawei-aicc.md#rate-limit).
 QUOTA_TIME_ZONE: tzinfo | None = None
 # No public API lists, queries or deletes uploaded voice files.
 CAN_LIST = False

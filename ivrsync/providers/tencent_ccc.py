@@ -24,7 +24,7 @@ from ivrsync.settings import (
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
 LOCALES: frozenset[str] | None = None
-# The 50 uploads a day are counted by the Beijing day (UTC+8).
+# The 50 uploads a day are counted by the Beijing day (docs/providers/tencent-ccc.md#daily-quota).
 QUOTA_TIME_ZONE: tzinfo | None = timezone(timedelta(hours=8), "Beijing time")
 # DescribeIvrAudioList finds uploads by CustomFileName.
 CAN_LIST = True
