@@ -131,7 +131,7 @@ class ResourceState(_Model):
     # the next plan uploads the audio again.
     missing_since: UtcDateTime | None = None
     provider: str  # the provider's name in the manifest ("aicc")
-    provider_type: str  # "huawei-aicc" | "tencent-ccc"
+    provider_type: str  # a key of ivrsync.providers.PROVIDER_TYPES
     remote_name: str
     review: Review = Field(default_factory=Review)
     sha256: str
