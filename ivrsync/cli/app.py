@@ -11,14 +11,14 @@ import os
 import signal
 import sys
 import threading
-from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ivrsync import __version__
-from ivrsync.cli.main import PROG, VERSION_MESSAGE
+from ivrsync.cli.interrupt import INTERRUPTS, Interrupted, interrupt
 from ivrsync.cli.options import common_options, reset_logging
+from ivrsync.cli.program import PROG, VERSION_MESSAGE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,28 +111,6 @@ def _failed(exc: Exception) -> int:
         where = "the trace could not be written"
     click.echo(f"ivrsync: internal error ({type(exc).__name__}); this is a bug, {where}", err=True)
     return 1
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM (Ctrl-C, a CI cancel, `kill`): unwinds like an error, so every `with`
-    block releases what it took (the state lock above all), then exits 128 + the signal's
-    number. Not an Exception: nothing on the way may swallow it. Commands that can stop
-    gracefully (apply, refresh) take the signals over for a while (ivrsync/cli/signals.py)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-
-def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Interrupted(signum)
-
-
-INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:

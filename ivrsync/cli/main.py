@@ -11,6 +11,7 @@ import os
 import sys
 
 from ivrsync import __version__
+from ivrsync.cli.program import PROG, VERSION_MESSAGE
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (several ms)
 if TYPE_CHECKING:
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "PROG", "VERSION_MESSAGE", "LazyGroup", "cli", "main"]
 
-PROG = "ivrsync"
-# click's version_option prints this; the fast path below prints the same.
-VERSION_MESSAGE = "%(prog)s, version %(version)s"
 # Set by a shell asking click to complete a word: click must answer, whatever the arguments.
 _COMPLETION_VARIABLE = f"_{PROG.upper()}_COMPLETE"
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from ivrsync.apply.cancel import DEFAULT_GRACE, Cancellation
-from ivrsync.cli.app import Interrupted
+from ivrsync.cli.interrupt import Interrupted
 from ivrsync.cli.output import Console
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
