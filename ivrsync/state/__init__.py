@@ -4,7 +4,6 @@ from ivrsync.state.errors import (
     StateConflictError,
     StateCorruptError,
     StateError,
-    StateLockedError,
     StateVersionError,
 )
 from ivrsync.state.model import (
@@ -20,6 +19,7 @@ from ivrsync.state.store import (
     LocalStateStore,
     LockInfo,
     StateLockCorruptError,
+    StateLockedError,
     StateStore,
     locked,
 )

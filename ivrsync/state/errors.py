@@ -1,18 +1,14 @@
-"""Why the state cannot be read, written or locked: each error says what to do about it.
+"""Why the state cannot be read or written: each error says what to do about it.
 
 They live apart from `store` so that the model can raise them without an import cycle;
-`ivrsync.state.store` re-exports them.
+`ivrsync.state.store` re-exports them. The lock's own errors are in `store`, with the lock.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ivrsync.errors import IvrsyncError
-
-if TYPE_CHECKING:
-    from ivrsync.state.store import LockInfo
 
 
 class StateError(IvrsyncError):
@@ -56,17 +52,3 @@ class StateConflictError(StateError):
     """The state on disk changed since it was read: writing would lose someone's uploads."""
 
     error_code = "state_conflict"
-
-
-class StateLockedError(StateError):
-    """Another ivrsync holds the lock; `holder` says who, so the user can judge if it is gone."""
-
-    error_code = "locked"
-
-    def __init__(self, holder: LockInfo) -> None:
-        self.holder = holder
-        super().__init__(
-            f"the state {holder.path} is locked by {holder.describe()}. "
-            "Wait for it to finish, or give a longer --lock-timeout. If that process is gone "
-            f"(killed or crashed), remove the lock with: ivrsync force-unlock {holder.id}"
-        )

@@ -39,7 +39,6 @@ from ivrsync.state.errors import (
     StateConflictError,
     StateCorruptError,
     StateError,
-    StateLockedError,
     StateVersionError,
 )
 from ivrsync.state.model import STATE_FORMAT_VERSION, State, UtcDateTime
@@ -94,6 +93,20 @@ class LockInfo(BaseModel):
         return (
             f"{self.who} (pid {self.pid} on {self.host}, ivrsync {self.version}) "
             f"for '{self.operation}' since {self.since}, lock ID {self.id}"
+        )
+
+
+class StateLockedError(StateError):
+    """Another ivrsync holds the lock; `holder` says who, so the user can judge if it is gone."""
+
+    error_code = "locked"
+
+    def __init__(self, holder: LockInfo) -> None:
+        self.holder = holder
+        super().__init__(
+            f"the state {holder.path} is locked by {holder.describe()}. "
+            "Wait for it to finish, or give a longer --lock-timeout. If that process is gone "
+            f"(killed or crashed), remove the lock with: ivrsync force-unlock {holder.id}"
         )
 
 
