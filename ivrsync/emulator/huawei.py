@@ -49,8 +49,8 @@ from ivrsync.providers.huawei_aicc import (
     MAX_NAME_LENGTH,
     MAX_UPLOAD_BYTES,
     NAME_CHARS,
-    VOICE_TYPE_CODES,
 )
+from ivrsync.providers.huawei_aicc_client import VOICE_TYPE_CODES
 
 __all__ = [
     "TOKEN_PATH",

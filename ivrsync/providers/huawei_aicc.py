@@ -38,8 +38,6 @@ LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
 QUOTA_TIME_ZONE: tzinfo | None = None
 # No public API lists, queries or deletes uploaded voice files.
 CAN_LIST = False
-# `voiceType`: 0 IVR, 1 prompt tone, 2 fault tone, 3 voice notification.
-VOICE_TYPE_CODES = {"ivr": "0", "prompt_tone": "1", "fault_tone": "2", "voice_notification": "3"}
 # "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says
 # `size_limit_of: file` (the documentation does not say which).
 MAX_UPLOAD_BYTES = 8_000_000

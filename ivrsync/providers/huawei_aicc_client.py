@@ -39,6 +39,8 @@ from ivrsync.secrets import register as register_secret
 
 TOKEN_PATH = "/apigovernance/api/oauth/tokenByAkSk"
 UPLOAD_PATH = "/apiaccess/rest/cc-management/v1/importVoiceFile/upload"
+# `voiceType`: 0 IVR, 1 prompt tone, 2 fault tone, 3 voice notification.
+VOICE_TYPE_CODES = {"ivr": "0", "prompt_tone": "1", "fault_tone": "2", "voice_notification": "3"}
 # `X-Token-Expire` may ask for up to 3600 s; ask for that and renew a minute before it ends.
 TOKEN_LIFETIME = 3600
 TOKEN_RENEW_MARGIN = 60.0
@@ -177,7 +179,7 @@ class HuaweiAiccClient:
     def _post_upload(self, item: UploadItem, token: str) -> httpx.Response:
         fields: dict[str, str] = {
             "locale": item.locale,
-            "voiceType": _voice_type_code(item.attributes["voice_type"]),
+            "voiceType": VOICE_TYPE_CODES[item.attributes["voice_type"]],
             "fileType": item.attributes["file_type"],
             "voiceFileName": item.remote_name,
         }
@@ -261,12 +263,6 @@ class HuaweiAiccUploader:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _voice_type_code(voice_type: str) -> str:
-    from ivrsync.providers.huawei_aicc import VOICE_TYPE_CODES
-
-    return VOICE_TYPE_CODES[voice_type]
 
 
 def _streamed_body(
