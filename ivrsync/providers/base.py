@@ -35,7 +35,7 @@ class Finding:
     code: str
     message: str
     severity: Severity = Severity.ERROR
-    # What an acknowledgement of this warning names (schema.ACKNOWLEDGEABLE), if it may have one.
+    # What an acknowledgement of this warning names (settings.ACKNOWLEDGEABLE), if any.
     subject: str | None = None
 
 
