@@ -10,8 +10,7 @@ import pytest
 
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.manifest.loader import load_project
-from ivrsync.providers.tencent_ccc import TencentCccSettings
-from ivrsync.providers.tencent_ccc_client import make_uploader
+from ivrsync.providers.tencent_ccc import TencentCccSettings, make_uploader
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import RunCli
 from tests.repo_factory import tencent_repository

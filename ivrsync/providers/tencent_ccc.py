@@ -5,12 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta, timezone, tzinfo
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from ivrsync.audio import AudioInfo
-from ivrsync.providers.base import Finding, ReviewReport, Uploader, megabytes
+from ivrsync.providers.base import (
+    Finding,
+    ReviewReport,
+    Uploader,
+    credential,
+    credentials_checked,
+    megabytes,
+)
 from ivrsync.settings import (
     Acknowledgement,
     AudioSource,
@@ -20,6 +27,9 @@ from ivrsync.settings import (
     ProviderSettingsBase,
     acknowledge_field,
 )
+
+if TYPE_CHECKING:
+    from ivrsync.providers.tencent_ccc_client import TencentCccUploader
 
 TYPE = "tencent-ccc"
 # Tencent has no locale parameter: any locale is the user's own label.
@@ -132,9 +142,33 @@ def content_problem(settings: TencentCccSettings, remote_name: str, sha256: str)
     )
 
 
-def uploader(name: str, settings: TencentCccSettings, env: Mapping[str, str]) -> Uploader:
-    from ivrsync.providers.tencent_ccc_client import make_uploader
+def make_uploader(
+    name: str, settings: TencentCccSettings, env: Mapping[str, str], *, listing_only: bool = False
+) -> TencentCccUploader:
+    """The client for these settings; one `listing_only` needs no audio source (nor S3
+    credentials). The client (and the SDK, ~0.2 s) is imported only here."""
+    from ivrsync.providers.audio_source import audio_urls
+    from ivrsync.providers.tencent_ccc_client import NO_AUDIO_URLS, TencentCccUploader
 
+    with credentials_checked():
+        secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
+        secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
+        urls = NO_AUDIO_URLS if listing_only else audio_urls(settings.audio_source, env, name)
+    return TencentCccUploader(
+        name,
+        secret_id,
+        secret_key,
+        urls,
+        sdk_app_id=settings.sdk_app_id,
+        endpoint=settings.endpoint,
+        region=settings.region,
+        rate_limit=settings.rate_limit,
+        batch_size=settings.batch_size,
+        daily_quota=settings.daily_quota,
+    )
+
+
+def uploader(name: str, settings: TencentCccSettings, env: Mapping[str, str]) -> Uploader:
     return make_uploader(name, settings, env)
 
 
@@ -142,7 +176,5 @@ def reviews(
     name: str, settings: TencentCccSettings, env: Mapping[str, str], file_ids: list[str]
 ) -> ReviewReport:
     """DescribeIvrAudioList gives every file's Status; a FileId it no longer lists is drift."""
-    from ivrsync.providers.tencent_ccc_client import make_listing_client
-
-    files = make_listing_client(name, settings, env).describe()
+    files = make_uploader(name, settings, env, listing_only=True).describe()
     return ReviewReport({f.file_id: (f.status, None) for f in files}, {f.file_id for f in files})

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +20,8 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
-from ivrsync.providers.audio_source import AudioUrls, audio_urls
-from ivrsync.providers.base import (
-    ItemOutcome,
-    RemoteFile,
-    Uploaded,
-    UploadItem,
-    credential,
-    credentials_checked,
-)
+from ivrsync.providers.audio_source import AudioUrls
+from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -39,7 +32,6 @@ from ivrsync.providers.errors import (
     ThrottledError,
     TransientError,
 )
-from ivrsync.providers.tencent_ccc import TencentCccSettings
 from ivrsync.secrets import register_signature
 
 logger = logging.getLogger(__name__)
@@ -112,33 +104,42 @@ class _SigningClient(ccc_client.CccClient):  # type: ignore[misc]  # the SDK is 
 
 
 class TencentCccUploader:
-    """`Uploader` for one configured Tencent provider: batches of files, one request a second."""
+    """`Uploader` for one configured Tencent provider: batches of files, one request a second.
+
+    Made from the provider's settings by `tencent_ccc.make_uploader`: the client takes their
+    values, so that it does not import the provider module that imports it.
+    """
 
     max_concurrency = 1
 
     def __init__(
         self,
         name: str,
-        settings: TencentCccSettings,
         secret_id: str,
         secret_key: str,
         urls: AudioUrls,
         *,
+        sdk_app_id: int,
+        endpoint: str,
+        region: str,
+        rate_limit: float,
+        batch_size: int,
+        daily_quota: int | None,
         timeout: int = 60,
     ) -> None:
         self.name = name
-        self.settings = settings
-        self.rate_limit = settings.rate_limit
-        self.batch_size = settings.batch_size
-        self.daily_quota: int | None = settings.daily_quota
+        self.sdk_app_id = sdk_app_id
+        self.rate_limit = rate_limit
+        self.batch_size = batch_size
+        self.daily_quota = daily_quota
         self.urls = urls
         self.landing_window = timeout + STORAGE_BOUND
-        protocol, host = split_endpoint(settings.endpoint)
+        protocol, host = split_endpoint(endpoint)
         self.endpoint = f"{protocol}://{host}"
         http = HttpProfile(protocol=protocol, endpoint=host, reqMethod="POST", reqTimeout=timeout)
         profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
         self._client = _SigningClient(
-            tc_credential.Credential(secret_id, secret_key), settings.region, profile
+            tc_credential.Credential(secret_id, secret_key), region, profile
         )
         self._describe_lock = threading.Lock()
         self._last_describe = 0.0
@@ -164,9 +165,7 @@ class TencentCccUploader:
         if not audio_list:
             return [refused[item.address] for item in batch]
         request = models.UploadIvrAudioRequest()
-        request.from_json_string(
-            json.dumps({"SdkAppId": self.settings.sdk_app_id, "AudioList": audio_list})
-        )
+        request.from_json_string(json.dumps({"SdkAppId": self.sdk_app_id, "AudioList": audio_list}))
         ready()
         try:
             response = self._client.UploadIvrAudio(request)
@@ -239,7 +238,7 @@ class TencentCccUploader:
             request.from_json_string(
                 json.dumps(
                     {
-                        "SdkAppId": self.settings.sdk_app_id,
+                        "SdkAppId": self.sdk_app_id,
                         "PageSize": PAGE_SIZE,
                         "PageNumber": page,
                         **filters,
@@ -275,26 +274,10 @@ class TencentCccUploader:
             self._last_describe = time.monotonic()
 
 
-def make_listing_client(
-    name: str, settings: TencentCccSettings, env: Mapping[str, str]
-) -> TencentCccUploader:
-    """A client for looking files up only: it needs no audio source (nor S3 credentials)."""
-    with credentials_checked():
-        secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
-        secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
-    return TencentCccUploader(name, settings, secret_id, secret_key, _NoAudioUrls())
-
-
 class _NoAudioUrls:
     def url_for(self, item: UploadItem) -> str:
         raise PermanentError(f"{item.address}: this client only looks files up")
 
 
-def make_uploader(
-    name: str, settings: TencentCccSettings, env: Mapping[str, str]
-) -> TencentCccUploader:
-    with credentials_checked():
-        secret_id = credential(env, name, "secret_id_env", settings.secret_id_env)
-        secret_key = credential(env, name, "secret_key_env", settings.secret_key_env)
-        urls = audio_urls(settings.audio_source, env, name)
-    return TencentCccUploader(name, settings, secret_id, secret_key, urls)
+# For a client that only looks files up: it needs no audio source (nor S3 credentials).
+NO_AUDIO_URLS: AudioUrls = _NoAudioUrls()
