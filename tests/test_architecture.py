@@ -20,13 +20,6 @@ import ivrsync
 PACKAGE_DIR = Path(ivrsync.__file__).parent
 # "module:attribute", the form of entry points and of the CLI's lazy command table.
 _MODULE_REFERENCE = re.compile(r"(ivrsync(?:\.\w+)+):\w+")
-# Cycles between the package's parts (`ivrsync.manifest`, `ivrsync.state`, a top-level module)
-# still to break, each with the change that breaks it. Empty is the goal.
-KNOWN_PART_CYCLES = {
-    # Issue 16: each provider's settings model moves into its module in providers/ and the
-    # manifest's union is built from the registry, so that only the manifest needs providers.
-    frozenset({"ivrsync.manifest", "ivrsync.providers"}),
-}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -129,10 +122,7 @@ def test_the_package_has_no_import_cycles() -> None:
 def test_the_package_parts_have_no_import_cycles() -> None:
     """A part is a layer (the manifest, the state, the providers): layers depend one way."""
     found = cycles(part_graph())
-    new = [cycle for cycle in found if frozenset(cycle) not in KNOWN_PART_CYCLES]
-    assert not new, "import cycles between parts:\n" + "\n".join(" -> ".join(c) for c in new)
-    gone = KNOWN_PART_CYCLES - {frozenset(cycle) for cycle in found}
-    assert not gone, f"no longer cycles, remove them from KNOWN_PART_CYCLES: {gone}"
+    assert not found, "import cycles between parts:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
 def test_the_walker_sees_every_kind_of_import() -> None:
