@@ -79,20 +79,6 @@ class AudioInfo:
     duration: float
     size: int
 
-    @property
-    def is_huawei_native(self) -> bool:
-        """True when Huawei AICC would play the file without transcoding.
-
-        AICC converts every prompt to 8 kHz mono A-law WAV; a file already in
-        that form cannot lose quality or change length on upload.
-        """
-        return (
-            self.format == "wav"
-            and self.codec == "alaw"
-            and self.sample_rate == 8000
-            and self.channels == 1
-        )
-
 
 class AudioError(Exception):
     """The file is not usable audio; the message says why.

@@ -131,6 +131,7 @@ def report(paths: list[Path]) -> None:
     """Probe every file with ivrsync itself and print what it found."""
     sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
     from ivrsync.audio import AudioError, probe
+    from ivrsync.providers import huawei_aicc
 
     header = (
         f"{'path':<46} {'fmt':<4} {'codec':<10} {'rate':>6} {'ch':>2} {'dur(s)':>6} {'bytes':>7}"
@@ -151,8 +152,8 @@ def report(paths: list[Path]) -> None:
             f"{info.channels:>2} {info.duration:>6.2f} {info.size:>7}"
         )
         expect_native = path.suffix == ".wav" and path.name != "survey.wav"
-        if info.is_huawei_native != expect_native:
-            print(f"  ^ expected is_huawei_native={expect_native}")
+        if huawei_aicc.is_native(info) != expect_native:
+            print(f"  ^ expected huawei_aicc.is_native={expect_native}")
             failed = True
     total = sum(p.stat().st_size for p in AUDIO.rglob("*") if p.is_file())
     print(f"examples/manifests/audio: {total} bytes")

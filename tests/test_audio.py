@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ivrsync.audio import AudioError, AudioInfo, probe, sniff_format
+from ivrsync.providers import huawei_aicc
 
 DATA = Path(__file__).parent / "data"
 
@@ -83,7 +84,7 @@ def test_alaw_8k_mono_wav_is_huawei_native(tmp_path: Path) -> None:
         duration=1.0,
         size=path.stat().st_size,
     )
-    assert info.is_huawei_native
+    assert huawei_aicc.is_native(info)
 
 
 def test_sox_made_alaw_fixture_is_huawei_native() -> None:
@@ -91,7 +92,7 @@ def test_sox_made_alaw_fixture_is_huawei_native() -> None:
     info = probe(DATA / "alaw_8k_mono.wav")
     assert (info.codec, info.sample_rate, info.channels) == ("alaw", 8000, 1)
     assert info.duration == pytest.approx(1.0)
-    assert info.is_huawei_native
+    assert huawei_aicc.is_native(info)
 
 
 def test_pcm16_44k_stereo_is_read_and_not_native(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_pcm16_44k_stereo_is_read_and_not_native(tmp_path: Path) -> None:
     assert info.codec == "pcm_s16le"
     assert (info.sample_rate, info.channels, info.bits_per_sample) == (44100, 2, 16)
     assert info.duration == pytest.approx(0.5)
-    assert not info.is_huawei_native
+    assert not huawei_aicc.is_native(info)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ def test_wav_codec_comes_from_fmt_tag(tmp_path: Path, fmt: bytes, codec: str) ->
 
 def test_extensible_alaw_8k_mono_counts_as_native(tmp_path: Path) -> None:
     content = riff(extensible_fmt(ALAW, 1, 8000, 8), chunk(b"data", bytes(800)))
-    assert probe(write(tmp_path / "p.wav", content)).is_huawei_native
+    assert huawei_aicc.is_native(probe(write(tmp_path / "p.wav", content)))
 
 
 @pytest.mark.parametrize(
@@ -143,7 +144,7 @@ def test_extensible_alaw_8k_mono_counts_as_native(tmp_path: Path) -> None:
 )
 def test_anything_but_alaw_8k_mono_is_not_native(tmp_path: Path, fmt: bytes) -> None:
     path = write(tmp_path / "p.wav", riff(fmt, chunk(b"data", bytes(1600))))
-    assert not probe(path).is_huawei_native
+    assert not huawei_aicc.is_native(probe(path))
 
 
 def test_chunks_before_fmt_and_odd_sized_chunks_are_skipped(tmp_path: Path) -> None:
@@ -192,7 +193,7 @@ def test_mp3_facts_come_from_the_frames() -> None:
     assert info.bits_per_sample is None
     assert 0.9 < info.duration < 1.2
     assert info.size == path.stat().st_size
-    assert not info.is_huawei_native
+    assert not huawei_aicc.is_native(info)
 
 
 def test_mp3_with_id3_tag_is_read(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ivrsync.audio import probe
+from ivrsync.providers import huawei_aicc
 from tests.conftest import DATA, RunCli
 
 MARK = "# <-"
@@ -775,7 +776,7 @@ def test_big_wav_used_for_limits_is_real_audio(tmp_path: Path) -> None:
     info = probe(path)
     assert (info.format, info.codec, info.sample_rate, info.channels) == ("wav", "alaw", 8000, 1)
     assert info.size == 5_000_001
-    assert info.is_huawei_native
+    assert huawei_aicc.is_native(info)
 
 
 @pytest.mark.parametrize(

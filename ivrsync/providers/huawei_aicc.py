@@ -127,6 +127,20 @@ def upload_size(settings: HuaweiAiccSettings, size: int) -> int:
     return base64_size(size) if settings.size_limit_of == "base64" else size
 
 
+def is_native(audio: AudioInfo) -> bool:
+    """True when Huawei AICC would play the file without transcoding.
+
+    AICC converts every prompt to 8 kHz mono A-law WAV; a file already in
+    that form cannot lose quality or change length on upload.
+    """
+    return (
+        audio.format == "wav"
+        and audio.codec == "alaw"
+        and audio.sample_rate == 8000
+        and audio.channels == 1
+    )
+
+
 def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Finding]:
     findings: list[Finding] = []
     measured = upload_size(settings, audio.size)
@@ -139,7 +153,7 @@ def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Findi
                 f"{megabytes(MAX_UPLOAD_BYTES)} (size_limit_of: {settings.size_limit_of})",
             )
         )
-    if not audio.is_huawei_native:
+    if not is_native(audio):
         channels = "mono" if audio.channels == 1 else f"{audio.channels} channels"
         described = f"{audio.format.upper()} {audio.codec}, {audio.sample_rate} Hz, {channels}"
         findings.append(
