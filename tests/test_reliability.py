@@ -251,3 +251,18 @@ def test_two_applies_at_once_one_runs_the_other_stops_naming_it(
     assert late.returncode == 1
     assert "is stale" in late.stderr
     assert len(huawei.uploads) == 15
+
+
+def test_the_in_doubt_advice_follows_what_each_provider_can_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Apply's advice on uploads in doubt comes from the registry's capabilities (CAN_LIST),
+    so a new provider type is named on the right side without touching the CLI."""
+    from ivrsync.cli.apply import _in_doubt_policy
+    from ivrsync.providers import PROVIDER_TYPES, tencent_ccc
+
+    assert _in_doubt_policy() == (
+        "looks Tencent ones up by name; Huawei ones are held back until you choose"
+    )
+    monkeypatch.setitem(PROVIDER_TYPES, "huawei-aicc", tencent_ccc)
+    assert _in_doubt_policy() == "looks Tencent ones up by name"

@@ -255,7 +255,7 @@ def _apply(
     if report.summary.in_doubt:
         out.message(
             f"{report.summary.in_doubt} upload(s) are in doubt: sent, with no answer. The next "
-            "apply looks Tencent ones up by name; Huawei ones are held back until you choose: "
+            f"apply {_in_doubt_policy()}: "
             "`--replace ADDRESS` to upload again, or `ivrsync import ADDRESS FILE_ID` "
             "(docs/reliability.md)."
         )
@@ -270,3 +270,17 @@ def _undecided(count: int) -> str:
         "match the manifests until you choose `--replace ADDRESS` or `ivrsync import ADDRESS "
         "FILE_ID` (docs/reliability.md)."
     )
+
+
+def _in_doubt_policy() -> str:
+    """What the next apply does with uploads in doubt, by the providers' capabilities: "looks
+    Tencent ones up by name; Huawei ones are held back until you choose"."""
+    from ivrsync.providers import vendors
+
+    listing, not_listing = vendors(can_list=True), vendors(can_list=False)
+    clauses = []
+    if listing:
+        clauses.append(f"looks {' and '.join(listing)} ones up by name")
+    if not_listing:
+        clauses.append(f"{' and '.join(not_listing)} ones are held back until you choose")
+    return "; ".join(clauses)

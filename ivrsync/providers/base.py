@@ -122,6 +122,8 @@ class Uploader(Protocol):
 class ProviderType(Protocol):
     # The `type:` value in the manifest.
     TYPE: str
+    # The company, as messages name its uploads ("Huawei ones are held back").
+    VENDOR: str
     # The model of this provider's settings in the manifest (its `type` is Literal[TYPE]).
     SETTINGS: type[ProviderSettingsBase]
     # Locales the API accepts, or None when it takes any.

@@ -32,6 +32,7 @@ from ivrsync.settings import (
 )
 
 TYPE = "huawei-aicc"
+VENDOR = "Huawei"
 # The `locale` values the upload API lists (the console offers more; the API these four).
 LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
 # No daily quota is documented, so no day boundary (docs/providers/huawei-aicc.md#rate-limit).

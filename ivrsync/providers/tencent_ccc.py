@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ivrsync.providers.tencent_ccc_client import TencentCccUploader
 
 TYPE = "tencent-ccc"
+VENDOR = "Tencent"
 # Tencent has no locale parameter: any locale is the user's own label.
 LOCALES: frozenset[str] | None = None
 # The 50 uploads a day are counted by the Beijing day (docs/providers/tencent-ccc.md#daily-quota).
