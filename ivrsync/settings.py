@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -253,6 +253,9 @@ class ProviderSettingsBase(SettingsModel):
     and `acknowledge:` (warnings accepted for every prompt of the provider)."""
 
     type: str
+    # Settings whose any change decides where uploads go, with what the change means (shown
+    # with the change in plans): {"sdk_app_id": "uploads go to another CCC application"}.
+    DECIDING: ClassVar[dict[str, str]] = {}
     if TYPE_CHECKING:
         # Declared by each provider, last, so that it stays last in the schema and in `fmt`
         # (a field declared here would come second).

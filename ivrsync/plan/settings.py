@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ivrsync.plan.model import SettingChange
+from ivrsync.providers import PROVIDER_TYPES
 
 # Settings holding a URL or host: a new host there is where credentials, tokens or review
 # results are sent (`callback_url` carries its token; `reviews_url` is sent the review token).
@@ -20,9 +21,14 @@ _HOST_SETTINGS = {
     ("callback_url",): "review results and the callback's token are sent to",
     ("reviews_url",): "the review server's token is sent to",
 }
-# Settings whose any change decides where uploads or audio go.
+# Settings whose any change decides where uploads or audio go: the audio's source, and those
+# each provider type declares (`DECIDING` on its settings model).
 _WHOLE_SETTINGS = {
-    ("sdk_app_id",): "uploads go to another CCC application",
+    **{
+        (key,): what
+        for kind in PROVIDER_TYPES.values()
+        for key, what in kind.SETTINGS.DECIDING.items()
+    },
     ("audio_source",): "the audio is published from another place",
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -49,6 +49,8 @@ _HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
 
 class TencentCccSettings(ProviderSettingsBase):
     """Tencent Cloud CCC (`UploadIvrAudio`, `DescribeIvrAudioList`)."""
+
+    DECIDING: ClassVar[dict[str, str]] = {"sdk_app_id": "uploads go to another CCC application"}
 
     type: Literal["tencent-ccc"]
     sdk_app_id: Annotated[EnvInt, Field(gt=0, lt=2**63, description="the CCC application id")]
