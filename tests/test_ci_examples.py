@@ -30,6 +30,8 @@ import yaml
 import ivrsync
 from ivrsync.ci import git as ci_git
 from ivrsync.ci import github as ci_github
+from ivrsync.ci import github_api as ci_github_api
+from ivrsync.ci import markdown as ci_markdown
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from tests.static_server import serving, static_files
@@ -277,16 +279,16 @@ def test_the_github_workflow_uses_the_action_as_declared() -> None:
 def test_fit_cuts_at_a_line_and_closes_what_it_opened() -> None:
     plan = "**Plan: 1 to upload.**\n\n<details><summary>Full plan</summary>\n\n```\n"
     plan += "".join(f"  + aicc.prompt{n}.en_US\n" for n in range(5000)) + "```\n\n</details>\n"
-    assert ci_github.fit(plan, len(plan)) == plan
-    cut = ci_github.fit(plan, 10_000)
+    assert ci_markdown.fit(plan, len(plan)) == plan
+    cut = ci_markdown.fit(plan, 10_000)
     assert len(cut) <= 10_000
     assert cut.startswith("**Plan: 1 to upload.**")
     assert cut.count("```") == 2
     assert cut.count("<details>") == cut.count("</details>") == 1
     assert "Cut to fit" in cut.splitlines()[-1]
-    wide = ci_github.fit("é" * 600_000, ci_github.SUMMARY_LIMIT, lambda s: len(s.encode()))
+    wide = ci_markdown.fit("é" * 600_000, ci_github.SUMMARY_LIMIT, lambda s: len(s.encode()))
     assert len(wide.encode()) <= ci_github.SUMMARY_LIMIT
-    assert ci_github.fence("a ```` b").startswith("`````text\n")
+    assert ci_markdown.fence("a ```` b").startswith("`````text\n")
 
 
 @dataclass
@@ -371,17 +373,17 @@ def test_the_comment_is_found_across_pages_and_updated_in_place(github_api: Fake
     spoof = {"id": 131, "body": f"{marker}\nsomeone else's"}  # a marker the token cannot edit
     github_api.comments[7] = [*chatter, spoof]
     github_api.foreign.add(131)
-    api = ci_github.GitHub(github_api.url, TOKEN, REPOSITORY)
-    assert ci_github.upsert_comment(api, 7, marker, "first")[0] == "created"
-    assert ci_github.upsert_comment(api, 7, marker, "second")[0] == "updated"
+    api = ci_github_api.GitHub(github_api.url, TOKEN, REPOSITORY)
+    assert ci_github_api.upsert_comment(api, 7, marker, "first")[0] == "created"
+    assert ci_github_api.upsert_comment(api, 7, marker, "second")[0] == "updated"
     ours = [c for c in github_api.comments[7] if c["body"].startswith(marker) and c["id"] != 131]
     assert len(ours) == 1
     assert ours[0]["body"] == f"{marker}\nsecond"
     assert ("GET", f"/repos/{REPOSITORY}/issues/7/comments") in github_api.log
     assert github_api.log.count(("POST", f"/repos/{REPOSITORY}/issues/7/comments")) == 1
-    huge = ci_github.upsert_comment(api, 7, marker, "x\n" * 40_000)
+    huge = ci_github_api.upsert_comment(api, 7, marker, "x\n" * 40_000)
     assert huge[0] == "updated"
-    assert len(ours[0]["body"]) <= ci_github.COMMENT_LIMIT
+    assert len(ours[0]["body"]) <= ci_github_api.COMMENT_LIMIT
 
 
 # --- Git -----------------------------------------------------------------------------------

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from ivrsync.errors import ManifestError
-from ivrsync.manifest.format import (
+from ivrsync.manifest.format.layout import comment_texts
+from ivrsync.manifest.format.order import (
     AUDIO_SOURCE_ORDER,
     PROMPT_ORDER,
     PROVIDER_ORDER,
     ROOT_ORDER,
     canonical_keys,
-    comment_texts,
-    format_text,
 )
+from ivrsync.manifest.format.text import format_text
 from ivrsync.manifest.schema import PromptsFile
 from ivrsync.manifest.yaml_source import parse_yaml
 from ivrsync.providers import PROVIDER_TYPES

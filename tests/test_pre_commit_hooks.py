@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivrsync.manifest.format import format_text
+from ivrsync.manifest.format.text import format_text
 from ivrsync.scaffold import scaffold
 from tests.conftest import REPO_ROOT
 

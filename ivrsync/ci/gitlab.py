@@ -32,7 +32,9 @@ from typing import Any
 from ivrsync import secrets
 from ivrsync.ci import CiError
 from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_branch
-from ivrsync.ci.github import HttpError, fit, plan_markdown, state_file
+from ivrsync.ci.github import plan_markdown, state_file
+from ivrsync.ci.github_api import HttpError
+from ivrsync.ci.markdown import fit
 from ivrsync.ci.results import not_done_lines, run_apply, run_plan
 
 NOTE_LIMIT = 1_000_000  # characters: GitLab refuses a longer note

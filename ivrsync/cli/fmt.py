@@ -14,7 +14,7 @@ import click
 
 from ivrsync.cli.options import common_options, console
 from ivrsync.errors import ManifestError, Problem
-from ivrsync.manifest.format import Formatted, format_file, manifest_files, write_formatted
+from ivrsync.manifest.format.files import Formatted, format_file, manifest_files, write_formatted
 
 
 def _plural(count: int, word: str) -> str:
