@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -31,11 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivrsync.ci import CiError
+from ivrsync.ci import CiError, HttpError
 from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_branch
 from ivrsync.ci.github_api import (
     COMMENT_LIMIT,
-    HttpError,
     ReviewedPlan,
     find_reviewed_plan,
     github_from,
@@ -43,12 +41,12 @@ from ivrsync.ci.github_api import (
 )
 from ivrsync.ci.markdown import fence, fit
 from ivrsync.ci.results import (
-    PlanRun,
-    ivrsync_command,
     left_over,
     not_done_lines,
+    plan_markdown,
     run_apply,
     run_plan,
+    state_file,
 )
 from ivrsync.plan.render import summary_line
 
@@ -201,13 +199,6 @@ def state_branch(settings: Settings, env: Mapping[str, str]) -> str:
     return ""
 
 
-def state_file(workdir: str) -> Path:
-    """Where ivrsync keeps the state of the repository in `workdir` (state.path)."""
-    from ivrsync.manifest.loader import read_state_path
-
-    return read_state_path(Path(workdir))
-
-
 def settings_state(settings: Settings) -> Path:
     """The state file: as `prepare` found it, or read from the manifest now."""
     return Path(settings.state) if settings.state else state_file(settings.workdir)
@@ -331,23 +322,6 @@ def _comment_footer(env: Mapping[str, str], settings: Settings) -> str:
         f"`{settings.artifact_name}`; the merge applies exactly this plan, and refuses it if "
         "the state changed meanwhile.</sub>\n"
     )
-
-
-def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:
-    """The body of a plan comment or note: the saved plan as `ivrsync show` renders it in
-    Markdown (already cut to fit a comment), or, when planning failed, what it printed."""
-    if run.plan is None:
-        return f"**ivrsync plan failed** (exit {run.exit_code}):\n\n" + fence(run.log)
-    shown = subprocess.run(
-        ivrsync_command("show", plan_file, "--format", "markdown"),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if shown.returncode != 0:
-        raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
-    return shown.stdout.rstrip("\n") + "\n"
 
 
 def cmd_plan(env: Mapping[str, str]) -> int:

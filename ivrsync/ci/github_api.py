@@ -15,23 +15,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ivrsync.ci import CiError
+from ivrsync.ci import CiError, HttpError
 from ivrsync.ci.markdown import fit
 
 COMMENT_LIMIT = 65_536  # characters: GitHub refuses a longer issue comment
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, method: str, url: str, body: str) -> None:
-        message = body
-        try:
-            parsed = json.loads(body)
-            if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-                message = parsed["message"]
-        except ValueError:
-            pass
-        super().__init__(f"{method} {url}: HTTP {status}: {message[:300]}")
-        self.status = status
 
 
 class GitHub:

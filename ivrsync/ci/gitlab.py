@@ -30,12 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ivrsync import secrets
-from ivrsync.ci import CiError
+from ivrsync.ci import CiError, HttpError
 from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_branch
-from ivrsync.ci.github import plan_markdown, state_file
-from ivrsync.ci.github_api import HttpError
 from ivrsync.ci.markdown import fit
-from ivrsync.ci.results import not_done_lines, run_apply, run_plan
+from ivrsync.ci.results import not_done_lines, plan_markdown, run_apply, run_plan, state_file
 
 NOTE_LIMIT = 1_000_000  # characters: GitLab refuses a longer note
 ARTIFACTS = ".ivrsync-ci"  # the template's artifact path, relative to the project directory

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ivrsync.apply.report import ApplyReport, ResourceResult
 from ivrsync.ci import CiError
+from ivrsync.ci.markdown import fence
 from ivrsync.errors import IvrsyncError
 from ivrsync.plan.model import Pending, Plan, Summary
 from ivrsync.plan.workflow import load_plan
@@ -149,3 +150,27 @@ def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
     except ValidationError as exc:
         raise CiError(f"{result_file} is not an ivrsync apply result: {exc}") from None
     return ApplyRun(code, log, result)
+
+
+def state_file(workdir: str) -> Path:
+    """Where ivrsync keeps the state of the repository in `workdir` (state.path)."""
+    from ivrsync.manifest.loader import read_state_path
+
+    return read_state_path(Path(workdir))
+
+
+def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:
+    """The body of a plan comment or note: the saved plan as `ivrsync show` renders it in
+    Markdown (already cut to fit a comment), or, when planning failed, what it printed."""
+    if run.plan is None:
+        return f"**ivrsync plan failed** (exit {run.exit_code}):\n\n" + fence(run.log)
+    shown = subprocess.run(
+        ivrsync_command("show", plan_file, "--format", "markdown"),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
+    return shown.stdout.rstrip("\n") + "\n"
