@@ -10,11 +10,13 @@ and annotations either way. And the glue's source never looks at what ivrsync pr
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -77,6 +79,30 @@ def annotations_of(run: Run) -> list[str]:
     return [line for line in run.log.splitlines() if line.startswith("::")]
 
 
+def dispatched_on_main(
+    runner: ActionRunner, workspace: Path, scratch: Path, first_run: int
+) -> Callable[..., Run]:
+    """The Action's steps as a run started by hand on the default branch (`main`) runs them,
+    with the given inputs; each call is a new run."""
+    event = scratch / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    run_ids = itertools.count(first_run)
+
+    def action(**inputs: str) -> Run:
+        github = {
+            "event_name": "workflow_dispatch",
+            "event_path": str(event),
+            "run_id": str(next(run_ids)),
+            "sha": "a" * 40,
+            "ref": "refs/heads/main",
+            "ref_name": "main",
+            "repository": "example/prompts",
+        }
+        return runner.run(workspace, {"plan-from-pr": "off", **inputs}, github)
+
+    return action
+
+
 @pytest.mark.parametrize("reworded", [False, True], ids=["as-is", "reworded"])
 def test_the_action_reads_only_the_json(
     tmp_path: Path,
@@ -93,23 +119,7 @@ def test_the_action_reads_only_the_json(
     ws.mkdir()
     add_prompts(ws)
     publish(tmp_path, ws)
-    runner = ActionRunner(env, tmp_path / "temp")
-    run_ids = iter(range(800, 900))
-
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
-
-    def action(**inputs: str) -> Run:
-        github = {
-            "event_name": "workflow_dispatch",
-            "event_path": str(event),
-            "run_id": str(next(run_ids)),
-            "sha": "a" * 40,
-            "ref": "refs/heads/main",
-            "ref_name": "main",
-            "repository": "example/prompts",
-        }
-        return runner.run(ws, {"plan-from-pr": "off", **inputs}, github)
+    action = dispatched_on_main(ActionRunner(env, tmp_path / "temp"), ws, tmp_path, 800)
 
     def ivrsync(*args: str) -> str:
         done = subprocess.run(
@@ -234,22 +244,9 @@ def test_a_settings_only_change_is_a_change_ci_plans_and_applies(
     ws.mkdir()
     add_prompts(ws)
     record_applied(ws)  # as applied with the default endpoints
-    runner = ActionRunner(dict(clouds.env), tmp_path / "temp")
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
-    run_ids = iter(range(900, 910))
-
-    def action(**inputs: str) -> Run:
-        github = {
-            "event_name": "workflow_dispatch",
-            "event_path": str(event),
-            "run_id": str(next(run_ids)),
-            "sha": "a" * 40,
-            "ref": "refs/heads/main",
-            "ref_name": "main",
-            "repository": "example/prompts",
-        }
-        return runner.run(ws, {"plan-from-pr": "off", **inputs}, github)
+    action = dispatched_on_main(
+        ActionRunner(dict(clouds.env), tmp_path / "temp"), ws, tmp_path, 900
+    )
 
     planned = action(command="plan", comment="false")
     assert (planned.outputs["exitcode"], planned.outputs["has-changes"]) == ("2", "true")
