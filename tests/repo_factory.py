@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ivrsync.audio_cache import AudioCache
 from ivrsync.manifest.loader import load_project
+from ivrsync.plan.model import Action, Desired, Plan, PlanWarning, ResourceChange, StateRef, Summary
 from ivrsync.plan.planner import desired_upload
 from ivrsync.state.model import ProviderRecord, ResourceState, Review, State
 from ivrsync.state.store import LocalStateStore
@@ -180,3 +181,36 @@ def record_applied(repo: Path, *, status: str = "approved") -> State:
             )
     cache.save()
     return LocalStateStore(repo / "ivrsync.state.json").write(state)
+
+
+def big_plan(per_provider: dict[str, int], warnings: int = 0) -> Plan:
+    """A plan of `count` uploads per provider (and `warnings` warnings), made without files:
+    for the Markdown limits."""
+    changes = [
+        ResourceChange(
+            address=f"{provider}.prompt{n:05d}.en_US",
+            provider=provider,
+            provider_type="tencent-ccc",
+            action=Action.CREATE,
+            after=Desired(
+                audio_path=f"audio/prompt{n:05d}.wav",
+                sha256="ab" * 32,
+                size=1000,
+                remote_name=f"prompt{n:05d}.en_US",
+                attributes={},
+            ),
+        )
+        for provider, count in sorted(per_provider.items())
+        for n in range(count)
+    ]
+    return Plan(
+        ivrsync_version="test",
+        created_at=UPLOADED_AT,
+        state=StateRef(lineage=None, serial=0),
+        providers={},
+        summary=Summary(create=len(changes)),
+        changes=changes,
+        warnings=[
+            PlanWarning(code="rejected", message=f"warning number {n:03d}") for n in range(warnings)
+        ],
+    )

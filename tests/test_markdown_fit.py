@@ -5,42 +5,10 @@ from __future__ import annotations
 
 import re
 
-from ivrsync.plan.model import Action, Desired, Plan, PlanWarning, ResourceChange, StateRef, Summary
 from ivrsync.plan.render import render_markdown, render_text
-from tests.repo_factory import UPLOADED_AT
+from tests.repo_factory import big_plan
 
 RUN_SHOW = ". Run `ivrsync show PLANFILE` for all of it._"
-
-
-def big_plan(per_provider: dict[str, int], warnings: int = 0) -> Plan:
-    changes = [
-        ResourceChange(
-            address=f"{provider}.prompt{n:05d}.en_US",
-            provider=provider,
-            provider_type="tencent-ccc",
-            action=Action.CREATE,
-            after=Desired(
-                audio_path=f"audio/prompt{n:05d}.wav",
-                sha256="ab" * 32,
-                size=1000,
-                remote_name=f"prompt{n:05d}.en_US",
-                attributes={},
-            ),
-        )
-        for provider, count in sorted(per_provider.items())
-        for n in range(count)
-    ]
-    return Plan(
-        ivrsync_version="test",
-        created_at=UPLOADED_AT,
-        state=StateRef(lineage=None, serial=0),
-        providers={},
-        summary=Summary(create=len(changes)),
-        changes=changes,
-        warnings=[
-            PlanWarning(code="rejected", message=f"warning number {n:03d}") for n in range(warnings)
-        ],
-    )
 
 
 def rows(text: str, provider: str) -> int:

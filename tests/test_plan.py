@@ -15,12 +15,8 @@ from ivrsync import audio_cache
 from ivrsync.audio_cache import AudioCache
 from ivrsync.manifest.loader import load_project
 from ivrsync.plan.model import (
-    Action,
-    Desired,
     Plan,
-    ResourceChange,
     StateRef,
-    Summary,
 )
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import MARKDOWN_LIMIT, render_markdown
@@ -28,7 +24,7 @@ from ivrsync.plan.workflow import plan_repository
 from ivrsync.state.model import State, provider_day
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import EXAMPLES, RunCli
-from tests.repo_factory import UPLOADED_AT, record_applied
+from tests.repo_factory import big_plan, record_applied
 
 
 @pytest.fixture
@@ -325,30 +321,7 @@ def test_an_invalid_manifest_stops_the_plan(run_cli: RunCli, repo: Path) -> None
 
 
 def test_markdown_of_5000_changes_fits_a_comment_with_a_note() -> None:
-    changes = [
-        ResourceChange(
-            address=f"ccc.prompt{n:05d}.en_US",
-            provider="ccc",
-            provider_type="tencent-ccc",
-            action=Action.CREATE,
-            after=Desired(
-                audio_path=f"audio/prompt{n:05d}.wav",
-                sha256="ab" * 32,
-                size=1000,
-                remote_name=f"prompt{n:05d}.en_US",
-                attributes={},
-            ),
-        )
-        for n in range(5000)
-    ]
-    plan = Plan(
-        ivrsync_version="test",
-        created_at=UPLOADED_AT,
-        state=StateRef(lineage=None, serial=0),
-        providers={},
-        summary=Summary(create=5000),
-        changes=changes,
-    )
+    plan = big_plan({"ccc": 5000})
     text = render_markdown(plan)
     assert len(text) <= MARKDOWN_LIMIT
     assert text.startswith("**Plan: 5000 to upload, 0 to replace, 0 to forget.**")
