@@ -121,6 +121,7 @@ def test_the_order_comes_from_the_schema() -> None:
         "include",
         "prompts",
         "moved",
+        "removed",
     )
     included = [key for key in ROOT_ORDER if key in PromptsFile.model_fields]
     assert included == list(PromptsFile.model_fields)  # the same order in included files

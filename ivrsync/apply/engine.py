@@ -28,7 +28,16 @@ from ivrsync.apply.ratelimit import RateLimiter
 from ivrsync.apply.retry import RetryPolicy
 from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
 from ivrsync.providers import PROVIDER_TYPES
-from ivrsync.providers.base import ItemOutcome, Uploaded, Uploader, UploadItem
+from ivrsync.providers.base import (
+    ItemOutcome,
+    Lister,
+    Uploaded,
+    Uploader,
+    UploadItem,
+    deleter,
+    lister,
+    updater,
+)
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
     AuthenticationError,
@@ -131,6 +140,9 @@ class ApplyResult:
             f"{self.count(Status.DONE, Action.REPLACE)} replaced",
             f"{self.count(Status.DONE, Action.FORGET)} forgotten",
         ]
+        for action, verb in ((Action.UPDATE, "updated"), (Action.DELETE, "deleted")):
+            if self.count(Status.DONE, action):
+                parts.append(f"{self.count(Status.DONE, action)} {verb}")
         moved = self.count(Status.DONE, Action.MOVE)
         if moved:
             parts.append(f"{moved} moved")
@@ -234,8 +246,10 @@ class _Provider:
     name: str
     uploader: Uploader
     limiter: RateLimiter
-    # Whether its uploads can be looked up, as the provider type declares (CAN_LIST).
-    can_list: bool
+    # Its look-ups, where the provider type declares it can list (CAN_LIST).
+    lister: Lister | None
+    # Whether it reviews uploads before flows may use them (REVIEWS).
+    reviews: bool
     batches: queue.SimpleQueue[list[ResourceChange]] = field(default_factory=queue.SimpleQueue)
     stop_status: Status | None = None
     stop_message: str = ""
@@ -353,7 +367,7 @@ class _Engine:
         self.reporter.finished(outcome)
 
     def run(self) -> ApplyResult:
-        uploads = [c for c in self.plan.changes if c.uploads]
+        uploads = [c for c in self.plan.changes if c.sends]
         self.reporter.begin(len(uploads))
         try:
             self.apply_local_changes()
@@ -419,14 +433,19 @@ class _Engine:
         workers: list[tuple[_Provider, int]] = []
         for name, changes in sorted(by_provider.items()):
             uploader = self.uploaders[name]
+            kind = PROVIDER_TYPES[changes[0].provider_type]
             provider = _Provider(
                 name,
                 uploader,
                 RateLimiter(uploader.rate_limit, not_before=self.resume_after(name, uploader)),
-                PROVIDER_TYPES[changes[0].provider_type].CAN_LIST,
+                lister(kind, uploader),
+                kind.REVIEWS,
             )
-            allowed = self.quota_left(name, changes[0].provider_type, uploader)
-            for change in changes[allowed:]:
+            # Updates and deletes make no new upload: no quota, one request each.
+            in_place = [c for c in changes if not c.uploads]
+            new_files = [c for c in changes if c.uploads]
+            allowed = self.quota_left(name, kind.TYPE, uploader) if new_files else 0
+            for change in new_files[allowed:]:
                 self.report(
                     ResourceOutcome(
                         change.address,
@@ -438,8 +457,8 @@ class _Engine:
             # Uploads in doubt go last: the longer after their request they are looked up,
             # the likelier the look-up is conclusive.
             doubtful = self.journal.state.in_doubt
-            ordered = sorted(changes[:allowed], key=lambda c: c.address in doubtful)
-            batches = list(_batches(ordered, uploader.batch_size))
+            ordered = sorted(new_files[:allowed], key=lambda c: c.address in doubtful)
+            batches = [[c] for c in in_place] + list(_batches(ordered, uploader.batch_size))
             for batch in batches:
                 provider.batches.put(batch)
             count = min(parallelism, uploader.max_concurrency, len(batches))
@@ -554,7 +573,10 @@ class _Engine:
         return _Tries(self.options.retry, random.Random(seed), self.cancel)
 
     def upload_batch(self, provider: _Provider, batch: list[ResourceChange]) -> None:
-        if provider.can_list:
+        if not batch[0].uploads:
+            self.change_in_place(provider, batch[0])
+            return
+        if provider.lister is not None:
             doubtful = [c for c in batch if c.address in self.journal.state.in_doubt]
             if doubtful:
                 safe = {c.address for c in self.resolve_doubts(provider, doubtful, earlier=True)}
@@ -609,7 +631,7 @@ class _Engine:
             provider.stop(Status.FAILED, str(exc))
             return batch
         except AmbiguousOutcome as exc:
-            if not provider.can_list:
+            if provider.lister is None:
                 self.settle(batch, Status.IN_DOUBT, str(exc))
                 return []
             self.settle(batch, Status.IN_DOUBT, str(exc), keep_reporting=False, over=exc.over)
@@ -634,10 +656,10 @@ class _Engine:
         doubtful = []
         for change, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Uploaded):
-                self.record(change, outcome, seconds)
+                self.record(provider, change, outcome, seconds)
             elif isinstance(outcome, QuotaExceededError):
                 self.settle([change], Status.DEFERRED, str(outcome))
-            elif isinstance(outcome, AmbiguousOutcome) and provider.can_list:
+            elif isinstance(outcome, AmbiguousOutcome) and provider.lister is not None:
                 # An answer that names neither success nor failure: looked up like a lost one.
                 self.settle([change], Status.IN_DOUBT, str(outcome), keep_reporting=False)
                 doubtful.append(change)
@@ -666,13 +688,15 @@ class _Engine:
         until then they are looked up again, or, when that is far off, left in doubt with the
         time from which the next apply can tell.
         """
+        listing = provider.lister
+        assert listing is not None  # called only where the provider can list
         pending = doubtful
         while pending:
             items = [self.item(c) for c in pending]
             tries = self.tries()
             while True:
                 try:
-                    found = provider.uploader.find(items)
+                    found = listing.find(items)
                     break
                 except TransientError as exc:
                     try:
@@ -690,7 +714,7 @@ class _Engine:
             for change, uploaded in zip(pending, found, strict=True):
                 if uploaded is not None:
                     lost = "an earlier run lost the answer" if earlier else "its answer was lost"
-                    self.record(change, uploaded, 0.0, verb=f"found ({lost})")
+                    self.record(provider, change, uploaded, 0.0, verb=f"found ({lost})")
                 else:
                     still.append(change)
             pending = still
@@ -718,6 +742,127 @@ class _Engine:
                 self.settle(pending, Status.IN_DOUBT, NOT_LOOKED_UP)
                 return []
         return []
+
+    def change_in_place(self, provider: _Provider, change: ResourceChange) -> None:
+        """An update or a delete: no new upload, so no in-flight mark, and one whose answer was
+        lost is simply sent again (both are idempotent). Until it is answered, the state keeps
+        what it had, and the next plan proposes it again."""
+        kind = PROVIDER_TYPES[change.provider_type]
+        before = change.before
+        assert before is not None
+        tries = self.tries()
+        while True:
+            if self.halted.is_set():
+                self.finish([change], Status.FAILED, "not sent: the state could not be written")
+                return
+            if provider.stop_status is not None:
+                self.finish([change], provider.stop_status, provider.stop_message)
+                return
+            if self.cancel.stopping.is_set():
+                self.finish([change], Status.CANCELLED, NOT_SENT)
+                return
+            attempt = _Attempt()
+            ready = functools.partial(self.ready_in_place, provider, change, attempt)
+            try:
+                try:
+                    if change.action is Action.DELETE:
+                        deletes = deleter(kind, provider.uploader)
+                        assert deletes is not None  # planned only where CAN_DELETE
+                        deletes.delete(before.file_id, ready)
+                        uploaded = None
+                    else:
+                        updates = updater(kind, provider.uploader)
+                        assert updates is not None  # planned only where CAN_UPDATE
+                        uploaded = updates.update(
+                            self.item(change), before.file_id, change.sends_audio, ready
+                        )
+                finally:
+                    with self.outcomes_lock:
+                        self.in_flight.discard(change.address)
+            except _Stopped:
+                self.finish([change], Status.CANCELLED, NOT_SENT)
+                return
+            except (TransientError, AmbiguousOutcome) as exc:
+                again = exc if isinstance(exc, TransientError) else TransientError(str(exc))
+                try:
+                    why = tries.again(again)
+                except _Stopped:
+                    self.finish([change], Status.CANCELLED, f"{exc}; {NOT_SENT}")
+                    return
+                if why is not None:
+                    self.finish([change], Status.FAILED, why)
+                    return
+                continue
+            except AuthenticationError as exc:
+                provider.stop(Status.FAILED, str(exc))
+                self.finish([change], Status.FAILED, str(exc))
+                return
+            except ProviderError as exc:
+                self.finish([change], Status.FAILED, str(exc))
+                return
+            except OSError as exc:
+                self.finish([change], Status.FAILED, f"cannot read the audio: {exc}")
+                return
+            seconds = time.monotonic() - (attempt.started or time.monotonic())
+            self.record_in_place(provider, change, uploaded, seconds)
+            return
+
+    def ready_in_place(
+        self, provider: _Provider, change: ResourceChange, attempt: _Attempt
+    ) -> None:
+        if self.cancel.stopping.is_set() or not provider.limiter.acquire(self.cancel):
+            raise _Stopped
+        with self.outcomes_lock:
+            self.in_flight.add(change.address)
+        attempt.started = time.monotonic()
+
+    def record_in_place(
+        self,
+        provider: _Provider,
+        change: ResourceChange,
+        uploaded: Uploaded | None,
+        seconds: float,
+    ) -> None:
+        now = self.clock()
+        before = change.before
+        assert before is not None
+
+        def note(state: State) -> None:
+            if uploaded is None:
+                state.resources.pop(change.address, None)
+                state.in_doubt.pop(change.address, None)
+            else:
+                record_update(state, change, uploaded, now, reviews=provider.reviews)
+                record_settings(state, self.plan, change.provider, now)
+
+        try:
+            self.journal.commit(note)
+        except StateWriteError as exc:
+            self.halted.set()
+            done = "deleted" if uploaded is None else "updated"
+            self.report(
+                ResourceOutcome(
+                    change.address,
+                    change.action,
+                    Status.UNRECORDED,
+                    f"FileId {before.file_id} was {done}, but the state could not be written "
+                    f"({exc}); the next plan proposes it again",
+                    before.file_id,
+                    seconds,
+                )
+            )
+            return
+        if uploaded is None:
+            message = f"deleted from {change.provider}"
+        elif change.sends_audio:
+            message = "updated in place: new audio, same FileId"
+        else:
+            message = "updated in place: same FileId"
+        self.report(
+            ResourceOutcome(
+                change.address, change.action, Status.DONE, message, before.file_id, seconds
+            )
+        )
 
     def mark_in_flight(self, batch: list[ResourceChange], window: float) -> bool:
         """Before sending, write down that these uploads may land, and until when: a kill then
@@ -824,12 +969,20 @@ class _Engine:
             self.report(ResourceOutcome(change.address, change.action, status, message))
 
     def record(
-        self, change: ResourceChange, uploaded: Uploaded, seconds: float, *, verb: str = ""
+        self,
+        provider: _Provider,
+        change: ResourceChange,
+        uploaded: Uploaded,
+        seconds: float,
+        *,
+        verb: str = "",
     ) -> None:
         now = self.clock()
 
+        review = None if provider.reviews else approved_at_once(now)
+
         def note(state: State) -> None:
-            record_upload(state, change, uploaded, now)
+            record_upload(state, change, uploaded, now, review=review)
             record_settings(state, self.plan, change.provider, now)
 
         try:
@@ -879,6 +1032,36 @@ def record_settings(state: State, plan: Plan, provider: str, now: datetime) -> N
     if known is not None and known.settings == ref.settings and known.type == ref.type:
         return
     state.providers[provider] = ProviderRecord(settings=ref.settings, since=now, type=ref.type)
+
+
+def approved_at_once(now: datetime) -> Review:
+    """Where a provider reviews nothing, an upload is in use as soon as it is stored."""
+    return Review(status="approved", updated_at=now)
+
+
+def record_update(
+    state: State, change: ResourceChange, uploaded: Uploaded, now: datetime, *, reviews: bool
+) -> None:
+    """An update in place: the FileId stays; the audio, name and attributes are the new ones.
+    New audio on a provider that reviews waits for its review like an upload."""
+    after = change.after
+    assert after is not None
+    entry = state.resources.pop(change.previous_address or change.address)
+    new_audio = entry.sha256 != after.sha256
+    state.resources[change.address] = entry.model_copy(
+        update={
+            "remote_name": uploaded.remote_name,
+            "audio_path": after.audio_path,
+            "sha256": after.sha256,
+            "size": after.size,
+            "attributes": dict(after.attributes),
+            "uploaded_at": now if new_audio else entry.uploaded_at,
+            "review": (Review() if reviews else approved_at_once(now))
+            if new_audio
+            else entry.review,
+            "missing_since": None,
+        }
+    )
 
 
 def record_upload(

@@ -18,7 +18,7 @@ from ivrsync.errors import IvrsyncError, ManifestError
 from ivrsync.plan.model import AcknowledgedBy, Action, Pending, Plan, StateRef
 from ivrsync.state.model import State
 
-APPLY_RESULT_FORMAT_VERSION = "1.0"
+APPLY_RESULT_FORMAT_VERSION = "1.1"
 
 # Exit codes (docs/cli.md); the result carries the meaning of the one it ends with.
 EXIT_COMPLETE = 0
@@ -72,8 +72,10 @@ class SettingsResult(_Model):
 class ResultSummary(_Model):
     uploaded: int = 0
     replaced: int = 0
+    updated: int = 0  # added in 1.1: updates in place (the FileId stays)
     moved: int = 0
     forgotten: int = 0
+    deleted: int = 0  # added in 1.1: remote files deleted
     failed: int = 0
     deferred: int = 0
     in_doubt: int = 0
@@ -181,8 +183,10 @@ def applied(
     summary = ResultSummary(
         uploaded=done(Action.CREATE),
         replaced=done(Action.REPLACE),
+        updated=done(Action.UPDATE),
         moved=done(Action.MOVE),
         forgotten=done(Action.FORGET),
+        deleted=done(Action.DELETE),
         failed=counted(Status.FAILED) + sum(1 for s in settings if s.status is Status.FAILED),
         deferred=counted(Status.DEFERRED),
         in_doubt=counted(Status.IN_DOUBT),

@@ -26,7 +26,7 @@ from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, setting
 from ivrsync.plan.settings import diff_settings
 from ivrsync.plan.workflow import load_plan, state_store
 from ivrsync.providers import PROVIDER_TYPES
-from ivrsync.providers.base import Uploaded, Uploader, missing_credentials_together
+from ivrsync.providers.base import Uploaded, Uploader, lister, missing_credentials_together
 from ivrsync.providers.errors import CredentialsMissingError
 from ivrsync.state.model import ResourceState, Review, State
 from ivrsync.state.store import LockInfo, StateStore, locked
@@ -110,7 +110,7 @@ class ApplySession:
 
     def uploaders(self, plan: Plan) -> dict[str, Uploader]:
         """A client per provider the plan uploads to; credentials are checked before any upload."""
-        names = sorted({c.provider for c in plan.changes if c.uploads})
+        names = sorted({c.provider for c in plan.changes if c.sends})
         resolved, unresolved = self.project.resolve_providers(names, self.env)
         made: dict[str, Uploader] = {}
         missing: list[CredentialsMissingError] = []
@@ -199,7 +199,9 @@ def import_file_id(
         settings = session.project.resolved_providers([provider], session.env)[provider]
         uploader = rules.uploader(provider, settings, session.env)
         try:
-            listed = uploader.files_by_id([file_id])
+            listing = lister(rules, uploader)
+            assert listing is not None  # CAN_LIST
+            listed = listing.files_by_id([file_id])
         finally:
             uploader.close()
         if not listed:
@@ -257,7 +259,7 @@ def stale_reasons(
         )
     # The providers the plan uploads to or records the settings of: what apply sends or
     # records must be what the plan shows.
-    touched = {c.provider for c in plan.changes if c.uploads}
+    touched = {c.provider for c in plan.changes if c.sends}
     touched |= {name for name, ref in plan.providers.items() if ref.record_settings}
     for name in sorted(touched):
         settings = project.providers.get(name)

@@ -7,6 +7,7 @@ that cannot be read is left out and the rest is still checked.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import os
 import re
@@ -30,6 +31,7 @@ from ivrsync.manifest.schema import (
     PromptsFile,
     PromptSpec,
     ProviderSettings,
+    RemovedEntry,
     StateSettings,
     VoiceType,
 )
@@ -80,6 +82,18 @@ class Move:
 
 
 @dataclass(frozen=True, slots=True)
+class Removal:
+    """A `removed:` entry: what becomes of the resources gone from the manifests it matches."""
+
+    pattern: str  # an address or a glob of addresses
+    delete: bool
+    where: Location
+
+    def matches(self, address: str) -> bool:
+        return fnmatch.fnmatchcase(address, self.pattern)
+
+
+@dataclass(frozen=True, slots=True)
 class SecretSetting:
     """A provider setting that names a secret (`${NAME}`): kept as written until it is used.
 
@@ -104,6 +118,7 @@ class Project:
     files: list[str]
     moves: list[Move] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    removals: list[Removal] = field(default_factory=list)
     secret_settings: list[SecretSetting] = field(default_factory=list)
     # ivrsync.yaml as read, and the environment variables each provider setting read: where a
     # setting came from, for a reviewer and for a stale plan's message (`setting_origin`).
@@ -382,6 +397,7 @@ class _Loader:
         self.bad_remote_names: set[tuple[Location, str]] = set()
         self.broken_providers: set[str] = set()
         self.moved_sources: list[tuple[MovedEntry, YamlDocument, int]] = []
+        self.removed_sources: list[tuple[RemovedEntry, YamlDocument, int]] = []
         self.secret_settings: list[SecretSetting] = []
         self.env_reads: dict[DataPath, list[str]] = {}
 
@@ -430,12 +446,14 @@ class _Loader:
         for name, spec in manifest.prompts.items():
             sources.setdefault(name, []).insert(0, _PromptSource(spec, root_doc))
         self.moved_sources[:0] = [(m, root_doc, i) for i, m in enumerate(manifest.moved)]
+        self.removed_sources[:0] = [(r, root_doc, i) for i, r in enumerate(manifest.removed)]
         prompts = self.unique_prompts(sources)
         self.check_provider_references(manifest, root_doc, prompts)
         resources = self.expand(manifest, prompts)
         self.check_remote_names(resources)
         self.check_env_names(resources)
         moves = self.check_moves(resources, prompts)
+        removals = self.check_removals(manifest, resources)
         return Project(
             self.root,
             manifest,
@@ -447,6 +465,7 @@ class _Loader:
             document=root_doc,
             env_reads=self.env_reads,
             acknowledgements=_acknowledgements(manifest, root_doc, prompts),
+            removals=removals,
         )
 
     def interpolate_env(self, document: YamlDocument) -> None:
@@ -513,6 +532,9 @@ class _Loader:
                     included = cast(PromptsFile, checked.model)
                     self.moved_sources.extend(
                         (m, document, i) for i, m in enumerate(included.moved)
+                    )
+                    self.removed_sources.extend(
+                        (r, document, i) for i, r in enumerate(included.removed)
                     )
                     for name, spec in included.prompts.items():
                         sources.setdefault(name, []).append(_PromptSource(spec, document))
@@ -724,6 +746,20 @@ class _Loader:
             moves.append(Move(entry.from_, entry.to, where))
         return moves
 
+    def check_removals(self, manifest: Manifest, resources: list[Resource]) -> list[Removal]:
+        """A `removed:` entry names addresses of known providers; one that deletes, only
+        providers that can delete, and no address the manifests still declare."""
+        addresses = {str(r.address) for r in resources}
+        removals: list[Removal] = []
+        for entry, document, index in self.removed_sources:
+            where = document.location(("removed", index))
+            problem = _removal_problem(entry, manifest, addresses)
+            if problem:
+                self.error("removed", f"removed from {entry.from_}: {problem}", where)
+                continue
+            removals.append(Removal(entry.from_, entry.delete, where))
+        return removals
+
     def audio_path(self, raw: str, document: YamlDocument, entry: DataPath) -> str | None:
         """The repository-relative path of an audio file, or None after reporting why not."""
         if _path_syntax_problem(raw) is None:
@@ -875,6 +911,34 @@ def _move_problem(source: str, target: str, addresses: set[str], prompts: set[st
     if source in known:
         return f"{source} is still in the manifests; `from` must name what is gone"
     return None
+
+
+def _removal_problem(entry: RemovedEntry, manifest: Manifest, addresses: set[str]) -> str | None:
+    pattern = entry.from_
+    provider = pattern.split(".", 1)[0]
+    if not _GLOB.search(pattern):
+        try:
+            Address.parse(pattern)
+        except ValueError as exc:
+            return f"{exc} (or write a glob such as 'provider.*')"
+        if pattern in addresses:
+            return f"{pattern} is still in the manifests; `from` names what is gone"
+    if _GLOB.search(provider):
+        return None  # several providers: each deletes only where it can (the plan says so)
+    settings = manifest.providers.get(provider)
+    if settings is None:
+        known = ", ".join(sorted(manifest.providers))
+        return f"there is no provider {provider} in ivrsync.yaml (providers: {known})"
+    kind = PROVIDER_TYPES[settings.type]
+    if entry.delete and not kind.CAN_DELETE:
+        return (
+            f"provider {provider} ({settings.type}) cannot delete uploads: {kind.VENDOR} offers "
+            "no delete; leave out `delete: true` (what is gone is forgotten, its file stays)"
+        )
+    return None
+
+
+_GLOB = re.compile(r"[*?\[]")
 
 
 def _within(path: Path, root: Path) -> bool:

@@ -110,6 +110,21 @@ class MovedEntry(SettingsModel):
     to: str = Field(description="the new address or prompt name")
 
 
+class RemovedEntry(SettingsModel):
+    """What becomes of resources gone from the manifests, as Terraform's `removed` block: they
+    are forgotten (their remote files stay) unless `delete: true` opts in to deleting them,
+    where the provider can delete. Pruning is opt-in, as in Argo CD and Flux."""
+
+    from_: str = Field(
+        alias="from",
+        description="an address (provider.prompt.locale) or a glob of addresses: 'connect.*' "
+        "is every resource of provider connect",
+    )
+    delete: bool = Field(
+        False, description="delete the remote file (the provider must be able to); false: forget"
+    )
+
+
 class PromptsFile(SettingsModel):
     """A file named by `include:`; it holds prompts and the renames that concern them."""
 
@@ -118,6 +133,10 @@ class PromptsFile(SettingsModel):
     )
     moved: list[MovedEntry] = Field(
         default_factory=list, description="renames: keep FileIds when prompts are renamed"
+    )
+    removed: list[RemovedEntry] = Field(
+        default_factory=list,
+        description="what becomes of resources gone from the manifests (default: forgotten)",
     )
 
 
@@ -136,6 +155,10 @@ class Manifest(SettingsModel):
     )
     moved: list[MovedEntry] = Field(
         default_factory=list, description="renames: keep FileIds when prompts are renamed"
+    )
+    removed: list[RemovedEntry] = Field(
+        default_factory=list,
+        description="what becomes of resources gone from the manifests (default: forgotten)",
     )
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ivrsync.errors import IvrsyncError
 
-PLAN_FORMAT_VERSION = "1.2"
+PLAN_FORMAT_VERSION = "1.3"
 # The reason of a plain create, left unsaid where the action says it already.
 NEW_REASON = "new in the manifests"
 
@@ -28,8 +28,12 @@ class PlanFileError(IvrsyncError):
 class Action(enum.StrEnum):
     CREATE = "create"
     REPLACE = "replace"
+    # New audio or a new name on the same FileId, where the provider updates in place (1.3).
+    UPDATE = "update"
     MOVE = "move"
     FORGET = "forget"
+    # The remote file is deleted: only where the provider can, and the manifests opt in (1.3).
+    DELETE = "delete"
     NOOP = "no-op"
 
 
@@ -91,7 +95,23 @@ class ResourceChange(_Model):
 
     @property
     def uploads(self) -> bool:
+        """A new remote file (and FileId): spends quota, and may land twice if an answer is lost."""
         return self.action in (Action.CREATE, Action.REPLACE)
+
+    @property
+    def sends(self) -> bool:
+        """A request to the provider: an upload, an update in place or a delete."""
+        return self.action in (Action.CREATE, Action.REPLACE, Action.UPDATE, Action.DELETE)
+
+    @property
+    def sends_audio(self) -> bool:
+        """The request carries the audio: apply refuses the plan once the file differs."""
+        if self.uploads:
+            return True
+        before, after = self.before, self.after
+        if self.action is not Action.UPDATE or before is None or after is None:
+            return False
+        return after.sha256 != before.sha256
 
 
 class AcknowledgedBy(_Model):
@@ -171,8 +191,10 @@ class Pending(_Model):
 class Summary(_Model):
     create: int = 0
     replace: int = 0
+    update: int = 0  # added in 1.3
     move: int = 0
     forget: int = 0
+    delete: int = 0  # added in 1.3
     no_op: int = 0
     # Uploads in doubt waiting for the user's decision (`pending`): not changes, but the
     # state does not match the manifests until they are decided.
@@ -183,7 +205,15 @@ class Summary(_Model):
     @property
     def changes(self) -> int:
         """Everything apply would change: resources, and providers' recorded settings."""
-        return self.create + self.replace + self.move + self.forget + self.settings
+        return (
+            self.create
+            + self.replace
+            + self.update
+            + self.move
+            + self.forget
+            + self.delete
+            + self.settings
+        )
 
 
 class Plan(_Model):

@@ -1,9 +1,12 @@
 """The planner: desired resources and the state in, a `Plan` out. No I/O of its own.
 
-Uploads cannot be undone or updated, and each spends quota, so the planner proposes an upload
-only for content or attributes that really changed, keeps FileIds across renames (`moved:`
-entries, or the same audio under a new address), and never proposes deleting anything: a
-resource gone from the manifests is forgotten, and its remote file stays.
+Each upload spends quota and, on most platforms, makes a new FileId flows must be moved to, so
+the planner proposes one only for content or attributes that really changed, and keeps FileIds
+across renames (`moved:` entries, or the same audio under a new address). It acts on what each
+provider type declares it can do: where uploads can be updated in place (CAN_UPDATE), changed
+audio or a new name is an update that keeps the id; where they can be deleted (CAN_DELETE), a
+resource gone from the manifests is deleted only if a `removed:` entry opts in. Otherwise it is
+forgotten, and its remote file stays.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ivrsync.audio import AudioInfo
 from ivrsync.audio_cache import FileFacts
 from ivrsync.errors import IvrsyncError
 from ivrsync.gc_pause import paused_gc
-from ivrsync.manifest.loader import Move, Project, Resource
+from ivrsync.manifest.loader import Move, Project, Removal, Resource
 from ivrsync.plan.model import (
     NEW_REASON,
     AcknowledgedBy,
@@ -73,7 +76,7 @@ def _make_plan(
     recorded = state.resources if state else {}
     in_doubt = state.in_doubt if state else {}
     _check_patterns(options, [*desired, *recorded, *in_doubt])
-    differ = _Differ(desired, recorded, project.moves, options)
+    differ = _Differ(desired, recorded, project, options)
     changes = differ.changes()
     changes, pending = _in_doubt(changes, in_doubt, desired, options)
     planned, outside = _targeted(changes, options.targets)
@@ -83,7 +86,7 @@ def _make_plan(
         pending = [p for p in pending if _matches(p.address, options.targets)]
     # A targeted plan records the settings of the providers it uploads to (those uploads use
     # them) and leaves the others' for a later plan: it must not record what it leaves out.
-    uploading = {c.provider for c in planned if c.uploads}
+    uploading = {c.provider for c in planned if c.sends}
     providers = {
         name: provider_ref(project, state, name, in_scope=not options.targets or name in uploading)
         for name in sorted(project.providers)
@@ -113,7 +116,7 @@ def _make_plan(
         changes=planned,
         warnings=warnings,
         pending=pending,
-        files={c.after.audio_path: c.after.sha256 for c in planned if c.uploads and c.after},
+        files={c.after.audio_path: c.after.sha256 for c in planned if c.sends_audio and c.after},
     )
 
 
@@ -240,12 +243,13 @@ class _Differ:
         self,
         desired: dict[str, tuple[Resource, _Upload]],
         recorded: dict[str, ResourceState],
-        moves: list[Move],
+        project: Project,
         options: PlanOptions,
     ) -> None:
         self.desired = desired
         self.recorded = recorded
-        self.moves = moves
+        self.moves: list[Move] = project.moves
+        self.removals: list[Removal] = project.removals
         self.options = options
         self.claimed: set[str] = set()  # state addresses a change accounts for
         self.unchanged: list[str] = []  # addresses whose upload stays as it is (no-ops)
@@ -277,21 +281,42 @@ class _Differ:
                     changes[address] = compared
         for address, entry in self.recorded.items():
             if address not in self.desired and address not in self.claimed:
-                changes[address] = ResourceChange(
-                    address=address,
-                    provider=entry.provider,
-                    provider_type=entry.provider_type,
-                    action=Action.FORGET,
-                    reasons=[
-                        Reason(
-                            message="gone from the manifests: forgotten from the state; the "
-                            f"remote file stays (FileId {entry.file_id})"
-                        )
-                    ],
-                    before=_recorded(entry),
-                )
+                changes[address] = self.removed(address, entry)
         self.unchanged.sort()
         return [changes[address] for address in sorted(changes)]
+
+    def removed(self, address: str, entry: ResourceState) -> ResourceChange:
+        """Gone from the manifests: forgotten, or deleted where a `removed:` entry opts in and
+        the provider can delete."""
+        removal = next((r for r in self.removals if r.matches(address)), None)
+        kind = PROVIDER_TYPES[entry.provider_type]
+        action, message = (
+            Action.FORGET,
+            (
+                f"gone from the manifests: forgotten from the state; the remote file stays (FileId "
+                f"{entry.file_id})"
+            ),
+        )
+        if removal is not None and removal.delete and kind.CAN_DELETE:
+            action, message = (
+                Action.DELETE,
+                (
+                    f"gone from the manifests, and `removed:` at {removal.where} deletes it: FileId "
+                    f"{entry.file_id} is deleted from {entry.provider}; flows that still use it break"
+                ),
+            )
+        elif removal is not None and removal.delete:
+            message += f" ({entry.provider} cannot delete; `removed:` at {removal.where})"
+        elif removal is not None:
+            message += f" (`removed:` at {removal.where})"
+        return ResourceChange(
+            address=address,
+            provider=entry.provider,
+            provider_type=entry.provider_type,
+            action=action,
+            reasons=[Reason(message=message)],
+            before=_recorded(entry),
+        )
 
     def change(
         self,
@@ -357,13 +382,26 @@ class _Differ:
                     )
                 )
         why.extend(_attribute_reasons(entry.attributes, want.attributes))
+        in_place = PROVIDER_TYPES[resource.provider_type].CAN_UPDATE
+        if in_place and entry.remote_name != want.remote_name:
+            # Where an upload can be renamed, a new name is an update: no upload, same id.
+            why.append(
+                Reason(
+                    message="the remote name changed",
+                    attribute="remote_name",
+                    before=entry.remote_name,
+                    after=want.remote_name,
+                )
+            )
         changed = len(why) > len(reasons)
         address = str(resource.address)
-        if not changed and _matches(address, self.options.replace):
-            why.append(Reason(message="requested with --replace"))
-            changed = True
-        if changed:
+        if _matches(address, self.options.replace):
+            if not changed:
+                why.append(Reason(message="requested with --replace"))
             return self.change(resource, Action.REPLACE, why, entry, want, previous)
+        if changed:
+            action = Action.UPDATE if in_place else Action.REPLACE
+            return self.change(resource, action, why, entry, want, previous)
         if previous is None:
             return None
         return self.change(resource, Action.MOVE, why, entry, want, previous)
@@ -548,8 +586,10 @@ def _summary(changes: list[ResourceChange], unchanged: int, pending: int, settin
     return Summary(
         create=counts[Action.CREATE],
         replace=counts[Action.REPLACE],
+        update=counts[Action.UPDATE],
         move=counts[Action.MOVE],
         forget=counts[Action.FORGET],
+        delete=counts[Action.DELETE],
         no_op=counts[Action.NOOP],
         pending=pending,
         settings=settings,

@@ -27,14 +27,19 @@ Style = Callable[..., str]
 _SYMBOLS = {
     Action.CREATE: "+",
     Action.REPLACE: "-/+",
+    Action.UPDATE: "~",
     Action.MOVE: "=>",
     Action.FORGET: "-",
+    # A delete cannot be undone: marked as loudly as a caution (Terraform's destroy).
+    Action.DELETE: "!!!",
 }
 _COLOURS = {
     Action.CREATE: "green",
     Action.REPLACE: "yellow",
+    Action.UPDATE: "yellow",
     Action.MOVE: "cyan",
     Action.FORGET: "red",
+    Action.DELETE: "red",
 }
 
 
@@ -56,6 +61,10 @@ def summary_line(summary: Summary) -> str:
         f"Plan: {summary.create} to upload, {summary.replace} to replace, "
         f"{summary.forget} to forget"
     )
+    if summary.update:
+        line += f", {summary.update} to update in place"
+    if summary.delete:
+        line += f", {summary.delete} TO DELETE"
     if summary.move:
         line += f", {summary.move} to move"
     if summary.settings:
@@ -80,8 +89,15 @@ def _headline(change: ResourceChange) -> str:
     if change.action is Action.MOVE:
         kept = f"FileId {before.file_id} kept" if before else "FileId kept"
         return f"{change.previous_address} has moved to {change.address}: {kept}, no upload"
+    if change.action is Action.UPDATE:
+        moved = f" (moved from {change.previous_address})" if change.previous_address else ""
+        kept = f"FileId {before.file_id} kept" if before else "FileId kept"
+        return f"{change.address}{moved} will be updated in place: {kept}"
     if change.action is Action.FORGET:
         return f"{change.address} will be forgotten: the remote file stays"
+    if change.action is Action.DELETE:
+        gone = f"FileId {before.file_id}" if before else "its file"
+        return f"{change.address} will be DELETED: {gone} is deleted from {change.provider}"
     return f"{change.address} is unchanged"
 
 
@@ -132,7 +148,12 @@ def _details(change: ResourceChange) -> list[str]:
         return lines
     if change.action is Action.FORGET and before:
         return [f"# FileId {before.file_id}, uploaded from {before.audio_path}"]
-    if change.action is Action.REPLACE and after:
+    if change.action is Action.DELETE and before:
+        return [
+            f"# FileId {before.file_id} ({before.remote_name}), uploaded from {before.audio_path}",
+            *(f"# CAUTION: {r.message}" for r in change.reasons),
+        ]
+    if change.action in (Action.REPLACE, Action.UPDATE) and after:
         lines.append(f"audio:       {after.audio_path} ({audio_facts(after)})")
     for reason in change.reasons:
         if reason.attribute:
@@ -245,8 +266,10 @@ def _provider_counts(changes: list[ResourceChange]) -> str:
     words = {
         Action.CREATE: "to upload",
         Action.REPLACE: "to replace",
+        Action.UPDATE: "to update",
         Action.MOVE: "to move",
         Action.FORGET: "to forget",
+        Action.DELETE: "TO DELETE",
     }
     return ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts[a])
 
@@ -334,7 +357,7 @@ def _new_file_ids(plan: Plan) -> list[str]:
 
 
 def _audio_cell(change: ResourceChange) -> str:
-    if change.after is not None and change.uploads:
+    if change.after is not None and (change.uploads or change.sends_audio):
         return f"`{_cell(change.after.audio_path)}` {audio_facts(change.after)}"
     if change.before is not None:
         return f"`{_cell(change.before.audio_path)}`"
@@ -350,11 +373,30 @@ def _why(change: ResourceChange) -> str:
             if live
             else "no upload of it was approved yet"
         )
-    elif change.action is Action.MOVE and change.before:
+    elif change.action in (Action.MOVE, Action.UPDATE) and change.before:
         reasons.append(f"FileId {change.before.file_id} kept")
     elif change.action is Action.FORGET and change.before:
         reasons.append(f"FileId {change.before.file_id}")
     return "; ".join(reasons)
+
+
+def _deletes(plan: Plan) -> list[str]:
+    """Remote files the apply deletes: first in the comment, as loud as it gets."""
+    deleted = [c for c in plan.changes if c.action is Action.DELETE]
+    if not deleted:
+        return []
+    lines = [
+        "> [!CAUTION]",
+        f"> {_count(len(deleted), 'remote file')} will be **deleted** (this cannot be undone; "
+        "flows that still use them break):  ",
+    ]
+    lines += [
+        f"> `{c.address}` FileId `{c.before.file_id if c.before else '?'}`  "
+        for c in deleted[:_HEAD_ITEMS]
+    ]
+    if len(deleted) > _HEAD_ITEMS:
+        lines.append(f"> ... and {len(deleted) - _HEAD_ITEMS} more (in the full plan)")
+    return [*lines, ""]
 
 
 def _settings_cautions(plan: Plan) -> list[str]:
@@ -398,6 +440,7 @@ def _markdown_head(plan: Plan) -> list[str]:
     """The summary, the loud settings, the FileId note, the first pending uploads and warnings,
     and the provider settings that differ."""
     head = [f"**{summary_line(plan.summary)}**", ""]
+    head += _deletes(plan)
     head += _settings_cautions(plan)
     head += _new_file_ids(plan)
     if plan.pending:

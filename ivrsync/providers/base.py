@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import ManifestError, Problem, Severity
@@ -109,14 +109,33 @@ class Uploader(Protocol):
     # The bytes sent are hashed as they go; ones that differ from `sha256` are not sent whole.
     def upload(self, batch: list[UploadItem], ready: Callable[[], None]) -> list[ItemOutcome]: ...
 
-    # Look up uploads that may have landed (by name); None for each one not found. Called
-    # only where the provider type declares CAN_LIST.
+    def close(self) -> None: ...
+
+
+# What a client offers beyond uploading, as its provider type declares it (CAN_LIST,
+# CAN_UPDATE, CAN_DELETE): the core asks for it only where the capability is declared.
+
+
+class Lister(Uploader, Protocol):
+    # Look up uploads that may have landed (by name); None for each one not found.
     def find(self, batch: list[UploadItem]) -> list[Uploaded | None]: ...
 
-    # The listed uploads with these FileIds (called only where the type declares CAN_LIST).
+    # The listed uploads with these FileIds.
     def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]: ...
 
-    def close(self) -> None: ...
+
+class Updater(Uploader, Protocol):
+    # Put the item's name (and its audio, when `content`) on the upload `file_id`, which stays
+    # its id. Doing it twice is harmless, so one whose answer was lost is simply sent again.
+    # `ready` as for `upload`. Returns the upload as the provider now has it.
+    def update(
+        self, item: UploadItem, file_id: str, content: bool, ready: Callable[[], None]
+    ) -> Uploaded: ...
+
+
+class Deleter(Uploader, Protocol):
+    # Delete the upload `file_id`; one already gone counts as deleted. `ready` as for `upload`.
+    def delete(self, file_id: str, ready: Callable[[], None]) -> None: ...
 
 
 class ProviderType(Protocol):
@@ -132,8 +151,17 @@ class ProviderType(Protocol):
     # (the state then counts uploads by the UTC day). Its name is shown with quota warnings.
     QUOTA_TIME_ZONE: tzinfo | None
     # Whether uploads can be looked up (so an upload in doubt is checked, not guessed at):
-    # said here only; the core asks nothing of an uploader's `find`/`files_by_id` without it.
+    # said here only; the core asks for a `Lister` only where it is True.
     CAN_LIST: bool
+    # Whether an upload can take new audio or a new name and keep its id (an `Updater`): the
+    # planner then updates in place instead of replacing (a new FileId flows must be moved to).
+    CAN_UPDATE: bool
+    # Whether an upload can be deleted (a `Deleter`): the planner deletes what is gone from the
+    # manifests only where a `removed:` entry opts in; otherwise it is forgotten.
+    CAN_DELETE: bool
+    # Whether uploads are reviewed before flows may use them (refresh then fetches the
+    # results); where not, an upload is recorded as approved as soon as it is stored.
+    REVIEWS: bool
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...
@@ -167,6 +195,21 @@ class ProviderType(Protocol):
     def reviews(
         self, name: str, settings: Any, env: Mapping[str, str], file_ids: list[str]
     ) -> ReviewReport: ...
+
+
+def lister(kind: ProviderType, uploader: Uploader) -> Lister | None:
+    """The client's look-ups, where its type declares them."""
+    return cast(Lister, uploader) if kind.CAN_LIST else None
+
+
+def updater(kind: ProviderType, uploader: Uploader) -> Updater | None:
+    """The client's updates in place, where its type declares them."""
+    return cast(Updater, uploader) if kind.CAN_UPDATE else None
+
+
+def deleter(kind: ProviderType, uploader: Uploader) -> Deleter | None:
+    """The client's deletes, where its type declares them."""
+    return cast(Deleter, uploader) if kind.CAN_DELETE else None
 
 
 def check_content(item: UploadItem, size: int, sha256: str) -> None:

@@ -39,6 +39,12 @@ LOCALES: frozenset[str] | None = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
 QUOTA_TIME_ZONE: tzinfo | None = None
 # No public API lists, queries or deletes uploaded voice files.
 CAN_LIST = False
+# importVoiceFile/upload is the only write: an upload can be neither changed nor deleted
+# (docs/providers/huawei-aicc.md#what-the-api-cannot-do).
+CAN_UPDATE = False
+CAN_DELETE = False
+# Every upload is reviewed before flows may use it (docs/providers/huawei-aicc.md#review-callback).
+REVIEWS = True
 # "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says
 # `size_limit_of: file` (the documentation does not say which).
 MAX_UPLOAD_BYTES = 8_000_000

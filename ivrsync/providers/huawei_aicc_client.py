@@ -20,7 +20,6 @@ import httpx
 from ivrsync import __version__
 from ivrsync.providers.base import (
     ItemOutcome,
-    RemoteFile,
     Uploaded,
     UploadItem,
     base64_size,
@@ -231,10 +230,6 @@ class HuaweiAiccClient:
         raise PermanentError(what, status=status, code=_return_code(_json(response)))
 
 
-# The core asks for no look-up where the type says it cannot list.
-_CANNOT_LIST = "Huawei AICC cannot list uploads (huawei_aicc.CAN_LIST is False)"
-
-
 class HuaweiAiccUploader:
     """`Uploader` for one configured Huawei provider: one file per request, in parallel."""
 
@@ -254,12 +249,6 @@ class HuaweiAiccUploader:
             file_id = self.client.upload(item, ready)
             outcomes.append(Uploaded(item.address, file_id, item.remote_name))
         return outcomes
-
-    def find(self, batch: list[UploadItem]) -> list[Uploaded | None]:
-        raise NotImplementedError(_CANNOT_LIST)
-
-    def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]:
-        raise NotImplementedError(_CANNOT_LIST)
 
     def close(self) -> None:
         self.client.close()

@@ -39,6 +39,13 @@ LOCALES: frozenset[str] | None = None
 QUOTA_TIME_ZONE: tzinfo | None = timezone(timedelta(hours=8), "Beijing time")
 # DescribeIvrAudioList finds uploads by CustomFileName.
 CAN_LIST = True
+# UploadIvrAudio only adds files: none can be changed or deleted through the API
+# (docs/providers/tencent-ccc.md#what-the-api-cannot-do).
+CAN_UPDATE = False
+CAN_DELETE = False
+# Every upload is reviewed before flows may use it
+# (docs/providers/tencent-ccc.md#listing-and-reviews).
+REVIEWS = True
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's
