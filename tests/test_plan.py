@@ -154,6 +154,55 @@ def test_a_removed_prompt_is_forgotten_and_its_remote_file_stays(
     assert out.rstrip().endswith("Plan: 0 to upload, 0 to replace, 4 to forget.")
 
 
+def test_a_removed_entry_is_said_with_the_forget(run_cli: RunCli, repo: Path) -> None:
+    """`removed:` without `delete:` documents the forget; the plan names where it is."""
+    state = record_applied(repo)
+    manifest = repo / "ivrsync.yaml"
+    text = manifest.read_text()
+    text = text[: text.index("  goodbye:")] + text[text.index("  hold:") :]
+    manifest.write_text(text + "\nremoved:\n  - from: aicc.goodbye.*\n")
+    result = plan_json(run_cli, repo)
+    forgotten = {c["address"]: c["reasons"][0]["message"] for c in result["changes"]}
+    assert sorted(forgotten) == [
+        "aicc.goodbye.en_US",
+        "aicc.goodbye.zh_CN",
+        "ccc.goodbye.en_US",
+        "ccc.goodbye.zh_CN",
+    ]
+    assert {c["action"] for c in result["changes"]} == {"forget"}
+    line = len(text.splitlines()) + 3
+    assert forgotten["aicc.goodbye.en_US"].endswith(
+        f"the remote file stays (FileId {state.resources['aicc.goodbye.en_US'].file_id}), "
+        f"as `removed:` at ivrsync.yaml:{line}:5 says"
+    )
+    assert "removed:" not in forgotten["ccc.goodbye.en_US"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "{from: 'aicc.*', delete: true}",
+            "provider aicc (huawei-aicc) cannot delete uploads: Huawei offers no delete",
+        ),
+        ("{from: ccc.welcome.en_US}", "ccc.welcome.en_US is still in the manifests"),
+        ("{from: 'nowhere.*'}", "there is no provider nowhere in ivrsync.yaml"),
+        ("{from: aicc.welcome}", "(or write a glob such as 'provider.*')"),
+    ],
+)
+def test_a_removed_entry_that_cannot_be_done_is_an_error_at_its_line(
+    run_cli: RunCli, repo: Path, entry: str, message: str
+) -> None:
+    manifest = repo / "ivrsync.yaml"
+    text = manifest.read_text()
+    manifest.write_text(text + f"\nremoved:\n  - {entry}\n")
+    code, out, err = run_cli("-C", str(repo), "plan")
+    assert code == 1, out
+    assert f"ivrsync.yaml:{len(text.splitlines()) + 3}" in err
+    assert message in err
+    assert "Traceback" not in err
+
+
 def test_a_moved_entry_keeps_the_file_id_without_an_upload(run_cli: RunCli, repo: Path) -> None:
     state = record_applied(repo)
     manifest = repo / "ivrsync.yaml"

@@ -218,8 +218,10 @@ def test_a_provider_declares_its_quota_day(monkeypatch: pytest.MonkeyPatch) -> N
     """The day comes from the provider's module through the registry: a provider registered
     with its own zone, or with none (no daily quota), needs no edit of the state code."""
     evening_utc = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
-    tokyo = cast(ProviderType, types.SimpleNamespace(QUOTA_TIME_ZONE=timezone(timedelta(hours=9))))
-    no_quota = cast(ProviderType, types.SimpleNamespace(QUOTA_TIME_ZONE=None))
+    tokyo = cast(
+        "ProviderType[Any]", types.SimpleNamespace(QUOTA_TIME_ZONE=timezone(timedelta(hours=9)))
+    )
+    no_quota = cast("ProviderType[Any]", types.SimpleNamespace(QUOTA_TIME_ZONE=None))
     monkeypatch.setitem(PROVIDER_TYPES, "tokyo-cc", tokyo)
     monkeypatch.setitem(PROVIDER_TYPES, "no-quota", no_quota)
     assert provider_day("tokyo-cc", evening_utc) == date(2026, 11, 21)

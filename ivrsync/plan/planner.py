@@ -301,14 +301,17 @@ class _Differ:
             action, message = (
                 Action.DELETE,
                 (
-                    f"gone from the manifests, and `removed:` at {removal.where} deletes it: FileId "
-                    f"{entry.file_id} is deleted from {entry.provider}; flows that still use it break"
+                    f"gone from the manifests, and `removed:` at {removal.where} deletes it: "
+                    f"FileId {entry.file_id} is deleted from {entry.provider}; flows that still "
+                    "use it break"
                 ),
             )
         elif removal is not None and removal.delete:
-            message += f" ({entry.provider} cannot delete; `removed:` at {removal.where})"
+            message += (
+                f": {entry.provider} cannot delete, though `removed:` at {removal.where} asks"
+            )
         elif removal is not None:
-            message += f" (`removed:` at {removal.where})"
+            message += f", as `removed:` at {removal.where} says"
         return ResourceChange(
             address=address,
             provider=entry.provider,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, tzinfo
+from typing import Any
 
 from ivrsync.providers import huawei_aicc, tencent_ccc
 from ivrsync.providers.base import ProviderType
 
-PROVIDER_TYPES: dict[str, ProviderType] = {
+PROVIDER_TYPES: dict[str, ProviderType[Any]] = {
     huawei_aicc.TYPE: huawei_aicc,
     tencent_ccc.TYPE: tencent_ccc,
 }

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import ManifestError, Problem, Severity
@@ -138,13 +138,21 @@ class Deleter(Uploader, Protocol):
     def delete(self, file_id: str, ready: Callable[[], None]) -> None: ...
 
 
-class ProviderType(Protocol):
+# A provider type's own settings model: each function of the protocol takes that model.
+SettingsT = TypeVar("SettingsT", bound=ProviderSettingsBase)
+
+
+class ProviderType(Protocol[SettingsT]):
+    """A provider type, generic in its settings model; the registry holds `ProviderType[Any]`
+    (the manifest's union), and each module is checked against its own model (providers/
+    __init__.py)."""
+
     # The `type:` value in the manifest.
     TYPE: str
     # The company, as messages name its uploads ("Huawei ones are held back").
     VENDOR: str
     # The model of this provider's settings in the manifest (its `type` is Literal[TYPE]).
-    SETTINGS: type[ProviderSettingsBase]
+    SETTINGS: type[SettingsT]
     # Locales the API accepts, or None when it takes any.
     LOCALES: frozenset[str] | None
     # The time zone of the day a daily quota counts in; None when there is no daily quota
@@ -170,44 +178,44 @@ class ProviderType(Protocol):
     def remote_name_problem(self, name: str) -> str | None: ...
 
     # What the provider would refuse or transcode in this audio, known before any upload.
-    def audio_findings(self, settings: Any, audio: AudioInfo) -> list[Finding]: ...
+    def audio_findings(self, settings: SettingsT, audio: AudioInfo) -> list[Finding]: ...
 
     # What an upload sends besides the bytes and the name; a change to one means a re-upload.
     def uploaded_attributes(self, voice_type: str, audio: AudioInfo) -> dict[str, str]: ...
 
     # Uploads allowed per provider day, or None when the provider documents no such limit.
-    def daily_quota(self, settings: Any) -> int | None: ...
+    def daily_quota(self, settings: SettingsT) -> int | None: ...
 
     # The name an upload of this content carries (Tencent adds a short hash of the content).
-    def uploaded_name(self, settings: Any, remote_name: str, sha256: str) -> str: ...
+    def uploaded_name(self, settings: SettingsT, remote_name: str, sha256: str) -> str: ...
 
     # Why `file_id` cannot be one of this provider's FileIds, or None when it may be.
     def file_id_problem(self, file_id: str) -> str | None: ...
 
     # Why a listed upload named `remote_name` cannot hold audio of this sha256 (its name
     # says other content), or None when nothing in the name says so.
-    def content_problem(self, settings: Any, remote_name: str, sha256: str) -> str | None: ...
+    def content_problem(self, settings: SettingsT, remote_name: str, sha256: str) -> str | None: ...
 
     # A client for provider `name`, with credentials from the variables the settings name.
-    def uploader(self, name: str, settings: Any, env: Mapping[str, str]) -> Uploader: ...
+    def uploader(self, name: str, settings: SettingsT, env: Mapping[str, str]) -> Uploader: ...
 
     # Review results of these uploads, and what the provider still lists (for `refresh`).
     def reviews(
-        self, name: str, settings: Any, env: Mapping[str, str], file_ids: list[str]
+        self, name: str, settings: SettingsT, env: Mapping[str, str], file_ids: list[str]
     ) -> ReviewReport: ...
 
 
-def lister(kind: ProviderType, uploader: Uploader) -> Lister | None:
+def lister(kind: ProviderType[Any], uploader: Uploader) -> Lister | None:
     """The client's look-ups, where its type declares them."""
     return cast(Lister, uploader) if kind.CAN_LIST else None
 
 
-def updater(kind: ProviderType, uploader: Uploader) -> Updater | None:
+def updater(kind: ProviderType[Any], uploader: Uploader) -> Updater | None:
     """The client's updates in place, where its type declares them."""
     return cast(Updater, uploader) if kind.CAN_UPDATE else None
 
 
-def deleter(kind: ProviderType, uploader: Uploader) -> Deleter | None:
+def deleter(kind: ProviderType[Any], uploader: Uploader) -> Deleter | None:
     """The client's deletes, where its type declares them."""
     return cast(Deleter, uploader) if kind.CAN_DELETE else None
 

@@ -90,7 +90,7 @@ class HuaweiAiccSettings(ProviderSettingsBase):
     acknowledge: list[Acknowledgement] = acknowledge_field("every prompt of this provider")
 
 
-SETTINGS: type[ProviderSettingsBase] = HuaweiAiccSettings
+SETTINGS = HuaweiAiccSettings
 
 
 def _camel(text: str) -> str:

@@ -84,7 +84,7 @@ class TencentCccSettings(ProviderSettingsBase):
     acknowledge: list[Acknowledgement] = acknowledge_field("every prompt of this provider")
 
 
-SETTINGS: type[ProviderSettingsBase] = TencentCccSettings
+SETTINGS = TencentCccSettings
 
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
