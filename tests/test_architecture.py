@@ -271,9 +271,10 @@ def test_every_allowed_provider_mention_is_still_there() -> None:
         assert provider_mentions(source), f"{relative} names no provider: drop it from the list"
 
 
-# The modules that hold the state's store and its lock: only operations (ivrsync/operations/)
-# and the workflows they call reach them, so every command releases the lock the same way.
-_STATE_STORE_MODULES = {"ivrsync.state.store"}
+# The modules that open the state and take its lock (the store; ApplySession, which holds the
+# lock for apply, import and refresh): only operations (ivrsync/operations/) and the workflows
+# they call reach them, so every command takes and releases the lock the same way.
+_STATE_STORE_MODULES = {"ivrsync.state.store", "ivrsync.apply.workflow"}
 
 
 def _cli_modules() -> list[str]:
