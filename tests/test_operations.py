@@ -48,6 +48,9 @@ class _Declining:
     def approve(self, plan: Plan) -> bool:
         return False
 
+    def applying(self, plan: Plan) -> None:
+        raise AssertionError("a declined plan is not applied")
+
     def begin(self, uploads: int) -> None:
         raise AssertionError("a declined plan starts no upload")
 

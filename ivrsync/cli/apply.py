@@ -28,7 +28,6 @@ from ivrsync.views.apply import (
     outcome_line,
     settings_line,
     undecided,
-    uploads,
 )
 
 
@@ -40,7 +39,13 @@ class ProgressReporter:
         self.bar = bar
         self.total = 0
         self.finished_uploads = 0
+        self.sending: set[str] = set()
         self.lock = threading.Lock()
+
+    def applying(self, plan: Plan) -> None:
+        """The bar counts what the engine counts in `begin`: the changes that send a request
+        (uploads, updates in place, deletes), as the plan says (ResourceChange.sends)."""
+        self.sending = {change.address for change in plan.changes if change.sends}
 
     def begin(self, uploads: int) -> None:
         self.total = uploads
@@ -48,7 +53,7 @@ class ProgressReporter:
 
     def finished(self, outcome: ResourceOutcome) -> None:
         with self.lock:
-            if uploads(outcome):
+            if outcome.address in self.sending:
                 self.finished_uploads += 1
             prefix = "\r\x1b[K" if self.bar else ""
             self.out.message(prefix + outcome_line(outcome, _styled(self.out, sys.stderr)))

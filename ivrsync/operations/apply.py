@@ -35,6 +35,9 @@ class ApplyListener(Reporter, Protocol):
     # Only at a terminal without auto-approve: True to apply the plan shown.
     def approve(self, plan: Plan) -> bool: ...
 
+    # The plan the engine starts on, new or saved: which of its changes send a request.
+    def applying(self, plan: Plan) -> None: ...
+
 
 class Stopping(Protocol):
     """How signals reach the engine: cli/signals.py's SignalHandling is one."""
@@ -99,6 +102,7 @@ def apply(
                         return ApplyOutcome(declined(session.state), plan, None, declined=True)
         if not plan.has_changes:
             return ApplyOutcome(applied(plan, None, session.state), plan, None)
+        listener.applying(plan)
         with stopping.armed_for_engine() as cancel:
             result = session.apply(
                 plan, ApplyOptions(parallelism=request.parallelism), listener, cancel

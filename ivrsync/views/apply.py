@@ -18,11 +18,6 @@ STATUS_COLOURS = {
 }
 
 
-def uploads(outcome: ResourceOutcome) -> bool:
-    """Whether the change sent audio (it counts on the progress bar)."""
-    return outcome.action.value in ("create", "replace")
-
-
 def outcome_line(outcome: ResourceOutcome, style: Style) -> str:
     status = style(
         outcome.message if outcome.status is Status.DONE else outcome.status.value,
@@ -31,7 +26,7 @@ def outcome_line(outcome: ResourceOutcome, style: Style) -> str:
     text = f"{outcome.address}: {status}"
     if outcome.status is not Status.DONE:
         text += f": {outcome.message}"
-    if outcome.file_id and uploads(outcome):
+    if outcome.file_id and outcome.action.value in ("create", "replace"):
         text += f", FileId {outcome.file_id}"
     if outcome.seconds:
         text += f" ({outcome.seconds:.2f} s)"
