@@ -79,6 +79,8 @@ class ApplyOutcome:
 def apply(
     root: Path, request: ApplyRequest, listener: ApplyListener, stopping: Stopping
 ) -> ApplyOutcome:
+    """Plan (or load), approve and apply under one hold of the lock, so the plan approved is
+    the plan applied; the lock is released on every way out, approval refused included."""
     if request.plan_file and (request.options.targets or request.options.replace):
         raise IvrsyncError(
             "--target and --replace shape a new plan; a saved plan is applied as it is"
