@@ -82,3 +82,33 @@ def test_at_a_terminal_anything_but_yes_cancels_without_uploading(
     assert "Apply cancelled: nothing was uploaded." in screen
     assert emulator.uploads == []
     assert not (repo / "ivrsync.state.json").exists()
+
+
+def test_the_progress_bar_counts_updates_and_deletes_as_the_engine_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The engine's `begin` counts every change that sends a request; the bar must count the
+    same ones as they finish, or a plan with updates in place never reaches N/N."""
+    from ivrsync.apply.engine import ResourceOutcome, Status
+    from ivrsync.cli.apply import ProgressReporter
+    from ivrsync.cli.output import Console
+    from ivrsync.plan.model import Action
+    from tests.repo_factory import big_plan
+
+    plan = big_plan({"voice": 3})
+    create, update, delete = plan.changes
+    changes = [
+        create,
+        update.model_copy(update={"action": Action.UPDATE}),
+        delete.model_copy(update={"action": Action.DELETE}),
+    ]
+    plan = plan.model_copy(update={"changes": changes})
+    reporter = ProgressReporter(Console(no_color=True), bar=True)
+    reporter.applying(plan)
+    reporter.begin(sum(change.sends for change in plan.changes))  # as the engine counts
+    for change in plan.changes:
+        reporter.finished(ResourceOutcome(change.address, change.action, Status.DONE, "done"))
+    reporter.close()
+
+    drawn = capsys.readouterr().err
+    assert drawn.rsplit("\x1b[K", 1)[0].endswith("[##############################] 3/3 uploads\r")

@@ -269,3 +269,43 @@ def test_every_allowed_provider_mention_is_still_there() -> None:
     for relative in PROVIDER_NAMES_ALLOWED:
         source = (PACKAGE_DIR / relative).read_text("utf-8")
         assert provider_mentions(source), f"{relative} names no provider: drop it from the list"
+
+
+# The modules that open the state and take its lock (the store; ApplySession, which holds the
+# lock for apply, import and refresh): only operations (ivrsync/operations/) and the workflows
+# they call reach them, so every command takes and releases the lock the same way.
+_STATE_STORE_MODULES = {"ivrsync.state.store", "ivrsync.apply.workflow"}
+
+
+def _cli_modules() -> list[str]:
+    return sorted(m for m in import_graph() if m.startswith("ivrsync.cli."))
+
+
+def test_no_cli_module_opens_or_locks_the_state() -> None:
+    """A command parses, calls an operation, renders, picks an exit code: it never holds the
+    state (its store, its lock) itself."""
+    found = [
+        f"{module} imports {target}"
+        for module in _cli_modules()
+        for target in sorted(import_graph()[module] & _STATE_STORE_MODULES)
+    ]
+    for path in sorted((PACKAGE_DIR / "cli").rglob("*.py")):
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if "StateStore" in line:
+                found.append(f"ivrsync/cli/{path.name}:{number}: {line.strip()}")
+    assert not found, "the CLI touches the state; call an ivrsync.operations function:\n" + (
+        "\n".join(found)
+    )
+
+
+def test_operations_and_views_never_print() -> None:
+    """Operations return data and views return text: only the CLI writes (ivrsync/cli/output.py),
+    so every command's output goes through one place that redacts secrets."""
+    found = []
+    for part in ("operations", "views"):
+        for path in sorted((PACKAGE_DIR / part).rglob("*.py")):
+            tree = ast.parse(path.read_text("utf-8"), str(path))
+            for line, text in _code_texts(tree):
+                if text in {"print", "echo", "secho", "stdout", "stderr", "click"}:
+                    found.append(f"ivrsync/{part}/{path.name}:{line}: {text}")
+    assert not found, "printing outside the CLI:\n" + "\n".join(found)

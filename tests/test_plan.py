@@ -14,13 +14,13 @@ import pytest
 from ivrsync import audio_cache
 from ivrsync.audio_cache import AudioCache
 from ivrsync.manifest.loader import load_project
+from ivrsync.operations.plan import plan_repository
 from ivrsync.plan.model import (
     Plan,
     StateRef,
 )
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import MARKDOWN_LIMIT, render_markdown
-from ivrsync.plan.workflow import plan_repository
 from ivrsync.state.model import State, provider_day
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import EXAMPLES, RunCli

@@ -258,11 +258,11 @@ def test_the_in_doubt_advice_follows_what_each_provider_can_do(
 ) -> None:
     """Apply's advice on uploads in doubt comes from the registry's capabilities (CAN_LIST),
     so a new provider type is named on the right side without touching the CLI."""
-    from ivrsync.cli.apply import _in_doubt_policy
     from ivrsync.providers import PROVIDER_TYPES, tencent_ccc
+    from ivrsync.views.apply import in_doubt_policy
 
-    assert _in_doubt_policy() == (
+    assert in_doubt_policy() == (
         "looks Tencent ones up by name; Huawei ones are held back until you choose"
     )
     monkeypatch.setitem(PROVIDER_TYPES, "huawei-aicc", tencent_ccc)
-    assert _in_doubt_policy() == "looks Tencent ones up by name"
+    assert in_doubt_policy() == "looks Tencent ones up by name"

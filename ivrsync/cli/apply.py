@@ -7,47 +7,28 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
-from ivrsync.apply.engine import ApplyOptions, ResourceOutcome, Status
-from ivrsync.apply.report import ApplyReport, applied, declined, refused
-from ivrsync.apply.workflow import ApplySession, ApprovalRequiredError
+from ivrsync.apply.engine import ResourceOutcome
+from ivrsync.apply.report import ApplyReport, refused
 from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.cli.output import Console
 from ivrsync.cli.signals import announce_to, handling_signals
-from ivrsync.errors import IvrsyncError
+from ivrsync.errors import Problem
+from ivrsync.operations.apply import ApplyRequest, save_result
+from ivrsync.operations.apply import apply as run_apply
 from ivrsync.plan.model import Plan
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import acknowledged_line, render_text, summary_line
-from ivrsync.plan.workflow import write_document
-from ivrsync.secrets import redact
-
-_STATUS_COLOURS = {
-    Status.DONE: "green",
-    Status.FAILED: "red",
-    Status.DEFERRED: "yellow",
-    Status.IN_DOUBT: "yellow",
-    Status.UNRECORDED: "red",
-    Status.CANCELLED: "yellow",
-}
-
-
-def _line(out: Console, outcome: ResourceOutcome) -> str:
-    status = out.style(
-        outcome.message if outcome.status is Status.DONE else outcome.status.value,
-        sys.stderr,
-        fg=_STATUS_COLOURS[outcome.status],
-    )
-    text = f"{outcome.address}: {status}"
-    if outcome.status is not Status.DONE:
-        text += f": {outcome.message}"
-    if outcome.file_id and outcome.action.value in ("create", "replace"):
-        text += f", FileId {outcome.file_id}"
-    if outcome.seconds:
-        text += f" ({outcome.seconds:.2f} s)"
-    return text
+from ivrsync.views.apply import (
+    approval_question,
+    next_steps,
+    outcome_line,
+    settings_line,
+    undecided,
+)
 
 
 class ProgressReporter:
@@ -58,7 +39,13 @@ class ProgressReporter:
         self.bar = bar
         self.total = 0
         self.finished_uploads = 0
+        self.sending: set[str] = set()
         self.lock = threading.Lock()
+
+    def applying(self, plan: Plan) -> None:
+        """The bar counts what the engine counts in `begin`: the changes that send a request
+        (uploads, updates in place, deletes), as the plan says (ResourceChange.sends)."""
+        self.sending = {change.address for change in plan.changes if change.sends}
 
     def begin(self, uploads: int) -> None:
         self.total = uploads
@@ -66,10 +53,10 @@ class ProgressReporter:
 
     def finished(self, outcome: ResourceOutcome) -> None:
         with self.lock:
-            if outcome.action.value in ("create", "replace"):
+            if outcome.address in self.sending:
                 self.finished_uploads += 1
             prefix = "\r\x1b[K" if self.bar else ""
-            self.out.message(prefix + _line(self.out, outcome))
+            self.out.message(prefix + outcome_line(outcome, _styled(self.out, sys.stderr)))
             self._draw()
 
     def _draw(self) -> None:
@@ -86,6 +73,40 @@ class ProgressReporter:
         if self.bar and self.total:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+def _styled(out: Console, stream: TextIO) -> Callable[..., str]:
+    def style(text: str, **styles: Any) -> str:
+        return out.style(text, stream, **styles)
+
+    return style
+
+
+class _Terminal(ProgressReporter):
+    """What apply tells and asks the user as it goes (operations/apply.py's ApplyListener)."""
+
+    def __init__(self, out: Console, human: Callable[[str], None], stream: TextIO) -> None:
+        super().__init__(out, bar=sys.stderr.isatty())
+        self.human = human
+        self.stream = stream
+
+    def validated(self, warnings: list[Problem], acknowledged: int) -> None:
+        for warning in warnings:
+            self.out.problem(warning)
+        if acknowledged:
+            self.out.message(acknowledged_line(acknowledged))
+
+    def planned(self, plan: Plan) -> None:
+        self.human(render_text(plan, _styled(self.out, self.stream)))
+
+    def approve(self, plan: Plan) -> bool:
+        answer = click.prompt(
+            approval_question(plan),
+            default="",
+            show_default=False,
+            err=self.stream is sys.stderr,
+        )
+        return bool(answer.strip() == "yes")
 
 
 @click.command()
@@ -142,17 +163,16 @@ def apply(
     out = console()
     # With --json, stdout is the result alone: the plan and the summary go to stderr.
     human, stream = (out.message, sys.stderr) if as_json else (out.data, sys.stdout)
+    request = ApplyRequest(
+        plan_file=Path(plan_file) if plan_file else None,
+        options=PlanOptions(targets, replace),
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+        auto_approve=auto_approve,
+        interactive=sys.stdin.isatty() and not os.environ.get("CI"),
+    )
     try:
-        report = _apply(
-            out,
-            human,
-            stream,
-            plan_file,
-            auto_approve,
-            PlanOptions(targets, replace),
-            parallelism,
-            lock_timeout,
-        )
+        report = _apply(out, human, stream, request)
     except click.exceptions.Abort:  # a prompt closed at a terminal: click says so
         raise
     except BaseException as exc:
@@ -165,122 +185,35 @@ def apply(
 
 def _write_result(out: Console, report: ApplyReport, as_json: bool, json_out: str | None) -> None:
     if json_out:
-        write_document(Path(json_out), redact(report.to_json()), "the apply result")
+        save_result(report, Path(json_out))
     if as_json:
         out.data(report.to_json().rstrip("\n"))
 
 
 def _apply(
-    out: Console,
-    human: Callable[[str], None],
-    stream: TextIO,
-    plan_file: str | None,
-    auto_approve: bool,
-    options: PlanOptions,
-    parallelism: int,
-    lock_timeout: float,
+    out: Console, human: Callable[[str], None], stream: TextIO, request: ApplyRequest
 ) -> ApplyReport:
-    if plan_file and (options.targets or options.replace):
-        raise IvrsyncError(
-            "--target and --replace shape a new plan; a saved plan is applied as it is"
-        )
-    interactive = sys.stdin.isatty() and not os.environ.get("CI")
-
-    def show(plan: Plan) -> None:
-        human(render_text(plan, lambda text, **kw: out.style(text, stream, **kw)))
-
-    with (
-        handling_signals(announce_to(out)) as signals,
-        ApplySession(Path.cwd(), lock_timeout=lock_timeout) as session,
-    ):
-        for warning in session.warnings:
-            out.problem(warning)
-        if session.acknowledged:
-            out.message(acknowledged_line(session.acknowledged))
-        if plan_file:
-            plan = session.saved_plan(Path(plan_file))
-        else:
-            plan = session.new_plan(options)
-            if plan.has_changes:
-                show(plan)
-                if not auto_approve:
-                    if not interactive:
-                        raise ApprovalRequiredError(
-                            "not at a terminal (or CI is set): apply a saved plan "
-                            "(`ivrsync plan --out FILE`, then `ivrsync apply FILE`) or pass "
-                            "--auto-approve"
-                        )
-                    # A plan of moves, forgets or settings only uploads nothing.
-                    uploads = any(c.uploads for c in plan.changes)
-                    answer = click.prompt(
-                        f"\n{'Upload these' if uploads else 'Apply these changes'}? Only "
-                        "'yes' is accepted",
-                        default="",
-                        show_default=False,
-                        err=stream is sys.stderr,
-                    )
-                    if answer.strip() != "yes":
-                        report = declined(session.state)
-                        assert report.error is not None
-                        out.message(report.error.message)
-                        return report
-        if not plan.has_changes:
-            if plan.pending:
-                show(plan)
-                out.message(_undecided(len(plan.pending)))
-            else:
-                human(summary_line(plan.summary))
-            return applied(plan, None, session.state)
-        reporter = ProgressReporter(out, bar=sys.stderr.isatty())
+    terminal = _Terminal(out, human, stream)
+    with handling_signals(announce_to(out)) as signals:
         try:
-            with signals.armed_for_engine() as cancel:
-                result = session.apply(
-                    plan, ApplyOptions(parallelism=parallelism), reporter, cancel
-                )
+            outcome = run_apply(Path.cwd(), request, terminal, signals)
         finally:
-            reporter.close()
-    for recorded in result.settings:
-        colour = _STATUS_COLOURS[recorded.status]
-        status = recorded.message if recorded.status is Status.DONE else "failed"
-        failed = f": {recorded.message}" if recorded.status is not Status.DONE else ""
-        out.message(f"{recorded.provider}: {out.style(status, sys.stderr, fg=colour)}{failed}")
-    human(out.style(result.summary_line(), stream, bold=True))
-    report = applied(plan, result, result.state, cancelled_by=signals.exit_code)
-    if signals.exit_code is not None:
-        out.message(
-            f"Cancelled: {report.summary.cancelled} upload(s) not sent, "
-            f"{report.summary.in_doubt} in doubt (listed above). Run apply again to finish."
-        )
+            terminal.close()
+    plan, report, result = outcome.plan, outcome.report, outcome.result
+    if outcome.declined:
+        assert report.error is not None
+        out.message(report.error.message)
         return report
-    if report.summary.in_doubt:
-        out.message(
-            f"{report.summary.in_doubt} upload(s) are in doubt: sent, with no answer. The next "
-            f"apply {_in_doubt_policy()}: "
-            "`--replace ADDRESS` to upload again, or `ivrsync import ADDRESS FILE_ID` "
-            "(docs/reliability.md)."
-        )
-    if plan.pending and not report.not_done():
-        out.message(_undecided(len(plan.pending)))
+    if result is None:
+        if plan.pending:
+            terminal.planned(plan)
+            out.message(undecided(len(plan.pending)))
+        else:
+            human(summary_line(plan.summary))
+        return report
+    for recorded in result.settings:
+        out.message(settings_line(recorded, _styled(out, sys.stderr)))
+    human(out.style(result.summary_line(), stream, bold=True))
+    for line in next_steps(plan, report):
+        out.message(line)
     return report
-
-
-def _undecided(count: int) -> str:
-    return (
-        f"{count} upload(s) in doubt wait for your decision (listed above): the state does not "
-        "match the manifests until you choose `--replace ADDRESS` or `ivrsync import ADDRESS "
-        "FILE_ID` (docs/reliability.md)."
-    )
-
-
-def _in_doubt_policy() -> str:
-    """What the next apply does with uploads in doubt, by the providers' capabilities: "looks
-    Tencent ones up by name; Huawei ones are held back until you choose"."""
-    from ivrsync.providers import vendors
-
-    listing, not_listing = vendors(can_list=True), vendors(can_list=False)
-    clauses = []
-    if listing:
-        clauses.append(f"looks {' and '.join(listing)} ones up by name")
-    if not_listing:
-        clauses.append(f"{' and '.join(not_listing)} ones are held back until you choose")
-    return "; ".join(clauses)

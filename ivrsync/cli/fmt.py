@@ -1,41 +1,15 @@
-"""`ivrsync fmt`: rewrite manifests in the canonical order and style, keeping comments.
-
-The rules are in `ivrsync.manifest.format`. Without FILES it formats `ivrsync.yaml` and the
-files its `include:` globs match; a file that cannot be read is reported as validate reports
-it and left untouched, and the others are still formatted.
-"""
+"""`ivrsync fmt`: rewrite manifests in the canonical order and style, keeping comments."""
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import click
 
 from ivrsync.cli.options import common_options, console
-from ivrsync.errors import ManifestError, Problem
-from ivrsync.manifest.format.files import Formatted, format_file, manifest_files, write_formatted
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _diff(formatted: Formatted) -> str:
-    return "".join(
-        difflib.unified_diff(
-            formatted.before.splitlines(keepends=True),
-            formatted.after.splitlines(keepends=True),
-            fromfile=f"a/{formatted.display_path}",
-            tofile=f"b/{formatted.display_path}",
-        )
-    )
-
-
-def _targets(files: tuple[Path, ...]) -> list[tuple[Path, str]]:
-    if not files:
-        return manifest_files(Path.cwd())
-    return [(path, path.as_posix()) for path in files]
+from ivrsync.manifest.format.files import Formatted
+from ivrsync.operations.fmt import format_manifests
+from ivrsync.views.fmt import fmt_summary, unified_diff
 
 
 @click.command()
@@ -58,40 +32,15 @@ def fmt(files: tuple[Path, ...], check: bool, show_diff: bool) -> int:
     when a file cannot be read or, with --check, when a file is not formatted.
     """
     out = console()
-    problems: list[Problem] = []
-    changed: list[Formatted] = []
-    unchanged = 0
-    for path, display in _targets(files):
-        try:
-            formatted = format_file(path, display)
-        except ManifestError as exc:
-            problems.extend(exc.problems)
-            continue
-        if not formatted.changed:
-            unchanged += 1
-            continue
-        changed.append(formatted)
-        if show_diff:
-            out.data(_diff(formatted).rstrip("\n"))
-        elif not check:
-            write_formatted(formatted)
-        if not show_diff:
-            out.data(formatted.display_path)
 
-    for problem in problems:
+    def changed(formatted: Formatted) -> None:
+        out.data(unified_diff(formatted) if show_diff else formatted.display_path)
+
+    write = not (check or show_diff)
+    result = format_manifests(Path.cwd(), files, write=write, on_changed=changed)
+    for problem in result.problems:
         out.problem(problem)
-    failed = sorted({p.location.file for p in problems if p.location})
-    summary = []
-    if changed:
-        verb = "would be reformatted" if check or show_diff else "reformatted"
-        summary.append(f"{_plural(len(changed), 'file')} {verb}")
-    if unchanged:
-        counted = f"{unchanged}" if summary else _plural(unchanged, "file")
-        summary.append(f"{counted} already formatted")
-    if problems:
-        summary.append(f"{_plural(max(len(failed), 1), 'file')} could not be formatted")
-    message = ", ".join(summary) or "no files to format"
-    out.message(message[0].upper() + message[1:] + ".")
-    if check and changed:
+    out.message(fmt_summary(result, written=write))
+    if check and result.changed:
         out.message("Run `ivrsync fmt` to format them.")
-    return 1 if problems or (check and changed) else 0
+    return 1 if result.problems or (check and result.changed) else 0

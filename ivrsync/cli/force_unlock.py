@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from ivrsync.cli.options import common_options, console
-from ivrsync.manifest.loader import read_state_path
-from ivrsync.state.store import LocalStateStore
+from ivrsync.operations.state import force_unlock as remove_lock
 
 
 @click.command("force-unlock")
@@ -20,8 +19,7 @@ def force_unlock(lock_id: str) -> int:
     The ID is the one an error about the lock names. Only do this when the process holding
     the lock is gone: two runs changing the state at once can upload twice.
     """
-    store = LocalStateStore(read_state_path(Path.cwd()))
-    holder = store.force_unlock(lock_id)
+    holder = remove_lock(Path.cwd(), lock_id)
     console().message(
         f"Lock {holder.id} (held by {holder.who}, {holder.operation}, since {holder.since}) "
         "removed."

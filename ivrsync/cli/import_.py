@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ivrsync.apply.workflow import ApplySession, import_file_id
 from ivrsync.cli.options import common_options, console, lock_timeout_option
+from ivrsync.operations.import_ import import_upload
 
 
 @click.command("import")
@@ -27,13 +27,11 @@ def import_(address: str, file_id: str, force: bool, lock_timeout: float) -> int
     checked, so check the FileId in the console first. Replacing a FileId the state records
     needs --force.
     """
-    with ApplySession(Path.cwd(), lock_timeout=lock_timeout, operation="import") as session:
-        imported = import_file_id(session, address, file_id, force=force)
-    entry = imported.entry
-    replaced = f", replacing FileId {imported.replaced}" if imported.replaced else ""
+    outcome = import_upload(Path.cwd(), address, file_id, force=force, lock_timeout=lock_timeout)
+    entry, replaced_id = outcome.imported.entry, outcome.imported.replaced
+    replaced = f", replacing FileId {replaced_id}" if replaced_id else ""
     console().message(
         f"Imported {address}: FileId {entry.file_id} ({entry.remote_name}, review "
-        f"{entry.review.status}){replaced}. "
-        f"State serial {session.state.serial if session.state else 0}."
+        f"{entry.review.status}){replaced}. State serial {outcome.serial}."
     )
     return 0

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from ivrsync.address import ENV_PREFIX, Address
+from ivrsync.address import ENV_PREFIX
 from ivrsync.cli.options import common_options, console
 from ivrsync.errors import Problem, Severity
-from ivrsync.manifest.loader import read_state_path
-from ivrsync.state.operations import FlowFileIds, flow_file_ids
-from ivrsync.state.store import LocalStateStore
+from ivrsync.operations.outputs import outputs
+from ivrsync.views.outputs import FORMATS, outputs_text
 
 
 @click.command()
@@ -20,7 +18,7 @@ from ivrsync.state.store import LocalStateStore
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "yaml", "env"]),
+    type=click.Choice(FORMATS),
     default="json",
     show_default=True,
 )
@@ -35,27 +33,12 @@ from ivrsync.state.store import LocalStateStore
 def output(fmt: str, as_json: bool, approved_only: bool, prefix: str) -> int:
     """The mapping (provider, prompt, locale) -> FileId for IVR flow definitions."""
     out = console()
-    state = LocalStateStore(read_state_path(Path.cwd())).read()
-    found = flow_file_ids(state, approved_only) if state else FlowFileIds({}, [])
-    mapping = found.mapping
+    found = outputs(Path.cwd(), approved_only)
     for address, why in found.left_out:
         out.problem(
             Problem("no-file-id", f"{address} has no FileId here: {why}", None, Severity.WARNING)
         )
-    fmt = "json" if as_json else fmt
-    if fmt == "json":
-        out.data(json.dumps(mapping, indent=2, sort_keys=True, ensure_ascii=False))
-    elif fmt == "yaml":
-        import yaml
-
-        out.data(yaml.safe_dump(mapping, sort_keys=True, allow_unicode=True).rstrip("\n"))
-    else:
-        lines = [
-            f"{Address(provider, prompt, locale).env_name(prefix)}={file_id}"
-            for provider, prompts in sorted(mapping.items())
-            for prompt, locales in sorted(prompts.items())
-            for locale, file_id in sorted(locales.items())
-        ]
-        if lines:
-            out.data("\n".join(lines))
+    text = outputs_text(found, "json" if as_json else fmt, prefix)
+    if text is not None:
+        out.data(text)
     return 0

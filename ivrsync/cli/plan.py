@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from ivrsync.cli.options import common_options, console, lock_timeout_option
+from ivrsync.operations.plan import plan_repository, save_plan
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import acknowledged_line, render_markdown, render_text
-from ivrsync.plan.workflow import plan_repository, save_plan
 
 FORMATS = ["text", "markdown", "json"]
 

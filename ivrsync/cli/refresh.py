@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ivrsync.apply.workflow import ApplySession
 from ivrsync.cli.options import common_options, console, lock_timeout_option
 
 
@@ -20,26 +19,15 @@ def refresh(lock_timeout: float) -> int:
     Tencent: DescribeIvrAudioList (a FileId it no longer lists is drift: the next plan uploads
     it again). Huawei: the results `ivrsync review-server` received (reviews_url).
     """
-    from ivrsync.refresh import refresh_state
+    from ivrsync.operations.refresh import refresh as refresh_state
+    from ivrsync.views.refresh import refresh_messages, refresh_summary
 
     out = console()
-    # A signal stops refresh at once (it writes nothing until the end): the lock is released
-    # as on any error (ivrsync/cli/app.py).
-    with ApplySession(Path.cwd(), lock_timeout=lock_timeout, operation="refresh") as session:
-        if session.state is None:
-            out.message("No state yet: nothing to refresh.")
-            return 0
-        report = refresh_state(session.project, session.state, session.env, datetime.now(UTC))
-        written = session.store.write(session.state)
-    for address, before, after in report.changes:
-        if after == "missing":
-            out.message(f"{address}: no longer listed by the provider: the next plan uploads it")
-        else:
-            out.message(f"{address}: {before} -> {after}")
-    for note in report.notes:
-        out.message(f"Note: {note}")
-    counts = ", ".join(
-        f"{report.statuses[s]} {s}" for s in ("approved", "rejected", "pending", "missing")
-    )
-    out.data(f"Refreshed: {counts}. State serial {written.serial}.")
+    refreshed = refresh_state(Path.cwd(), lock_timeout, datetime.now(UTC))
+    if refreshed is None:
+        out.message("No state yet: nothing to refresh.")
+        return 0
+    for line in refresh_messages(refreshed):
+        out.message(line)
+    out.data(refresh_summary(refreshed))
     return 0

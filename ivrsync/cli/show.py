@@ -14,39 +14,16 @@ FORMATS = ["text", "markdown", "json"]
 
 
 def _show_state(out: Console, fmt: str) -> None:
-    from ivrsync.manifest.loader import read_state_path
-    from ivrsync.state.store import LocalStateStore
+    from ivrsync.operations.state import state_file
+    from ivrsync.views.state import state_summary, state_table
 
-    store = LocalStateStore(read_state_path(Path.cwd()))
-    state = store.read()
-    if state is None:
-        out.message(f"No state yet ({store.path} does not exist): nothing has been uploaded.")
+    found = state_file(Path.cwd())
+    if found.state is None:
+        out.message(f"No state yet ({found.path} does not exist): nothing has been uploaded.")
         return
-    if fmt == "json":
-        out.data(state.to_json().decode().rstrip("\n"))
-        return
-    rows = [
-        (
-            address,
-            entry.file_id,
-            entry.review.status,
-            entry.uploaded_at.strftime("%Y-%m-%d %H:%M"),
-            entry.audio_path,
-        )
-        for address, entry in sorted(state.resources.items())
-    ]
-    header = ("address", "FileId", "review", "uploaded (UTC)", "audio")
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join([f"`{row[0]}`", *row[1:]]) + " |" for row in rows]
-    else:
-        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-        lines = [
-            "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-            for r in [header, *rows]
-        ]
-    out.data("\n".join(lines))
-    out.message(f"State serial {state.serial}, lineage {state.lineage}: {len(rows)} resource(s).")
+    out.data(state_table(found.state, fmt))
+    if fmt != "json":
+        out.message(state_summary(found.state))
 
 
 @click.command()

@@ -1,73 +1,20 @@
-"""`plan` as an operation: validate, read the state under its lock, diff, keep the cache.
-
-The CLI renders what this returns; `apply` will load the same `Plan` from a file.
-"""
+"""Where a plan's inputs and files live: the project's state store, and saved plans (written
+atomically, read back for `apply PLANFILE` and `show`). The `plan` command itself is
+operations/plan.py."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import IvrsyncError
 from ivrsync.files import write_atomically
 from ivrsync.manifest.loader import Project
 from ivrsync.plan.model import Plan, PlanFileError
-from ivrsync.plan.planner import PlanOptions, make_plan
-from ivrsync.state.store import LocalStateStore, locked
-from ivrsync.validate import ValidationReport, validate_repository
-
-
-@dataclass
-class PlanOutcome:
-    report: ValidationReport
-    plan: Plan | None  # None when the manifests are not valid
-    notes: list[str] = field(default_factory=list)  # what a refresh could not find out
+from ivrsync.state.store import LocalStateStore
 
 
 def state_store(project: Project) -> LocalStateStore:
     return LocalStateStore(project.root / project.manifest.state.path)
-
-
-def plan_repository(
-    root: Path,
-    options: PlanOptions,
-    *,
-    lock: bool = True,
-    lock_timeout: float = 0.0,
-    env: Mapping[str, str] | None = None,
-    now: datetime | None = None,
-    refresh: bool = False,
-) -> PlanOutcome:
-    """Needs no credentials and no network (it runs on pull requests from forks), unless
-    `refresh` asks the providers first (in memory: the state file is not written)."""
-    cache = AudioCache(root)
-    report = validate_repository(root, env, cache)
-    project = report.project
-    if project is None or not report.valid:
-        return PlanOutcome(report, None)
-    store = state_store(project)
-    guard = locked(store, "plan", lock_timeout) if lock else contextlib.nullcontext()
-    with guard:
-        state = store.read()
-    now = now or datetime.now(UTC)
-    notes: list[str] = []
-    if refresh and state is not None:
-        from ivrsync.refresh import refresh_state
-
-        notes = refresh_state(project, state, os.environ if env is None else env, now).notes
-    plan = make_plan(project, state, cache.facts, options, now)
-    cache.save()
-    return PlanOutcome(report, plan, notes)
-
-
-def save_plan(plan: Plan, path: Path) -> None:
-    """A half-written plan must never be applied."""
-    write_document(path, plan.to_json(), "the plan")
 
 
 def write_document(path: Path, text: str, what: str) -> None:
