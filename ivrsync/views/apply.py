@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ivrsync.apply.engine import ResourceOutcome, SettingsOutcome, Status
 from ivrsync.apply.report import ApplyReport
-from ivrsync.plan.model import Plan
+from ivrsync.plan.model import Action, Plan
 from ivrsync.plan.render import Style
 
 STATUS_COLOURS = {
@@ -18,6 +18,10 @@ STATUS_COLOURS = {
 }
 
 
+# The actions whose line names the FileId they made, changed or deleted.
+_SHOWS_FILE_ID = (Action.CREATE, Action.REPLACE, Action.UPDATE, Action.DELETE)
+
+
 def outcome_line(outcome: ResourceOutcome, style: Style) -> str:
     status = style(
         outcome.message if outcome.status is Status.DONE else outcome.status.value,
@@ -26,7 +30,7 @@ def outcome_line(outcome: ResourceOutcome, style: Style) -> str:
     text = f"{outcome.address}: {status}"
     if outcome.status is not Status.DONE:
         text += f": {outcome.message}"
-    if outcome.file_id and outcome.action.value in ("create", "replace"):
+    if outcome.file_id and outcome.action in _SHOWS_FILE_ID:
         text += f", FileId {outcome.file_id}"
     if outcome.seconds:
         text += f" ({outcome.seconds:.2f} s)"
@@ -41,7 +45,14 @@ def settings_line(recorded: SettingsOutcome, style: Style) -> str:
 
 
 def approval_question(plan: Plan) -> str:
-    # A plan of moves, forgets or settings only uploads nothing.
+    # A plan of moves, forgets or settings only uploads nothing; a delete is said first.
+    deletes = sum(1 for c in plan.changes if c.action is Action.DELETE)
+    if deletes:
+        files = "remote file" if deletes == 1 else "remote files"
+        return (
+            f"\nApply these changes, DELETING {deletes} {files}? This cannot be undone. "
+            "Only 'yes' is accepted"
+        )
     sends = any(c.uploads for c in plan.changes)
     return f"\n{'Upload these' if sends else 'Apply these changes'}? Only 'yes' is accepted"
 
