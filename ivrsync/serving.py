@@ -53,9 +53,8 @@ class ThreadedHTTPServer(ThreadingHTTPServer):
     # beyond it, and their SYN is only retried a second later: a stall no real API shows.
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, handler: type[JSONHandler], app: JSONApp) -> None:
-        """`host` may be an IPv6 address, bracketed or not; `handler` answers for `app`."""
-        self.app = app
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        """`host` may be an IPv6 address, bracketed or not."""
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host.strip("[]"), port), handler)
 
@@ -70,6 +69,14 @@ class ThreadedHTTPServer(ThreadingHTTPServer):
         # A client that hangs up mid-answer is normal (lost-response faults, timeouts):
         # nothing here is worth a traceback.
         self.connection_log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+class JSONServer(ThreadedHTTPServer):
+    """A `ThreadedHTTPServer` whose handler, a `JSONHandler`, answers for `app`."""
+
+    def __init__(self, host: str, port: int, handler: type[JSONHandler], app: JSONApp) -> None:
+        self.app = app
+        super().__init__(host, port, handler)
 
 
 # -- the gate: whole requests before threads ---------------------------------------------------
@@ -271,8 +278,8 @@ class RequestGate:
         entry.sock.close()
 
 
-class GatedHTTPServer(ThreadedHTTPServer):
-    """A `ThreadedHTTPServer` whose handler threads are given whole requests by a `RequestGate`.
+class GatedHTTPServer(JSONServer):
+    """A `JSONServer` whose handler threads are given whole requests by a `RequestGate`.
 
     At most `max_handlers` requests are handled at once; beyond, a request is answered 503 at
     once (clients retry) rather than queued behind them. Handlers are given a `GatedHandler`.
@@ -356,7 +363,7 @@ class JSONHandler(BaseHTTPRequestHandler):
     socket operation may take), `max_body`, `answer_headers`, and may mask log lines (`mask`).
     """
 
-    server: ThreadedHTTPServer
+    server: JSONServer
     max_body: ClassVar[int]
     answer_headers: ClassVar[Mapping[str, str]] = {}
 

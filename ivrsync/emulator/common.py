@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 from ivrsync.http_json import Request, Response
-from ivrsync.serving import BackgroundServer, JSONHandler, Served, ThreadedHTTPServer
+from ivrsync.serving import BackgroundServer, JSONHandler, JSONServer, Served
 
 logger = logging.getLogger("ivrsync.emulator")
 
@@ -334,7 +334,7 @@ class Scheduler:
         return None
 
 
-class _HTTPServer(ThreadedHTTPServer):
+class _HTTPServer(JSONServer):
     connection_log = logger
 
 
