@@ -88,10 +88,9 @@ class BodyFraming:
 
     def __init__(self, headers: Message, max_body: int) -> None:
         self.max_body = max_body
-        self.buffer = bytearray()
+        self.buffer = bytearray()  # chunked: from the next chunk-size line on
         self.length: int | None = None  # Content-Length framing
         self.chunked = False
-        self.scan = 0  # chunked: where the next chunk-size line starts
         self.data = bytearray()  # chunked: the data of the chunks so far
         self._settled = self._frame(headers)
 
@@ -114,27 +113,37 @@ class BodyFraming:
             return Body(problem=(413, problem), unread=self.length)
         return None
 
+    @property
+    def remaining(self) -> int | None:
+        """Bytes of the body still to come, when the framing says (Content-Length)."""
+        return None if self.length is None else max(0, self.length - len(self.buffer))
+
     def feed(self, data: bytes) -> Body | None:
         """Take `data` (possibly none); the body once complete or refused, else None."""
         if self._settled is not None:
             return self._settled
-        self.buffer += data
         if self.chunked:
+            self.buffer += data
             self._settled = self._chunks()
+            return self._settled
+        assert self.length is not None
+        if not self.buffer and len(data) >= self.length:
+            # All of it at once (as a reader that knows `remaining` takes it): no copy.
+            self._settled = Body(data[: self.length])
         else:
-            assert self.length is not None
+            self.buffer += data
             if len(self.buffer) >= self.length:
                 self._settled = Body(bytes(memoryview(self.buffer)[: self.length]))
         return self._settled
 
     def _chunks(self) -> Body | None:
         while True:
-            eol = self.buffer.find(b"\n", self.scan)
+            eol = self.buffer.find(b"\n", 0, _MAX_CHUNK_LINE + 1)
             if eol < 0:
-                if len(self.buffer) - self.scan > _MAX_CHUNK_LINE:
+                if len(self.buffer) > _MAX_CHUNK_LINE:
                     return Body(problem=(400, "malformed chunked body"))
                 return None
-            line = bytes(self.buffer[self.scan : eol]).split(b";", 1)[0].strip()
+            line = bytes(self.buffer[:eol]).split(b";", 1)[0].strip()
             try:
                 size = int(line, 16)
             except ValueError:
@@ -157,8 +166,9 @@ class BodyFraming:
                 return None
             if self.buffer[end : end + 2] != b"\r\n":
                 return Body(problem=(400, "malformed chunked body"))
-            self.data += self.buffer[eol + 1 : end]
-            self.scan = end + 2
+            with memoryview(self.buffer) as view:
+                self.data += view[eol + 1 : end]
+            del self.buffer[: end + 2]  # the chunk taken: the buffer holds what is still to parse
 
 
 class NotJSON(ValueError):

@@ -376,7 +376,8 @@ class JSONHandler(BaseHTTPRequestHandler):
         framing = BodyFraming(self.headers, self.max_body)
         body = framing.feed(b"")
         while body is None:
-            data = self.rfile.read1(_READ_SIZE)
+            wanted = framing.remaining
+            data = self.rfile.read(wanted) if wanted else self.rfile.read1(_READ_SIZE)
             if not data:
                 return Body(problem=(400, "the request ended before it was complete"))
             body = framing.feed(data)
