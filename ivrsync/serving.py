@@ -1,10 +1,16 @@
-"""An HTTP server on its own thread that stops at once: the emulators and the review server.
+"""An HTTP server on its own thread that stops at once: the emulators and the review server,
+and the one JSON request handler they share.
 
 `serve_forever` notices a shutdown only at its next poll, a delay every stop pays (hundreds of
 test servers add it up); a socket pair wakes this accept loop instead.
 
+Each server serves a `JSONApp` (ivrsync.http_json) through `JSONHandler`: the handler reads
+the body (with its limit, chunked or not), gives the application a `Request`, and sends the
+`Response` as JSON; http.server's own errors are answered in the application's error shape, and
+request lines are logged with control characters escaped (and whatever the handler masks).
+
 A server that faces the internet (the review server) also puts a `RequestGate` in front of its
-handler threads: see there.
+handler threads: see there. Its handler (`GatedHandler`) takes the body the gate read.
 """
 
 from __future__ import annotations
@@ -19,17 +25,19 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
+
+from ivrsync.http_json import Body, BodyFraming, JSONApp, Request, Response
 
 
 class ThreadedHTTPServer(ThreadingHTTPServer):
     """A thread per connection, and nothing that waits on a straggling client or on DNS.
 
-    Subclasses name the logger for failed connections.
+    Subclasses name the logger for failed connections and requests.
     """
 
     connection_log: ClassVar[logging.Logger]
@@ -63,6 +71,14 @@ class ThreadedHTTPServer(ThreadingHTTPServer):
         self.connection_log.debug("connection from %s failed", client_address, exc_info=True)
 
 
+class JSONServer(ThreadedHTTPServer):
+    """A `ThreadedHTTPServer` whose handler, a `JSONHandler`, answers for `app`."""
+
+    def __init__(self, host: str, port: int, handler: type[JSONHandler], app: JSONApp) -> None:
+        self.app = app
+        super().__init__(host, port, handler)
+
+
 # -- the gate: whole requests before threads ---------------------------------------------------
 
 # The most a request line and headers may take (http.server's own limit on one line).
@@ -74,18 +90,18 @@ class Arrived:
     """A request as the gate read it: its head, and its body or why the body was not read."""
 
     head: bytes  # the request line and headers, up to and including the blank line
-    body: bytes = b""
-    problem: tuple[int, str] | None = None  # (status, why) when the body cannot be accepted
-    unread: int = 0  # bytes of the body the client may still send (answer, then drain)
+    body: Body = field(default_factory=Body)
 
 
-def answer(status: int, body: dict[str, Any]) -> bytes:
+def answer(response: Response) -> bytes:
     """A whole HTTP/1.0 answer with a JSON body, for the gate to send without a handler."""
-    data = json.dumps(body).encode()
-    reason = BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
+    data = json.dumps(response.body, ensure_ascii=False).encode()
+    reason = BaseHTTPRequestHandler.responses.get(response.status, ("Error",))[0]
+    extra = "".join(f"{name}: {value}\r\n" for name, value in response.headers.items())
     return (
-        f"HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        f"HTTP/1.0 {response.status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nCache-Control: no-store\r\nConnection: close\r\n"
+        f"{extra}\r\n"
     ).encode() + data
 
 
@@ -99,110 +115,41 @@ class Refused(Exception):
 
 
 class _Framing:
-    """How much of a request has arrived: its head, then its body as Content-Length or chunked
-    framing says, read incrementally as bytes come in."""
+    """How much of a request has arrived: its head, then its body (`BodyFraming`), read
+    incrementally as bytes come in."""
 
     def __init__(self, max_body: int) -> None:
         self.max_body = max_body
-        self.buffer = bytearray()
-        self.head_end = -1
-        self.length: int | None = None  # the Content-Length, once the head is parsed
-        self.chunked = False
-        self.scan = 0  # chunked: where the next chunk-size line starts
-        self.body = bytearray()  # chunked: the data of the chunks so far
+        self.buffer = bytearray()  # what arrived up to the end of the head
+        self.head = b""
+        self.body: BodyFraming | None = None  # once the head is parsed
 
     def feed(self, data: bytes) -> Arrived | None:
         """Take `data`; the request once it is complete or its body cannot be taken, else
         None; `Refused` when no handler need see it."""
+        if self.body is not None:
+            return self._arrived(self.body.feed(data))
         self.buffer += data
-        if self.head_end < 0:
-            # The blank line after the headers (http.server takes a bare LF for CRLF).
-            found = [(self.buffer.find(sep), len(sep)) for sep in (b"\n\r\n", b"\n\n")]
-            ends = [at + size for at, size in found if at >= 0]
-            if ends and min(ends) <= MAX_HEAD:
-                self.head_end = min(ends)
-            elif ends or len(self.buffer) > MAX_HEAD:
+        # The blank line after the headers (http.server takes a bare LF for CRLF).
+        found = [(self.buffer.find(sep), len(sep)) for sep in (b"\n\r\n", b"\n\n")]
+        ends = [at + size for at, size in found if at >= 0]
+        if not ends or min(ends) > MAX_HEAD:
+            if ends or len(self.buffer) > MAX_HEAD:
                 raise Refused(431, f"the request line and headers are over {MAX_HEAD:,} bytes")
-            else:
-                return None
-            done = self._parse_head(bytes(self.buffer[: self.head_end]))
-            if done is not None:
-                return done
-        if self.chunked:
-            return self._chunks()
-        assert self.length is not None
-        if len(self.buffer) - self.head_end >= self.length:
-            end = self.head_end + self.length
-            return Arrived(self.head, bytes(self.buffer[self.head_end : end]))
-        return None
-
-    @property
-    def head(self) -> bytes:
-        return bytes(self.buffer[: self.head_end])
-
-    def _parse_head(self, head: bytes) -> Arrived | None:
-        """The body's framing from the headers, or the request when that is all there is."""
-        lines = io.BytesIO(head)
+            return None
+        head_end = min(ends)
+        self.head = bytes(self.buffer[:head_end])
+        lines = io.BytesIO(self.head)
         lines.readline()  # the request line: the handler judges it
         try:
             headers = http.client.parse_headers(lines)
         except (http.client.HTTPException, ValueError):
-            return Arrived(head)  # the handler's own parsing refuses it, and says why
-        encoding = headers.get("Transfer-Encoding")
-        if encoding is not None:
-            if encoding.strip().lower() != "chunked":
-                return Arrived(
-                    head, problem=(400, f"Transfer-Encoding {encoding[:30]!r} is not supported")
-                )
-            self.chunked, self.scan = True, self.head_end
-            return None
-        length = headers.get("Content-Length")
-        if length is None:
-            return Arrived(head)
-        if not length.strip().isdigit():
-            return Arrived(head, problem=(400, "Content-Length is not a number"))
-        self.length = int(length)
-        if self.length > self.max_body:
-            problem = f"the body is {self.length:,} bytes; at most {self.max_body:,} are accepted"
-            return Arrived(head, problem=(413, problem), unread=self.length)
-        return None
+            return Arrived(self.head)  # the handler's own parsing refuses it, and says why
+        self.body = BodyFraming(headers, self.max_body)
+        return self._arrived(self.body.feed(bytes(self.buffer[head_end:])))
 
-    def _chunks(self) -> Arrived | None:
-        while True:
-            eol = self.buffer.find(b"\n", self.scan)
-            if eol < 0:
-                if len(self.buffer) - self.scan > 1024:
-                    return Arrived(self.head, problem=(400, "malformed chunked body"))
-                return None
-            line = bytes(self.buffer[self.scan : eol]).split(b";", 1)[0].strip()
-            try:
-                size = int(line, 16)
-            except ValueError:
-                return Arrived(self.head, problem=(400, "malformed chunked body"))
-            if size == 0:
-                # Trailers, up to the blank line.
-                start = eol + 1
-                while True:
-                    eol = self.buffer.find(b"\n", start)
-                    if eol < 0:
-                        return None
-                    if not self.buffer[start:eol].strip():
-                        return Arrived(self.head, bytes(self.body))
-                    start = eol + 1
-            if len(self.body) + size > self.max_body:
-                problem = f"the body is over {self.max_body:,} bytes; that is the limit"
-                return Arrived(self.head, problem=(413, problem), unread=_DRAIN_GUESS)
-            end = eol + 1 + size  # the data, then CRLF
-            if len(self.buffer) < end + 2:
-                return None
-            if self.buffer[end : end + 2] != b"\r\n":
-                return Arrived(self.head, problem=(400, "malformed chunked body"))
-            self.body += self.buffer[eol + 1 : end]
-            self.scan = end + 2
-
-
-# A chunked body over the limit: how much more of it to read and drop after answering.
-_DRAIN_GUESS = 1024 * 1024
+    def _arrived(self, body: Body | None) -> Arrived | None:
+        return None if body is None else Arrived(self.head, body)
 
 
 @dataclass(slots=True)
@@ -331,8 +278,8 @@ class RequestGate:
         entry.sock.close()
 
 
-class GatedHTTPServer(ThreadedHTTPServer):
-    """A `ThreadedHTTPServer` whose handler threads are given whole requests by a `RequestGate`.
+class GatedHTTPServer(JSONServer):
+    """A `JSONServer` whose handler threads are given whole requests by a `RequestGate`.
 
     At most `max_handlers` requests are handled at once; beyond, a request is answered 503 at
     once (clients retry) rather than queued behind them. Handlers are given a `GatedHandler`.
@@ -343,6 +290,7 @@ class GatedHTTPServer(ThreadedHTTPServer):
         host: str,
         port: int,
         handler: type[GatedHandler],
+        app: JSONApp,
         *,
         max_body: int,
         request_deadline: float,
@@ -359,11 +307,11 @@ class GatedHTTPServer(ThreadedHTTPServer):
             max_pending=max_pending,
             log=self.connection_log,
         )
-        super().__init__(host, port, handler)
+        super().__init__(host, port, handler, app)
 
     def refusal(self, status: int, description: str) -> bytes:
         """The whole answer the gate sends when it refuses a request itself."""
-        return answer(status, {"error": description})
+        return answer(self.app.error_response(status, description))
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self.gate.admit(request, client_address)
@@ -393,7 +341,128 @@ class GatedHTTPServer(ThreadedHTTPServer):
         return self._arrived.pop(request)
 
 
-class GatedHandler(BaseHTTPRequestHandler):
+# What http.server's own log_message escapes (C0, DEL, C1 and the backslash itself).
+_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\\"): "\\\\"
+}
+# What a handler thread reads from its socket at a time.
+_READ_SIZE = 65536
+# After answering without reading a body (413, a wrong token), read and discard at most this
+# much of it, for at most this long, so that the client sees the answer rather than a reset.
+_DRAIN_BYTES = 1024 * 1024
+_DRAIN_SECONDS = 1.0
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """The one JSON request handler: body, `Request`, the application's `Response`, JSON.
+
+    Responses use HTTP/1.0 semantics (one request per connection). A body that cannot be
+    accepted reaches the application as `Request.problem`; one answered without being read is
+    drained a little so that the client sees the answer. An exception in the application is
+    answered 500 in its error shape. Subclasses set `server_version`, `timeout` (seconds a
+    socket operation may take), `max_body`, `answer_headers`, and may mask log lines (`mask`).
+    """
+
+    server: JSONServer
+    max_body: ClassVar[int]
+    answer_headers: ClassVar[Mapping[str, str]] = {}
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def receive(self) -> Body:
+        """The request's body, read from the socket as its framing says."""
+        assert isinstance(self.rfile, io.BufferedIOBase)
+        framing = BodyFraming(self.headers, self.max_body)
+        body = framing.feed(b"")
+        while body is None:
+            wanted = framing.remaining
+            data = self.rfile.read(wanted) if wanted else self.rfile.read1(_READ_SIZE)
+            if not data:
+                return Body(problem=(400, "the request ended before it was complete"))
+            body = framing.feed(data)
+        return body
+
+    def _serve(self) -> None:
+        body = self.receive()
+        path, _, query = self.path.partition("?")
+        request = Request(
+            method=self.command,
+            path=path,
+            query=query,
+            headers={name.lower(): value for name, value in reversed(self.headers.items())},
+            body=body.data,
+            client=str(self.client_address[0]),
+            problem=body.problem,
+        )
+        app = self.server.app
+        try:
+            response = app.respond(request)
+        except Exception:
+            # Not the path: it may hold a token.
+            self.server.connection_log.exception("%s failed to answer", self.server_version)
+            response = app.error_response(500, "internal error")
+        if response is None:
+            # The fault "lost response": the work is done, the answer never arrives.
+            self.close_connection = True
+            return
+        self.send(response)
+        if body.unread:
+            self._drain(body.unread)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def send(self, response: Response) -> None:
+        data = json.dumps(response.body, ensure_ascii=False).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in self.answer_headers.items():
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _drain(self, unread: int) -> None:
+        """Answered without reading the body: stop writing, then read and drop a bounded part
+        of it, so closing does not reset the connection before the client reads the answer."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_DRAIN_SECONDS)
+            left = min(unread, _DRAIN_BYTES)
+            while left > 0:
+                chunk = self.connection.recv(min(left, _READ_SIZE))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own errors (a bad request line, headers too long): JSON in the
+        # application's error shape, and without echoing the request line (it may hold a token).
+        self.close_connection = True
+        text = self.responses.get(code, ("error",))[0]
+        with contextlib.suppress(OSError):
+            self.send(self.server.app.error_response(code, text))
+
+    def mask(self, line: str) -> str:
+        """A request line as it may be logged; by default as it is."""
+        return line
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines come from anyone: control characters escaped, as http.server does, so
+        # a request cannot write terminal escapes or fake lines into the log.
+        message = self.mask(format % args).translate(_ESCAPE_CONTROLS)
+        self.server.connection_log.info("%s %s", self.client_address[0], message)
+
+
+class GatedHandler(JSONHandler):
     """A handler that reads its request from what the gate read: `self.arrived`."""
 
     server: GatedHTTPServer
@@ -404,6 +473,9 @@ class GatedHandler(BaseHTTPRequestHandler):
         self.arrived = self.server.take_arrived(self.request)
         self.rfile.close()  # the socket's reader: its reference would keep the socket open
         self.rfile = io.BytesIO(self.arrived.head)
+
+    def receive(self) -> Body:
+        return self.arrived.body
 
 
 class BackgroundServer:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import itertools
-import json
 import logging
 import math
 import random
@@ -22,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -41,7 +39,8 @@ __all__ = [
     "json_type_name",
 ]
 
-from ivrsync.serving import BackgroundServer, Served, ThreadedHTTPServer
+from ivrsync.http_json import Request, Response
+from ivrsync.serving import BackgroundServer, JSONHandler, JSONServer, Served
 
 logger = logging.getLogger("ivrsync.emulator")
 
@@ -52,30 +51,6 @@ MAX_BODY_BYTES = 32_000_000
 
 # Seconds a client may stall in the middle of sending a request before its thread gives up.
 _CLIENT_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One HTTP request as the provider logic sees it: header names are lower-cased."""
-
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]
-    body: bytes
-    client: str
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A JSON answer; the body is serialised with `Content-Type: application/json`."""
-
-    status: int
-    body: Mapping[str, Any]
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def json_type_name(value: object) -> str:
@@ -359,121 +334,14 @@ class Scheduler:
         return None
 
 
-class _BodyError(Exception):
-    """The request body could not be read; answer `status` with `message`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _HTTPServer(ThreadedHTTPServer):
+class _HTTPServer(JSONServer):
     connection_log = logger
 
-    def __init__(self, host: str, port: int, app: EmulatorServer) -> None:
-        self.app = app
-        super().__init__(host, port, _Handler)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
+class _Handler(JSONHandler):
     timeout = _CLIENT_TIMEOUT
     server_version = "ivrsync-emulator"
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def _serve(self) -> None:
-        app = self.server.app
-        try:
-            body = self._read_body()
-        except _BodyError as e:
-            self.close_connection = True
-            self._send(app.error_response(e.status, e.message))
-            return
-        path, _, query = self.path.partition("?")
-        request = Request(
-            method=self.command,
-            path=path,
-            query=query,
-            headers={name.lower(): value for name, value in reversed(self.headers.items())},
-            body=body,
-            client=str(self.client_address[0]),
-        )
-        response = app.dispatch(request)
-        if response is None:
-            # The fault "lost response": the work is done, the answer never arrives.
-            self.close_connection = True
-            return
-        self._send(response)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
-
-    def _read_body(self) -> bytes:
-        encoding = self.headers.get("Transfer-Encoding")
-        if encoding is not None:
-            if encoding.strip().lower() != "chunked":
-                raise _BodyError(501, f"Transfer-Encoding {encoding!r} is not supported")
-            return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if length is None:
-            return b""
-        if not length.strip().isdigit():
-            raise _BodyError(400, f"Content-Length {length!r} is not a number")
-        size = int(length)
-        if size > MAX_BODY_BYTES:
-            raise _BodyError(
-                413, f"the body is {size:,} bytes; the emulator reads at most {MAX_BODY_BYTES:,}"
-            )
-        data = self.rfile.read(size)
-        if len(data) < size:
-            raise _BodyError(400, f"the body ended after {len(data):,} of {size:,} bytes")
-        return data
-
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(line, 16)
-            except ValueError:
-                raise _BodyError(400, "malformed chunked body") from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise _BodyError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
-            chunk = self.rfile.read(size)
-            if len(chunk) < size:
-                raise _BodyError(400, "the chunked body ended early")
-            parts.append(chunk)
-            self.rfile.readline(1024)
-
-    def _send(self, response: Response) -> None:
-        data = json.dumps(response.body, ensure_ascii=False).encode()
-        self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # http.server's own errors (bad request line, unknown method) answer in the provider's
-        # JSON error shape rather than an HTML page.
-        self.close_connection = True
-        text = message or self.responses.get(code, ("error",))[0]
-        self._send(self.server.app.error_response(code, text))
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.client_address[0], format % args)
+    max_body = MAX_BODY_BYTES
 
 
 class EmulatorServer(Served):
@@ -515,6 +383,12 @@ class EmulatorServer(Served):
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    def respond(self, request: Request) -> Response | None:
+        """What the handler calls: a body that could not be read is answered at once."""
+        if request.problem is not None:
+            return self.error_response(*request.problem)
+        return self.dispatch(request)
+
     def dispatch(self, request: Request) -> Response | None:
         """`handle`, shielded: a bug answers 500 (and is logged); latency is added here."""
         observer = self.on_request
@@ -532,7 +406,7 @@ class EmulatorServer(Served):
         """Listen and serve in a background thread; returns self, so `X().start()` reads well."""
         if self._serving.server is not None:
             raise RuntimeError(f"{self.name} is already started")
-        self._serving.start(_HTTPServer(self.host, self._requested_port, self))
+        self._serving.start(_HTTPServer(self.host, self._requested_port, _Handler, self))
         return self
 
     def stop(self) -> None:

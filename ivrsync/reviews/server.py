@@ -21,15 +21,13 @@ the token is registered with `ivrsync.secrets`.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import re
-import socket
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Self
+from typing import ClassVar, Self
 
 from ivrsync import secrets
 from ivrsync.reviews.store import FILE_ID_PATTERN, ReviewResult, ReviewStatus, ReviewStore
@@ -46,7 +44,8 @@ __all__ = [
     "parse_callback",
 ]
 
-from ivrsync.serving import BackgroundServer, GatedHandler, GatedHTTPServer, Served, answer
+from ivrsync.http_json import NotJSON, Request, Response, decode_json
+from ivrsync.serving import BackgroundServer, GatedHandler, GatedHTTPServer, Served
 
 logger = logging.getLogger("ivrsync.reviews.server")
 
@@ -63,10 +62,6 @@ _STATUSES: dict[str, ReviewStatus] = {"2": "approved", "3": "rejected"}
 DEFAULT_REQUEST_DEADLINE = 10.0
 # Seconds an answer may take to write to a client that does not read it.
 _WRITE_TIMEOUT = 10.0
-# After answering without reading a body (413, a wrong token), read and discard at most this
-# much of it, for at most this long, so that the client sees the answer rather than a reset.
-_DRAIN_BYTES = 1024 * 1024
-_DRAIN_SECONDS = 1.0
 # Connections whose request is still arriving; a new one beyond evicts the oldest (503). Each
 # costs a file descriptor and a buffer, no thread.
 _MAX_PENDING = 512
@@ -76,11 +71,7 @@ _MAX_HANDLERS = 64
 _MAX_JSON_DEPTH = 32
 
 _CALLBACK_IN_LINE = re.compile(r"(/callbacks/)[^\s?\"']*")
-_NOT_FOUND: dict[str, Any] = {"returnCode": "1", "description": "not found"}
-# What http.server's own log_message escapes (C0, DEL, C1 and the backslash itself).
-_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
-    ord("\\"): "\\\\"
-}
+_NOT_FOUND = Response(404, {"returnCode": "1", "description": "not found"})
 
 
 class InjectedStoreFailure(OSError):
@@ -112,17 +103,9 @@ class _CallbackError(Exception):
 def parse_callback(body: bytes) -> ReviewResult:
     """A callback body -> the result it reports; `_CallbackError` (400) saying what is wrong."""
     try:
-        decoded = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _CallbackError(400, "the body is not UTF-8 text") from None
-    if _nesting(decoded) > _MAX_JSON_DEPTH:
-        raise _CallbackError(
-            400, f"the body nests JSON more than {_MAX_JSON_DEPTH} levels deep; a callback is flat"
-        )
-    try:
-        value = json.loads(decoded)
-    except json.JSONDecodeError as e:
-        raise _CallbackError(400, f"the body is not valid JSON: {e}") from None
+        value = decode_json(body, max_depth=_MAX_JSON_DEPTH)
+    except NotJSON as e:
+        raise _CallbackError(400, f"{e}; a callback is flat" if e.too_deep else str(e)) from None
     if not isinstance(value, dict):
         raise _CallbackError(
             400,
@@ -153,23 +136,6 @@ def parse_callback(body: bytes) -> ReviewResult:
     )
 
 
-_JSON_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
-
-
-def _nesting(text: str) -> int:
-    """How deep `text`'s arrays and objects nest, strings skipped: json.loads recurses once per
-    level, and a body of 30,000 '[' would end in a RecursionError rather than an answer."""
-    depth = deepest = 0
-    for match in _JSON_STRUCTURE.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in "]}":
-            depth -= 1
-    return deepest
-
-
 def _digits(value: object) -> str | None:
     """A string, or a non-negative integer (not a boolean), as text; None for anything else."""
     if isinstance(value, str):
@@ -187,176 +153,18 @@ def mask_callback_path(text: str) -> str:
 class _HTTPServer(GatedHTTPServer):
     connection_log = logger
 
-    def __init__(self, host: str, port: int, app: ReviewServer) -> None:
-        self.app = app
-        super().__init__(
-            host,
-            port,
-            _Handler,
-            max_body=app.max_body,
-            request_deadline=app.request_deadline,
-            max_pending=_MAX_PENDING,
-            max_handlers=_MAX_HANDLERS,
-        )
-
-    def refusal(self, status: int, description: str) -> bytes:
-        return answer(status, {"returnCode": "1", "description": description})
-
 
 class _Handler(GatedHandler):
-    server: _HTTPServer
     timeout = _WRITE_TIMEOUT
     server_version = "ivrsync-review-server"
-    _unread = 0  # bytes of the body left unread when answering
-    _answered = False
+    answer_headers: ClassVar[Mapping[str, str]] = {"Cache-Control": "no-store"}
 
-    def version_string(self) -> str:
-        return self.server_version
-
-    def _serve(self) -> None:
-        """Answer the request; an unexpected error is answered 500 rather than dropped."""
-        try:
-            self._route()
-        except Exception:
-            logger.exception("the review server failed to answer a request")
-            if not self._answered:
-                self._unread = 0
-                self._send(500, {"returnCode": "1", "description": "internal error"}, {})
-
-    def _route(self) -> None:
-        app = self.server.app
-        path, _, query = self.path.partition("?")
-        self._unread = self.arrived.unread
-        if path == "/callbacks" or path.startswith(CALLBACK_PREFIX):
-            status, body, headers = self._callback(app, path.removeprefix(CALLBACK_PREFIX))
-        elif path == RESULTS_PATH:
-            status, body, headers = self._results(app, query)
-        elif path == HEALTH_PATH and self.command in ("GET", "HEAD"):
-            status, body, headers = 200, {"ok": True}, {}
-        elif path == HEALTH_PATH:
-            status, body, headers = _method_not_allowed(self.command, "GET")
-        else:
-            status, body, headers = 404, _NOT_FOUND, {}
-        self._send(status, body, headers)
-        if self._unread:
-            self._drain()
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
-
-    # -- endpoints ---------------------------------------------------------------------------
-
-    def _callback(
-        self, app: ReviewServer, segment: str
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if not app.token_matches(urllib.parse.unquote(segment)):
-            app.count("refused_token")
-            return 404, _NOT_FOUND, {}
-        if self.command != "POST":
-            return _method_not_allowed(self.command, "POST")
-        try:
-            if self.arrived.problem is not None:
-                raise _CallbackError(*self.arrived.problem)
-            result = parse_callback(self.arrived.body)
-        except _CallbackError as e:
-            app.count("invalid")
-            logger.info("callback refused (%d): %s", e.status, e.description)
-            return e.status, {"returnCode": "1", "description": e.description}, {}
-        if not app.store_result(result):
-            return (
-                500,
-                {
-                    "returnCode": "1",
-                    "description": "the review result could not be stored; send it again",
-                },
-                {},
-            )
-        return 200, {"returnCode": "0"}, {}
-
-    def _results(self, app: ReviewServer, query: str) -> tuple[int, dict[str, Any], dict[str, str]]:
-        authorization = self.headers.get("Authorization") or ""
-        scheme, _, given = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not app.token_matches(given.strip()):
-            app.count("refused_bearer")
-            return (
-                401,
-                {"error": "send the review token as 'Authorization: Bearer <token>'"},
-                {"WWW-Authenticate": 'Bearer realm="ivrsync review-server"'},
-            )
-        if self.command not in ("GET", "HEAD"):
-            return _method_not_allowed(self.command, "GET")
-        try:
-            parameters = urllib.parse.parse_qs(query, keep_blank_values=True, errors="strict")
-        except (UnicodeDecodeError, ValueError):
-            return 400, {"error": "the query string is not valid UTF-8"}, {}
-        unknown = sorted(set(parameters) - {"file_id"})
-        if unknown:
-            return 400, {"error": f"unknown parameter {unknown[0]!r}; only file_id is taken"}, {}
-        file_ids = parameters.get("file_id")
-        if file_ids is not None:
-            bad = [f for f in file_ids if not FILE_ID_PATTERN.fullmatch(f)]
-            if bad:
-                return 400, {"error": f"file_id {bad[0][:50]!r} is not decimal digits"}, {}
-        try:
-            results = app.store.results(file_ids)
-        except Exception:
-            logger.exception("reading review results failed")
-            return 500, {"error": "the review store could not be read"}, {}
-        app.count("results_requests")
-        return 200, {"results": [r.to_json() for r in results]}, {}
-
-    # -- the body ----------------------------------------------------------------------------
-
-    def _drain(self) -> None:
-        """Answered without reading the body: stop writing, then read and drop a bounded part
-        of it, so closing does not reset the connection before the client reads the answer."""
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(_DRAIN_SECONDS)
-            left = min(self._unread, _DRAIN_BYTES)
-            while left > 0:
-                chunk = self.connection.recv(min(left, 65536))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except OSError:
-            pass
-        self._unread = 0
-
-    # -- answers and logs --------------------------------------------------------------------
-
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self._answered = True
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # http.server's own errors (a bad request line, headers too long): JSON, and without
-        # echoing the request line (it may hold the token).
-        self.close_connection = True
-        text = self.responses.get(code, ("error",))[0]
-        with contextlib.suppress(OSError):
-            self._send(code, {"returnCode": "1", "description": text}, {})
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Request lines come from anyone: control characters escaped, as http.server does, so
-        # a request cannot write terminal escapes or fake lines into the log.
-        message = mask_callback_path(format % args).translate(_ESCAPE_CONTROLS)
-        logger.info("%s %s", self.client_address[0], message)
+    def mask(self, line: str) -> str:
+        return mask_callback_path(line)
 
 
-def _method_not_allowed(method: str, allowed: str) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return (
+def _method_not_allowed(method: str, allowed: str) -> Response:
+    return Response(
         405,
         {"returnCode": "1", "description": f"{method} is not allowed here; use {allowed}"},
         {"Allow": allowed},
@@ -397,7 +205,79 @@ class ReviewServer(Served):
         self._failures_to_inject = 0
         self._serving = BackgroundServer("review-server")
 
-    # -- what the handler uses ---------------------------------------------------------------
+    # -- answers -----------------------------------------------------------------------------
+
+    def respond(self, request: Request) -> Response:
+        """The answer to one request (what the handler calls)."""
+        path, method = request.path, request.method
+        if path == "/callbacks" or path.startswith(CALLBACK_PREFIX):
+            return self._callback(request, path.removeprefix(CALLBACK_PREFIX))
+        if path == RESULTS_PATH:
+            return self._results(request)
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
+            return Response(200, {"ok": True})
+        if path == HEALTH_PATH:
+            return _method_not_allowed(method, "GET")
+        return _NOT_FOUND
+
+    def error_response(self, status: int, description: str) -> Response:
+        return Response(status, {"returnCode": "1", "description": description})
+
+    def _callback(self, request: Request, segment: str) -> Response:
+        if not self.token_matches(urllib.parse.unquote(segment)):
+            self.count("refused_token")
+            return _NOT_FOUND
+        if request.method != "POST":
+            return _method_not_allowed(request.method, "POST")
+        try:
+            if request.problem is not None:
+                raise _CallbackError(*request.problem)
+            result = parse_callback(request.body)
+        except _CallbackError as e:
+            self.count("invalid")
+            logger.info("callback refused (%d): %s", e.status, e.description)
+            return self.error_response(e.status, e.description)
+        if not self.store_result(result):
+            return self.error_response(500, "the review result could not be stored; send it again")
+        return Response(200, {"returnCode": "0"})
+
+    def _results(self, request: Request) -> Response:
+        authorization = request.header("Authorization") or ""
+        scheme, _, given = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not self.token_matches(given.strip()):
+            self.count("refused_bearer")
+            return Response(
+                401,
+                {"error": "send the review token as 'Authorization: Bearer <token>'"},
+                {"WWW-Authenticate": 'Bearer realm="ivrsync review-server"'},
+            )
+        if request.method not in ("GET", "HEAD"):
+            return _method_not_allowed(request.method, "GET")
+        try:
+            parameters = urllib.parse.parse_qs(
+                request.query, keep_blank_values=True, errors="strict"
+            )
+        except (UnicodeDecodeError, ValueError):
+            return Response(400, {"error": "the query string is not valid UTF-8"})
+        unknown = sorted(set(parameters) - {"file_id"})
+        if unknown:
+            return Response(
+                400, {"error": f"unknown parameter {unknown[0]!r}; only file_id is taken"}
+            )
+        file_ids = parameters.get("file_id")
+        if file_ids is not None:
+            bad = [f for f in file_ids if not FILE_ID_PATTERN.fullmatch(f)]
+            if bad:
+                return Response(400, {"error": f"file_id {bad[0][:50]!r} is not decimal digits"})
+        try:
+            results = self.store.results(file_ids)
+        except Exception:
+            logger.exception("reading review results failed")
+            return Response(500, {"error": "the review store could not be read"})
+        self.count("results_requests")
+        return Response(200, {"results": [r.to_json() for r in results]})
+
+    # -- what the answers use ----------------------------------------------------------------
 
     def token_matches(self, given: str) -> bool:
         return token_matches(given, self._token)
@@ -451,7 +331,17 @@ class ReviewServer(Served):
         """Listen and serve in a background thread; OSError when the address is unusable."""
         if self._serving.server is not None:
             raise RuntimeError("the review server is already started")
-        self._serving.start(_HTTPServer(self.host, self._requested_port, self))
+        server = _HTTPServer(
+            self.host,
+            self._requested_port,
+            _Handler,
+            self,
+            max_body=self.max_body,
+            request_deadline=self.request_deadline,
+            max_pending=_MAX_PENDING,
+            max_handlers=_MAX_HANDLERS,
+        )
+        self._serving.start(server)
         return self
 
     def stop(self) -> None:
