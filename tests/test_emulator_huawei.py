@@ -355,6 +355,7 @@ def test_other_content_types_are_refused(
         (b'{"locale": "en_US"', ["not valid JSON"]),
         (b"\xff\xfe{}", ["not UTF-8"]),
         (b'["en_US"]', ["an array", "flat JSON object"]),
+        (b"[" * 30_000, ["nests JSON more than 32 levels"]),
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_refused(

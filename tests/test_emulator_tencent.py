@@ -598,7 +598,9 @@ def test_upload_parameters_are_checked(
     assert emu.uploads == []
 
 
-@pytest.mark.parametrize("body", [b"", b"{not json", b"[1, 2]", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body", [b"", b"{not json", b"[1, 2]", b"\xff\xfe", b"[" * 30_000, b'{"a":' * 30_000]
+)
 def test_a_body_that_is_not_a_json_object_is_refused(emu: TencentEmulator, body: bytes) -> None:
     assert error_of(signed_post(emu, "UploadIvrAudio", body))[0] == "InvalidParameter"
 

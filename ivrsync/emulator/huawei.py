@@ -44,6 +44,7 @@ from ivrsync.emulator.common import (
     TokenBucket,
     json_type_name,
 )
+from ivrsync.http_json import NotJSON, decode_json
 from ivrsync.providers.huawei_aicc import (
     LOCALES,
     MAX_NAME_LENGTH,
@@ -683,11 +684,9 @@ def _token_lifetime(header: str | None) -> int:
 
 def _parse_json(body: bytes) -> object:
     try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _Refusal(400, "AICC.400", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise _Refusal(400, "AICC.400", f"the body is not valid JSON: {e}") from None
+        return decode_json(body)
+    except NotJSON as e:
+        raise _Refusal(400, "AICC.400", str(e)) from None
 
 
 def _parse_flat_body(body: bytes) -> dict[str, str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import threading
@@ -46,6 +45,7 @@ from ivrsync.emulator.common import (
     TokenBucket,
     json_type_name,
 )
+from ivrsync.http_json import NotJSON, decode_json
 from ivrsync.providers.tencent_ccc import MAX_AUDIO_BYTES
 
 __all__ = [
@@ -822,11 +822,9 @@ def _request_id() -> str:
 
 def _parse_params(body: bytes) -> dict[str, Any]:
     try:
-        params = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _ApiError("InvalidParameter", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise _ApiError("InvalidParameter", f"the body is not valid JSON: {e}") from None
+        params = decode_json(body)
+    except NotJSON as e:
+        raise _ApiError("InvalidParameter", str(e)) from None
     if not isinstance(params, dict):
         raise _ApiError(
             "InvalidParameter", f"the body is {json_type_name(params)}; send a JSON object"
