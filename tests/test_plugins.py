@@ -208,6 +208,22 @@ def test_a_provider_from_an_installed_package_plans_updates_and_deletes(
     assert not welcome.exists()
     assert "No changes." in cli("plan").stdout
 
+    # The plug-in uninstalled: a manifest naming its type says what to do, and what the state
+    # holds of it is forgotten once its provider is gone from the manifests.
+    without = _cli(tmp_path / "nothing-installed", repo)
+    result = without("validate")
+    assert result.returncode == 1
+    assert (
+        "ivrsync.yaml:4:11: error: providers.f: unknown type 'folder'; allowed: 'huawei-aicc', "
+        "'tencent-ccc' (or a type of a provider plug-in: install its package; docs/plugins.md)"
+    ) in result.stderr
+    manifest.write_text(
+        "version: 1\nproviders:\n  h:\n    type: huawei-aicc\n"
+        "    endpoint: https://aicc.example.com\nprompts: {}\n"
+    )
+    assert "f.bye.en_US will be forgotten: the remote file stays" in _apply(without)
+    assert _file_ids(without) == {}
+
 
 def _fake_distribution(site: Path, name: str, entry_points: str, modules: dict[str, str]) -> None:
     """An installed distribution as pip leaves one: a dist-info with its entry points."""

@@ -212,9 +212,12 @@ def _message(error: ErrorDetails, path: DataPath, key: str) -> str:
         return message
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
-        if path[:1] == ("providers",) and tag in UNUSABLE:
-            return f"{subject}: {UNUSABLE[tag]}"
-        return f"{subject}: unknown type '{tag}'; allowed: {ctx.get('expected_tags')}"
+        message = f"{subject}: unknown type '{tag}'; allowed: {ctx.get('expected_tags')}"
+        if path[:1] == ("providers",):
+            if tag in UNUSABLE:
+                return f"{subject}: {UNUSABLE[tag]}"
+            message += " (or a type of a provider plug-in: install its package; docs/plugins.md)"
+        return message
     if kind == "union_tag_not_found":
         is_provider = path[:1] == ("providers",) and len(path) == 2
         allowed = ", ".join(PROVIDER_TYPES) if is_provider else "url, s3"
