@@ -250,6 +250,18 @@ def _fake_distribution(site: Path, name: str, entry_points: str, modules: dict[s
             "'ivrsync_partial') cannot be used: it lacks CAN_DELETE, CAN_LIST",
         ),
         (
+            "renamed",
+            "providers.p: the provider plug-in 'renamed' of ivrsync-misfits 0.1 (entry point "
+            "'ivrsync_folder') cannot be used: its TYPE is 'folder', and its entry point names "
+            "it 'renamed'",
+        ),
+        (
+            "copied",
+            "providers.p: the provider plug-in 'copied' of ivrsync-misfits 0.1 (entry point "
+            "'ivrsync_copied') cannot be used: its SETTINGS must declare "
+            '`type: Literal["copied"]`',
+        ),
+        (
             "tencent-ccc",
             "providers.p: the provider type 'tencent-ccc' is declared by both ivrsync (built in) "
             "and ivrsync-clash 0.1: uninstall one of them",
@@ -278,6 +290,13 @@ def test_a_plugin_that_cannot_be_used_is_named_and_the_others_work(
         {"ivrsync_partial": "TYPE = 'partial'\nVENDOR = 'Partial'\n"},
     )
     _fake_distribution(plugins, "ivrsync-clash", "tencent-ccc = ivrsync_folder", {})
+    # A wrong SETTINGS would break the manifest's union of every provider's settings.
+    _fake_distribution(
+        plugins,
+        "ivrsync-misfits",
+        "renamed = ivrsync_folder\ncopied = ivrsync_copied",
+        {"ivrsync_copied": "from ivrsync_folder import *\nTYPE = 'copied'\n"},
+    )
     if provider_type == "folder":
         _fake_distribution(plugins, "ivrsync-folder-copy", "folder = ivrsync_folder", {})
     repo = tmp_path / "repo"

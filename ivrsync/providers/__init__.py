@@ -50,7 +50,7 @@ def _problem(kind: object, type_name: str) -> str | None:
     before the manifest's union is built from it, which a wrong SETTINGS would break."""
     missing = [name for name in PROTOCOL_MEMBERS if not hasattr(kind, name)]
     if missing:
-        return f"it lacks {', '.join(missing)} (a provider type has: {', '.join(PROTOCOL_MEMBERS)})"
+        return f"it lacks {', '.join(missing)} (see ivrsync.providers.base.ProviderType)"
     declared = getattr(kind, "TYPE", None)
     if declared != type_name:
         return f"its TYPE is {declared!r}, and its entry point names it {type_name!r}"
