@@ -172,6 +172,8 @@ class FolderStore:
                 files[file_id] = entry
                 self._save(files)
             except OSError as error:
+                if old is None and "file" in entry:  # a new upload the index does not hold
+                    (self.directory / entry["file"]).unlink(missing_ok=True)
                 raise PermanentError(
                     f"{self.provider}: cannot write in {self.directory}: {error}"
                 ) from error
