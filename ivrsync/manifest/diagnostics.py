@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 
 from ivrsync.errors import Problem
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument
-from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers import PROVIDER_TYPES, UNUSABLE
 
 # Keys people try when they mean to give a secret; the manifest only names variables.
 _SECRET_HINTS = {
@@ -211,7 +211,13 @@ def _message(error: ErrorDetails, path: DataPath, key: str) -> str:
             message += " (write `version: 1` at the top of the file)"
         return message
     if kind == "union_tag_invalid":
-        return f"{subject}: unknown type '{ctx.get('tag')}'; allowed: {ctx.get('expected_tags')}"
+        tag = ctx.get("tag")
+        message = f"{subject}: unknown type '{tag}'; allowed: {ctx.get('expected_tags')}"
+        if path[:1] == ("providers",):
+            if tag in UNUSABLE:
+                return f"{subject}: {UNUSABLE[tag]}"
+            message += " (or a type of a provider plug-in: install its package; docs/plugins.md)"
+        return message
     if kind == "union_tag_not_found":
         is_provider = path[:1] == ("providers",) and len(path) == 2
         allowed = ", ".join(PROVIDER_TYPES) if is_provider else "url, s3"

@@ -289,7 +289,8 @@ class _Differ:
         """Gone from the manifests: forgotten, or deleted where a `removed:` entry opts in and
         the provider can delete."""
         removal = next((r for r in self.removals if r.matches(address)), None)
-        kind = PROVIDER_TYPES[entry.provider_type]
+        # A type no longer registered (its plug-in uninstalled) can still be forgotten.
+        kind = PROVIDER_TYPES.get(entry.provider_type)
         action, message = (
             Action.FORGET,
             (
@@ -297,7 +298,7 @@ class _Differ:
                 f"{entry.file_id})"
             ),
         )
-        if removal is not None and removal.delete and kind.CAN_DELETE:
+        if removal is not None and removal.delete and kind is not None and kind.CAN_DELETE:
             action, message = (
                 Action.DELETE,
                 (
@@ -513,7 +514,8 @@ def _in_doubt(
 
 def _pending(address: str, doubt: InDoubt) -> Pending:
     since = doubt.since.strftime("%Y-%m-%d %H:%M UTC")
-    if PROVIDER_TYPES[doubt.provider_type].CAN_LIST:
+    kind = PROVIDER_TYPES.get(doubt.provider_type)  # None: its plug-in is uninstalled
+    if kind is not None and kind.CAN_LIST:
         how = f"`--replace {address}` looks it up by name first and uploads only if it did not land"
     else:
         how = (
