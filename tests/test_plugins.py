@@ -208,6 +208,21 @@ def test_a_provider_from_an_installed_package_plans_updates_and_deletes(
     assert not welcome.exists()
     assert "No changes." in cli("plan").stdout
 
+    # Deleted outside ivrsync, found by refresh, then removed: nothing is left to delete.
+    index_file = store / "index.json"
+    stored = json.loads(index_file.read_text())
+    del stored["files"][ids["f.bye.en_US"]]
+    index_file.write_text(json.dumps(stored))
+    refreshed = cli("refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    bye_prompt = "  bye:\n    remote_name: ciao\n    audio:\n      en_US: audio/bye.wav\n"
+    assert bye_prompt in manifest.read_text()
+    gone = manifest.read_text().replace(bye_prompt, "")
+    manifest.write_text(gone.replace("prompts:\nremoved:", "prompts: {}\nremoved:"))
+    plan_json = _plan_json(cli)
+    assert _actions(plan_json) == {"f.bye.en_US": "forget"}
+    assert "no longer lists FileId" in plan_json["changes"][0]["reasons"][0]["message"]
+
     # The plug-in uninstalled: a manifest naming its type says what to do, and what the state
     # holds of it is forgotten once its provider is gone from the manifests.
     without = _cli(tmp_path / "nothing-installed", repo)

@@ -291,23 +291,26 @@ class _Differ:
         removal = next((r for r in self.removals if r.matches(address)), None)
         # A type no longer registered (its plug-in uninstalled) can still be forgotten.
         kind = PROVIDER_TYPES.get(entry.provider_type)
-        action, message = (
-            Action.FORGET,
-            (
-                f"gone from the manifests: forgotten from the state; the remote file stays (FileId "
-                f"{entry.file_id})"
-            ),
+        action = Action.FORGET
+        message = (
+            "gone from the manifests: forgotten from the state; the remote file stays "
+            f"(FileId {entry.file_id})"
         )
-        if removal is not None and removal.delete and kind is not None and kind.CAN_DELETE:
-            action, message = (
-                Action.DELETE,
-                (
-                    f"gone from the manifests, and `removed:` at {removal.where} deletes it: "
-                    f"FileId {entry.file_id} is deleted from {entry.provider}; flows that still "
-                    "use it break"
-                ),
+        deletes = removal is not None and removal.delete
+        if deletes and entry.missing_since is not None:
+            # Refresh found it gone from the provider already: nothing is left to delete.
+            message = (
+                f"gone from the manifests, and {entry.provider} no longer lists FileId "
+                f"{entry.file_id} (found by refresh): forgotten, nothing to delete"
             )
-        elif removal is not None and removal.delete:
+        elif removal is not None and deletes and kind is not None and kind.CAN_DELETE:
+            action = Action.DELETE
+            message = (
+                f"gone from the manifests, and `removed:` at {removal.where} deletes it: "
+                f"FileId {entry.file_id} is deleted from {entry.provider}; flows that still "
+                "use it break"
+            )
+        elif removal is not None and deletes:
             message += (
                 f": {entry.provider} cannot delete, though `removed:` at {removal.where} asks"
             )
