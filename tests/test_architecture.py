@@ -169,9 +169,6 @@ PROVIDER_TEXTS_ALLOWED = {
     # manifest chose (as in the docs), not types.
     "aicc.welcome.en_US": "an example address",
     "'ccc.*'": "an example glob",
-    # `voice_type` is Huawei's voiceType, a prompt field of the manifest's format: making it a
-    # per-provider prompt attribute changes the format (and the schema), a later step.
-    "(Huawei's voiceType)": "the manifest field's schema description",
 }
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 

@@ -25,7 +25,7 @@ from ivrsync.providers.errors import (
     ProviderError,
 )
 from ivrsync.secrets import register as register_secret
-from ivrsync.settings import ProviderSettingsBase
+from ivrsync.settings import PromptOption, ProviderSettingsBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class UploadItem:
     size: int
     remote_name: str
     locale: str
-    attributes: dict[str, str]  # as planned (Huawei: voice_type, file_type)
+    attributes: dict[str, str]  # as planned (uploaded_attributes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +170,8 @@ class ProviderType(Protocol[SettingsT]):
     # Whether uploads are reviewed before flows may use them (refresh then fetches the
     # results); where not, an upload is recorded as approved as soon as it is stored.
     REVIEWS: bool
+    # Prompt-level settings this type takes (keys of each prompt and of `defaults:`), by key.
+    PROMPT_OPTIONS: Mapping[str, PromptOption]
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...
@@ -181,7 +183,10 @@ class ProviderType(Protocol[SettingsT]):
     def audio_findings(self, settings: SettingsT, audio: AudioInfo) -> list[Finding]: ...
 
     # What an upload sends besides the bytes and the name; a change to one means a re-upload.
-    def uploaded_attributes(self, voice_type: str, audio: AudioInfo) -> dict[str, str]: ...
+    # `options` holds the resolved value of each of PROMPT_OPTIONS for the prompt.
+    def uploaded_attributes(
+        self, options: Mapping[str, Any], audio: AudioInfo
+    ) -> dict[str, str]: ...
 
     # Uploads allowed per provider day, or None when the provider documents no such limit.
     def daily_quota(self, settings: SettingsT) -> int | None: ...

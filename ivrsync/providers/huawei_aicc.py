@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -27,6 +27,7 @@ from ivrsync.settings import (
     EndpointUrl,
     EnvName,
     HttpUrl,
+    PromptOption,
     ProviderSettingsBase,
     acknowledge_field,
 )
@@ -57,6 +58,11 @@ _NOT_NAME_CHARS = re.compile(f"[^{NAME_CHARS}]+")
 FILE_ID = re.compile(r"[1-9][0-9]{18}")
 # What the platform transcodes every upload to.
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
+# `voiceType` of each upload (docs/providers/huawei-aicc.md#upload): a prompt's, or the default.
+VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
+PROMPT_OPTIONS: Mapping[str, PromptOption] = {
+    "voice_type": PromptOption(VoiceType, "ivr", "the kind of prompt (Huawei's voiceType)"),
+}
 
 
 class HuaweiAiccSettings(ProviderSettingsBase):
@@ -175,8 +181,8 @@ def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Findi
     return findings
 
 
-def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
-    return {"voice_type": voice_type, "file_type": audio.format}
+def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
+    return {"voice_type": options["voice_type"], "file_type": audio.format}
 
 
 def daily_quota(settings: HuaweiAiccSettings) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -24,6 +24,7 @@ from ivrsync.settings import (
     EnvInt,
     EnvName,
     HostOrUrl,
+    PromptOption,
     ProviderSettingsBase,
     acknowledge_field,
 )
@@ -52,6 +53,8 @@ MAX_AUDIO_BYTES = 5_000_000
 # versions are 1 in 4 billion.
 CONTENT_HASH_CHARS = 8
 _HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
+# UploadIvrAudio takes nothing per prompt besides the file and its name.
+PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
 
 
 class TencentCccSettings(ProviderSettingsBase):
@@ -111,8 +114,8 @@ def audio_findings(settings: TencentCccSettings, audio: AudioInfo) -> list[Findi
     return []
 
 
-def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
-    """Tencent takes no voice type: only the file and its name go up."""
+def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
+    """Tencent takes no prompt options: only the file and its name go up."""
     return {}
 
 
