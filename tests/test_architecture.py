@@ -151,9 +151,6 @@ def test_cycles_are_named_as_paths() -> None:
 # Where a module outside providers/ and emulator/ may still name a provider, and why. Keep it
 # short: each entry is knowledge that belongs behind the provider protocol, not yet moved.
 PROVIDER_NAMES_ALLOWED = {
-    # The `emulator` command wires the bundled emulators, one option set each (its options
-    # and help are the CLI's reference): to be driven by an emulator entry per provider.
-    "cli/emulator.py": "wires the bundled emulators by name",
     # The review server is Huawei's review-callback receiver: its help says whom to give the
     # callback URL to. To move behind the provider protocol with reviews/.
     "cli/review_server.py": "the receiver of Huawei's review callbacks",

@@ -172,6 +172,9 @@ class ProviderType(Protocol[SettingsT]):
     REVIEWS: bool
     # Prompt-level settings this type takes (keys of each prompt and of `defaults:`), by key.
     PROMPT_OPTIONS: Mapping[str, PromptOption]
+    # "module:attribute" of its emulator's `ivrsync.emulator.command.Emulation`, or None: read
+    # by `ivrsync emulator` only, so that the registry imports no emulator.
+    EMULATOR: str | None
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...
