@@ -155,9 +155,6 @@ PROVIDER_NAMES_ALLOWED = {
     # callback URL to. To move behind the provider protocol with reviews/.
     "cli/review_server.py": "the receiver of Huawei's review callbacks",
     "cli/app.py": "the review-server command's one-line help",
-    # `init` writes a Huawei manifest (the scaffold's template) and says which variables it needs.
-    "cli/init.py": "the scaffold's template is a Huawei manifest",
-    "scaffold/__init__.py": "the scaffold's template is a Huawei manifest",
 }
 # Texts that may name a provider wherever they are, and why; matched exactly, so nothing else
 # slips by.

@@ -40,6 +40,19 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Starter:
+    """A provider type's entry in the manifest `ivrsync init` writes, which validates and
+    plans with nothing set: the first registered type's is active, the others commented out."""
+
+    title: str  # "Huawei Cloud AICC", in the entry's heading comment
+    name: str  # the provider name the entry gives it, e.g. `aicc`
+    # The YAML under `NAME:`, indented by four spaces, a comment on every setting.
+    settings: str
+    # What a user sets before `ivrsync apply` uploads, e.g. "set AICC_APP_KEY and ...".
+    to_upload: str
+
+
+@dataclass(frozen=True, slots=True)
 class UploadItem:
     """One file to upload, as the plan describes it."""
 
@@ -175,6 +188,8 @@ class ProviderType(Protocol[SettingsT]):
     # "module:attribute" of its emulator's `ivrsync.emulator.command.Emulation`, or None: read
     # by `ivrsync emulator` only, so that the registry imports no emulator.
     EMULATOR: str | None
+    # Its entry in the manifest `ivrsync init` writes, or None to leave it out.
+    STARTER: Starter | None
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...

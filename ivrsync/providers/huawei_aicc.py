@@ -16,6 +16,7 @@ from ivrsync.errors import Severity
 from ivrsync.providers.base import (
     Finding,
     ReviewReport,
+    Starter,
     Uploader,
     base64_size,
     credential,
@@ -99,6 +100,24 @@ class HuaweiAiccSettings(ProviderSettingsBase):
 
 
 SETTINGS = HuaweiAiccSettings
+
+STARTER: Starter | None = Starter(
+    title="Huawei Cloud AICC",
+    name="aicc",
+    settings="""\
+    type: huawei-aicc                         # the provider: Huawei Cloud AICC
+    endpoint: ${AICC_ENDPOINT:-https://service.besclouds.com}  # your tenant's API gateway
+    app_key_env: AICC_APP_KEY                 # the variable that holds the app key
+    app_secret_env: AICC_APP_SECRET           # the variable that holds the app secret
+    # callback_url: https://ivr.example.com/callbacks/${IVRSYNC_REVIEW_TOKEN}  # for review results
+    # rate_limit: 10                          # requests a second, at most the documented 10
+    # reviews_url: https://ivr.example.com    # the `ivrsync review-server` refresh reads from
+    # reviews_token_env: IVRSYNC_REVIEW_TOKEN # the variable that holds its token
+    # size_limit_of: base64                   # the 8 MB limit counts the base64 text, or: file
+    # acknowledge: []                         # accepted warnings, counted not listed (docs/manifest.md)
+""",  # noqa: E501
+    to_upload="set AICC_APP_KEY and AICC_APP_SECRET (and AICC_ENDPOINT for your tenant)",
+)
 
 
 def _camel(text: str) -> str:
