@@ -150,12 +150,7 @@ def test_cycles_are_named_as_paths() -> None:
 
 # Where a module outside providers/ and emulator/ may still name a provider, and why. Keep it
 # short: each entry is knowledge that belongs behind the provider protocol, not yet moved.
-PROVIDER_NAMES_ALLOWED = {
-    # The review server is Huawei's review-callback receiver: its help says whom to give the
-    # callback URL to. To move behind the provider protocol with reviews/.
-    "cli/review_server.py": "the receiver of Huawei's review callbacks",
-    "cli/app.py": "the review-server command's one-line help",
-}
+PROVIDER_NAMES_ALLOWED: dict[str, str] = {}
 # Texts that may name a provider wherever they are, and why; matched exactly, so nothing else
 # slips by.
 PROVIDER_TEXTS_ALLOWED = {

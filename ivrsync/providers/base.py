@@ -183,6 +183,9 @@ class ProviderType(Protocol[SettingsT]):
     # Whether uploads are reviewed before flows may use them (refresh then fetches the
     # results); where not, an upload is recorded as approved as soon as it is stored.
     REVIEWS: bool
+    # Whether its review results (REVIEWS) are POSTed to a callback URL, the one `ivrsync
+    # review-server` receives at (rather than read from the API by `reviews`).
+    REVIEW_CALLBACKS: bool
     # Prompt-level settings this type takes (keys of each prompt and of `defaults:`), by key.
     PROMPT_OPTIONS: Mapping[str, PromptOption]
     # "module:attribute" of its emulator's `ivrsync.emulator.command.Emulation`, or None: read

@@ -61,6 +61,8 @@ FILE_ID = re.compile(r"[1-9][0-9]{18}")
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
 # `voiceType` of each upload (docs/providers/huawei-aicc.md#upload): a prompt's, or the default.
 VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
+# Review results are POSTed to callback_url (docs/providers/huawei-aicc.md#review-callback).
+REVIEW_CALLBACKS = True
 # The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
 EMULATOR: str | None = "ivrsync.emulator.huawei:EMULATION"
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {

@@ -56,6 +56,8 @@ CONTENT_HASH_CHARS = 8
 _HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
 # UploadIvrAudio takes nothing per prompt besides the file and its name.
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
+# Review results are read from DescribeIvrAudioList, not called back.
+REVIEW_CALLBACKS = False
 # The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
 EMULATOR: str | None = "ivrsync.emulator.tencent:EMULATION"
 
