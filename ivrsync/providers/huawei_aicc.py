@@ -47,6 +47,8 @@ CAN_UPDATE = False
 CAN_DELETE = False
 # Every upload is reviewed before flows may use it (docs/providers/huawei-aicc.md#review-callback).
 REVIEWS = True
+# Review results are POSTed to callback_url (docs/providers/huawei-aicc.md#review-callback).
+REVIEW_CALLBACKS = True
 # "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says
 # `size_limit_of: file` (the documentation does not say which).
 MAX_UPLOAD_BYTES = 8_000_000
@@ -61,8 +63,6 @@ FILE_ID = re.compile(r"[1-9][0-9]{18}")
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
 # `voiceType` of each upload (docs/providers/huawei-aicc.md#upload): a prompt's, or the default.
 VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
-# Review results are POSTed to callback_url (docs/providers/huawei-aicc.md#review-callback).
-REVIEW_CALLBACKS = True
 # The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
 EMULATOR: str | None = "ivrsync.emulator.huawei:EMULATION"
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {

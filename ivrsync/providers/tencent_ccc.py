@@ -48,6 +48,8 @@ CAN_DELETE = False
 # Every upload is reviewed before flows may use it
 # (docs/providers/tencent-ccc.md#listing-and-reviews).
 REVIEWS = True
+# Review results are read from DescribeIvrAudioList, not called back.
+REVIEW_CALLBACKS = False
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's
@@ -56,8 +58,6 @@ CONTENT_HASH_CHARS = 8
 _HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
 # UploadIvrAudio takes nothing per prompt besides the file and its name.
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
-# Review results are read from DescribeIvrAudioList, not called back.
-REVIEW_CALLBACKS = False
 # The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
 EMULATOR: str | None = "ivrsync.emulator.tencent:EMULATION"
 

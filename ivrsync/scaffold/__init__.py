@@ -22,6 +22,7 @@ import enum
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ivrsync import REPOSITORY, __version__
 from ivrsync.errors import IvrsyncError
@@ -77,7 +78,7 @@ class ScaffoldError(IvrsyncError):
     """The repository cannot be created where asked."""
 
 
-def starters() -> list[tuple[ProviderType, Starter]]:
+def starters() -> list[tuple[ProviderType[Any], Starter]]:
     """The provider types `ivrsync init` writes an entry for, the active one first."""
     return [(kind, kind.STARTER) for kind in PROVIDER_TYPES.values() if kind.STARTER is not None]
 
