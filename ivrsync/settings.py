@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -260,3 +261,17 @@ class ProviderSettingsBase(SettingsModel):
         # Declared by each provider, last, so that it stays last in the schema and in `fmt`
         # (a field declared here would come second).
         acknowledge: list[Acknowledgement]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptOption:
+    """A prompt-level setting a provider type takes (`PROMPT_OPTIONS` in its module): a key
+    of each prompt, and of `defaults:`, that the manifest's models gain from the registry.
+
+    The prompt's value overrides the default's; the resolved value reaches the provider's
+    `uploaded_attributes`.
+    """
+
+    annotation: Any  # the type a value must have, e.g. Literal["ivr", "prompt_tone"]
+    default: Any  # the value under `defaults:` when the manifest says nothing
+    description: str  # for `defaults:`; a prompt's says it overrides this one

@@ -150,18 +150,7 @@ def test_cycles_are_named_as_paths() -> None:
 
 # Where a module outside providers/ and emulator/ may still name a provider, and why. Keep it
 # short: each entry is knowledge that belongs behind the provider protocol, not yet moved.
-PROVIDER_NAMES_ALLOWED = {
-    # The `emulator` command wires the bundled emulators, one option set each (its options
-    # and help are the CLI's reference): to be driven by an emulator entry per provider.
-    "cli/emulator.py": "wires the bundled emulators by name",
-    # The review server is Huawei's review-callback receiver: its help says whom to give the
-    # callback URL to. To move behind the provider protocol with reviews/.
-    "cli/review_server.py": "the receiver of Huawei's review callbacks",
-    "cli/app.py": "the review-server command's one-line help",
-    # `init` writes a Huawei manifest (the scaffold's template) and says which variables it needs.
-    "cli/init.py": "the scaffold's template is a Huawei manifest",
-    "scaffold/__init__.py": "the scaffold's template is a Huawei manifest",
-}
+PROVIDER_NAMES_ALLOWED: dict[str, str] = {}
 # Texts that may name a provider wherever they are, and why; matched exactly, so nothing else
 # slips by.
 PROVIDER_TEXTS_ALLOWED = {
@@ -169,9 +158,6 @@ PROVIDER_TEXTS_ALLOWED = {
     # manifest chose (as in the docs), not types.
     "aicc.welcome.en_US": "an example address",
     "'ccc.*'": "an example glob",
-    # `voice_type` is Huawei's voiceType, a prompt field of the manifest's format: making it a
-    # per-provider prompt attribute changes the format (and the schema), a later step.
-    "(Huawei's voiceType)": "the manifest field's schema description",
 }
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 

@@ -968,8 +968,8 @@ def test_the_command_serves_tencent_alone_on_port(files: str) -> None:
 @pytest.mark.parametrize(
     ("args", "why"),
     [
-        (["all", "--port", "9000"], "--huawei-port and --tencent-port"),
-        (["--port", "9000"], "--huawei-port and --tencent-port"),
+        (["all", "--port", "9000"], "with all, use --huawei-port"),
+        (["--port", "9000"], "with all, use --huawei-port"),
         (["tencent", "--huawei-port", "9000"], "--huawei-port does not apply"),
         (["huawei", "--port", "9000", "--huawei-port", "9001"], "disagree"),
         (["tencent", "--sdk-app-id", "x"], "--sdk-app-id"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from ivrsync import REPOSITORY, __version__
 from ivrsync.audio import probe
 from ivrsync.providers import PROVIDER_TYPES, huawei_aicc
+from ivrsync.providers.base import Starter
 from ivrsync.scaffold import SCHEMA_URL, TEMPLATES, content
 from ivrsync.settings import S3AudioSource, UrlAudioSource
 from tests.conftest import RunCli
@@ -230,3 +232,33 @@ def test_the_gitignore_keeps_the_cache_and_plans_out() -> None:
     assert ".ivrsync/" in lines
     assert "*.plan.json" in lines
     assert "ivrsync.state.json" not in lines  # the state is committed
+
+
+def test_each_registered_provider_type_brings_its_starter_entry(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider module's STARTER is in the manifest init writes, commented out after the
+    first one's, and init says what it needs: no edit of the scaffold."""
+    starter = Starter(
+        title="Echo Cloud",
+        name="echo",
+        settings="    type: echo  # the provider\n    # speed: 2  # how fast it echoes\n",
+        to_upload="set ECHO_KEY",
+    )
+    monkeypatch.setitem(PROVIDER_TYPES, "echo", SimpleNamespace(STARTER=starter))
+    code, _, err = run_cli("init")
+    assert code == 0, err
+    text = (tmp_path / "ivrsync.yaml").read_text()
+    assert (
+        '  # Echo Cloud: remove one "# " from the start of each line below to upload there '
+        "too.\n"
+        "  # echo:\n"
+        "  #   type: echo  # the provider\n"
+        "  #   # speed: 2  # how fast it echoes\n"
+        "\n# More prompts"
+    ) in text
+    assert text.index("  # ccc:") < text.index("  # echo:")
+    assert (
+        "To use Echo Cloud as well, uncomment the echo block in ivrsync.yaml (set ECHO_KEY to "
+        "upload there)." in " ".join(err.split())
+    )

@@ -727,3 +727,29 @@ def test_the_command_refuses_a_bad_listen_address(
     code, _, err = run_cli("review-server", "--listen", listen)
     assert code == 1
     assert "--listen" in err
+
+
+def test_the_command_names_whoever_calls_back_from_the_registry() -> None:
+    """Its help says whom to give the callback URL to: each type that declares
+    REVIEW_CALLBACKS, a third one included with no edit of the command."""
+    script = (
+        "import sys, types\n"
+        "from ivrsync.providers import PROVIDER_TYPES, huawei_aicc\n"
+        "echo = types.ModuleType('echo')\n"
+        "echo.__dict__.update(vars(huawei_aicc))\n"
+        "echo.VENDOR = 'Echo'\n"
+        "PROVIDER_TYPES['echo'] = echo\n"
+        "from ivrsync.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "review-server", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    help_text = " ".join(done.stdout.split())
+    assert "Receive Echo and Huawei review callbacks, store them durably" in help_text
+    assert "Echo and Huawei must be able to reach it." in help_text

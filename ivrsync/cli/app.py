@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("ivrsync.cli.state:state", "List, show, move or remove state entries."),
     "review-server": (
         "ivrsync.cli.review_server:review_server",
-        "Receive Huawei review callbacks and serve them to refresh.",
+        "Receive providers' review callbacks and serve them to refresh.",
     ),
     "force-unlock": (
         "ivrsync.cli.force_unlock:force_unlock",

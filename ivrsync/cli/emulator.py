@@ -1,51 +1,64 @@
-"""`ivrsync emulator [huawei|tencent|all]`: serve provider API emulators until interrupted.
+"""`ivrsync emulator [NAME...|all]`: serve provider API emulators until interrupted.
 
 For demos and CI dry-runs without a cloud account: point a manifest's endpoint at the address it
 prints. It listens on loopback only unless told otherwise, because it accepts well-known demo
-credentials and speaks plain HTTP.
+credentials and speaks plain HTTP. The emulators, their `--NAME-port` options, their own
+options and their help come from the provider registry (each type's EMULATOR).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
-from typing import Protocol
+from typing import Any
 
 import click
 
 from ivrsync.cli.options import common_options, console, parse_duration
-
-# Providers that can be emulated; `all` serves every one of them.
-PROVIDERS = ["huawei", "tencent", "all"]
-DEFAULT_PORTS = {"huawei": 8080, "tencent": 8089}
-
-# Where the emulated tenants' credentials come from (the names the product's clients read).
-APP_KEY_VARIABLE = "AICC_APP_KEY"
-APP_SECRET_VARIABLE = "AICC_APP_SECRET"
-SECRET_ID_VARIABLE = "TENCENTCLOUD_SECRET_ID"
-SECRET_KEY_VARIABLE = "TENCENTCLOUD_SECRET_KEY"
+from ivrsync.emulator.command import Emulation, EmulatorOption, Prepared, Server, Setup
+from ivrsync.providers import PROVIDER_TYPES
 
 
-class _Server(Protocol):
-    @property
-    def url(self) -> str: ...
+def _emulations() -> dict[str, Emulation]:
+    """Every registered provider type's emulator, by its name on the command line."""
+    found: dict[str, Emulation] = {}
+    for kind in PROVIDER_TYPES.values():
+        if kind.EMULATOR is None:
+            continue
+        module, _, attribute = kind.EMULATOR.partition(":")
+        emulation = getattr(importlib.import_module(module), attribute)
+        assert isinstance(emulation, Emulation), kind.EMULATOR
+        assert emulation.name not in found and emulation.name != "all", emulation.name
+        found[emulation.name] = emulation
+    return found
 
-    def stop(self) -> None: ...
+
+EMULATIONS = _emulations()
+# Each emulator's own options by flag (one flag, one emulator).
+OWN_OPTIONS = {option.flag: (e, option) for e in EMULATIONS.values() for option in e.options}
+assert len(OWN_OPTIONS) == sum(len(e.options) for e in EMULATIONS.values()), "a flag twice"
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """One emulator to serve: how to make it, and what to say about it."""
+def _listed(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
 
-    title: str
-    port: int
-    start: Callable[[int], _Server]
-    describe: Callable[[_Server], str]  # the startup line, never a secret
+
+def _port_flag(name: str) -> str:
+    return f"--{name}-port"
+
+
+def _port_dest(name: str) -> str:
+    return f"port_of_{name.replace('-', '_')}"
+
+
+def _option_dest(flag: str) -> str:
+    return f"own_{flag.replace('-', '_')}"
 
 
 def _compile_pattern(
@@ -59,44 +72,71 @@ def _compile_pattern(
         raise click.BadParameter(f"{value!r} is not a regular expression: {e}") from None
 
 
+class _Parsed(click.ParamType[Any]):
+    """An emulator's own option's value, read by its `parse`."""
+
+    def __init__(self, option: EmulatorOption) -> None:
+        self.option = option
+        self.name = option.metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.option.parse(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
 _PORT = click.IntRange(0, 65535)
 
 
-@click.command()
+def _registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--NAME-port` for each emulator, then each emulator's own options."""
+    for option in reversed([o for e in EMULATIONS.values() for o in e.options]):
+        command = click.option(
+            f"--{option.flag}",
+            _option_dest(option.flag),
+            type=_Parsed(option),
+            multiple=option.multiple,
+            metavar=option.metavar,
+            help=option.help,
+        )(command)
+    for emulation in reversed(EMULATIONS.values()):
+        command = click.option(
+            _port_flag(emulation.name),
+            _port_dest(emulation.name),
+            type=_PORT,
+            help=f"Port of the {emulation.title} emulator (default {emulation.default_port}).",
+        )(command)
+    return command
+
+
+_DEFAULT_PORTS = ", ".join(f"{e.name} {e.default_port}" for e in EMULATIONS.values())
+_HELP = "\n\n".join(
+    [
+        "Serve local emulators of the provider APIs until Ctrl-C or SIGTERM (default: all).",
+        *(e.help for e in EMULATIONS.values()),
+    ]
+)
+
+
+@click.command(help=_HELP)
 @common_options
 @click.argument(
     "provider",
     required=False,
     default="all",
-    type=click.Choice(PROVIDERS),
-    metavar="[huawei|tencent|all]",
+    type=click.Choice([*EMULATIONS, "all"]),
+    metavar=f"[{'|'.join([*EMULATIONS, 'all'])}]",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
     type=_PORT,
-    help="Port of a single provider's emulator (default: huawei 8080, tencent 8089; 0: any "
-    "free port).",
+    help=f"Port of a single provider's emulator (default: {_DEFAULT_PORTS}; 0: any free port).",
 )
-@click.option(
-    "--huawei-port",
-    type=_PORT,
-    help=f"Port of the Huawei AICC emulator (default {DEFAULT_PORTS['huawei']}).",
-)
-@click.option(
-    "--tencent-port",
-    type=_PORT,
-    help=f"Port of the Tencent CCC emulator (default {DEFAULT_PORTS['tencent']}).",
-)
-@click.option(
-    "--sdk-app-id",
-    "sdk_app_ids",
-    type=click.IntRange(0),
-    multiple=True,
-    metavar="ID",
-    help="A Tencent CCC application (SdkAppId) of the emulated account (repeatable; default "
-    "1400000000).",
-)
+@_registry_options
 @click.option(
     "--review-delay",
     default="2",
@@ -109,8 +149,9 @@ _PORT = click.IntRange(0, 65535)
     "--reject-pattern",
     metavar="REGEX",
     callback=_compile_pattern,
-    help="Reject in review the uploads whose name (Huawei voiceFileName, Tencent "
-    "CustomFileName) contains a match (default: none).",
+    help="Reject in review the uploads whose name ("
+    + ", ".join(f"{e.title} {e.upload_name}" for e in EMULATIONS.values())
+    + ") contains a match (default: none).",
 )
 @click.option(
     "--allow-remote",
@@ -121,23 +162,11 @@ def emulator(
     provider: str,
     host: str,
     port: int | None,
-    huawei_port: int | None,
-    tencent_port: int | None,
-    sdk_app_ids: tuple[int, ...],
     review_delay: float,
     reject_pattern: re.Pattern[str] | None,
     allow_remote: bool,
+    **per_emulator: Any,
 ) -> int:
-    """Serve local emulators of the provider APIs until Ctrl-C or SIGTERM (default: all).
-
-    Huawei AICC: tokenByAkSk, importVoiceFile/upload and review callbacks. Credentials are
-    AICC_APP_KEY / AICC_APP_SECRET from the environment, else demo-app-key / demo-app-secret.
-
-    Tencent CCC: UploadIvrAudio and DescribeIvrAudioList, signed with TC3-HMAC-SHA256; give the
-    SDK the printed endpoint with protocol http. Credentials are TENCENTCLOUD_SECRET_ID /
-    TENCENTCLOUD_SECRET_KEY from the environment, else AKIDdemo0000000000000000000000000000 /
-    demo-secret-key.
-    """
     from ivrsync.emulator.common import is_loopback
 
     if not allow_remote and not is_loopback(host):
@@ -146,14 +175,14 @@ def emulator(
             "HTTP, so anyone who can reach it could use it; use a loopback address such as "
             "127.0.0.1, or pass --allow-remote if that is really what you want"
         )
-    ports = _ports(provider, port, huawei_port, tencent_port)
-    plans: list[_Plan] = []
-    if "huawei" in ports:
-        plans.append(_huawei_plan(host, ports["huawei"], review_delay, reject_pattern))
-    if "tencent" in ports:
-        plans.append(
-            _tencent_plan(host, ports["tencent"], review_delay, reject_pattern, sdk_app_ids)
-        )
+    named = {name: per_emulator[_port_dest(name)] for name in EMULATIONS}
+    ports = _ports(provider, port, named)
+    plans: list[tuple[Emulation, int, Prepared]] = []
+    for name, chosen in ports.items():
+        emulation = EMULATIONS[name]
+        own = {o.flag: per_emulator[_option_dest(o.flag)] for o in emulation.options}
+        setup = Setup(host, review_delay, reject_pattern, own, os.environ)
+        plans.append((emulation, chosen, emulation.prepare(setup)))
     out = console()
 
     stop = threading.Event()
@@ -162,19 +191,19 @@ def emulator(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    running: list[tuple[_Plan, _Server]] = []
+    running: list[tuple[Emulation, Server]] = []
     try:
         try:
-            for plan in plans:
+            for emulation, chosen, prepared in plans:
                 try:
-                    server = plan.start(plan.port)
+                    server = prepared.start(chosen)
                 except OSError as e:
                     raise click.ClickException(
-                        f"cannot listen on {host}:{plan.port} for the {plan.title} emulator: "
+                        f"cannot listen on {host}:{chosen} for the {emulation.title} emulator: "
                         f"{e.strerror or e}"
                     ) from None
-                running.append((plan, server))
-                out.message(plan.describe(server))
+                running.append((emulation, server))
+                out.message(prepared.describe(server))
             # A timeout keeps the main thread returning to Python, where signal handlers run.
             while not stop.wait(0.5):
                 pass
@@ -184,90 +213,27 @@ def emulator(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    for plan, _ in running:
-        out.message(f"{plan.title} emulator stopped.")
+    for emulation, _ in running:
+        out.message(f"{emulation.title} emulator stopped.")
     return 0
 
 
-def _ports(
-    provider: str, port: int | None, huawei_port: int | None, tencent_port: int | None
-) -> dict[str, int]:
-    """The port of each provider to serve, from the options that apply to it."""
-    named = {"huawei": huawei_port, "tencent": tencent_port}
+def _ports(provider: str, port: int | None, named: dict[str, int | None]) -> dict[str, int]:
+    """The port of each emulator to serve, from the options that apply to it."""
     if provider == "all":
         if port is not None:
             raise click.UsageError(
-                "--port names the port of a single provider; with all, use --huawei-port and "
-                "--tencent-port"
+                "--port names the port of a single provider; with all, use "
+                + _listed([_port_flag(name) for name in named])
             )
-        return {name: DEFAULT_PORTS[name] if p is None else p for name, p in named.items()}
+        return {
+            name: EMULATIONS[name].default_port if p is None else p for name, p in named.items()
+        }
     for other, value in named.items():
         if other != provider and value is not None:
-            raise click.UsageError(f"--{other}-port does not apply: only {provider} is served")
+            raise click.UsageError(f"{_port_flag(other)} does not apply: only {provider} is served")
     own = named[provider]
     if port is not None and own is not None and port != own:
-        raise click.UsageError(f"--port {port} and --{provider}-port {own} disagree; give one")
+        raise click.UsageError(f"--port {port} and {_port_flag(provider)} {own} disagree; give one")
     chosen = port if port is not None else own
-    return {provider: DEFAULT_PORTS[provider] if chosen is None else chosen}
-
-
-def _huawei_plan(
-    host: str, port: int, review_delay: float, reject_pattern: re.Pattern[str] | None
-) -> _Plan:
-    from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig, reject_names_matching
-
-    app_key = os.environ.get(APP_KEY_VARIABLE)
-    config = HuaweiEmulatorConfig(review_delay=review_delay)
-    if app_key:
-        config.app_key = app_key
-    app_secret = os.environ.get(APP_SECRET_VARIABLE)
-    if app_secret:
-        config.app_secret = app_secret
-    if reject_pattern is not None:
-        config.review = reject_names_matching(reject_pattern)
-    key_note = f"app key from {APP_KEY_VARIABLE}" if app_key else f"app key {config.app_key!r}"
-    return _Plan(
-        title="Huawei AICC",
-        port=port,
-        start=lambda p: HuaweiEmulator(config, host=host, port=p).start(),
-        describe=lambda server: f"Huawei AICC emulator on {server.url} ({key_note})",
-    )
-
-
-def _tencent_plan(
-    host: str,
-    port: int,
-    review_delay: float,
-    reject_pattern: re.Pattern[str] | None,
-    sdk_app_ids: tuple[int, ...],
-) -> _Plan:
-    from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
-
-    secret_id = os.environ.get(SECRET_ID_VARIABLE)
-    secret_key = os.environ.get(SECRET_KEY_VARIABLE)
-    config = TencentEmulatorConfig(review_delay=review_delay, review=reject_pattern)
-    if secret_id:
-        config.secret_id = secret_id
-    if secret_key:
-        config.secret_key = secret_key
-    if sdk_app_ids:
-        config.sdk_app_ids = tuple(dict.fromkeys(sdk_app_ids))  # repeated ids once
-    id_note = (
-        f"SecretId from {SECRET_ID_VARIABLE}" if secret_id else f"SecretId {config.secret_id!r}"
-    )
-    apps = ", ".join(str(a) for a in config.sdk_app_ids)
-    label = "SdkAppId" if len(config.sdk_app_ids) == 1 else "SdkAppIds"
-
-    def describe(server: _Server) -> str:
-        endpoint = server.url.removeprefix("http://")
-        return (
-            f"Tencent CCC emulator on {server.url} (SDK endpoint {endpoint}, protocol http; "
-            f"{id_note}; {label} {apps})"
-        )
-
-    return _Plan(
-        title="Tencent CCC",
-        port=port,
-        start=lambda p: TencentEmulator(config, host=host, port=p).start(),
-        describe=describe,
-    )
+    return {provider: EMULATIONS[provider].default_port if chosen is None else chosen}

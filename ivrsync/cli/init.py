@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shlex
+import textwrap
 from pathlib import Path
 
 import click
 
 from ivrsync.cli.options import common_options, console
-from ivrsync.scaffold import TEMPLATES, Action, scaffold
+from ivrsync.scaffold import TEMPLATES, Action, scaffold, starters
 
 
 @click.command()
@@ -24,10 +25,11 @@ from ivrsync.scaffold import TEMPLATES, Action, scaffold
 def init(target: Path, force: bool) -> int:
     """Create a prompt repository in DIR (default: the current directory; created if missing).
 
-    Writes ivrsync.yaml (Huawei AICC active, Tencent CCC ready to uncomment, one prompt), its
-    audio, a GitHub Actions workflow (plan on pull requests, apply on main) and a .gitignore.
-    `ivrsync validate` and `ivrsync plan` succeed in it at once, without credentials. Refuses
-    to overwrite a file unless --force; an existing .gitignore gets the missing lines added.
+    Writes ivrsync.yaml (the first provider type active, the others ready to uncomment, one
+    prompt), its audio, a GitHub Actions workflow (plan on pull requests, apply on main) and a
+    .gitignore. `ivrsync validate` and `ivrsync plan` succeed in it at once, without
+    credentials. Refuses to overwrite a file unless --force; an existing .gitignore gets the
+    missing lines added.
     """
     out = console()
     done = scaffold(target, force=force)
@@ -45,13 +47,19 @@ def init(target: Path, force: bool) -> int:
     out.message("\nNext steps:")
     for step in steps:
         out.message(f"  {step}")
-    out.message(
-        "\nThen replace audio/en_US/welcome.wav with your recording and add prompts to\n"
-        "ivrsync.yaml. To upload, set AICC_APP_KEY and AICC_APP_SECRET (and AICC_ENDPOINT for\n"
-        "your tenant) and run `ivrsync apply`; in GitHub, add them as secrets of the\n"
-        "environment `ivrsync` (with required reviewers) and the workflow applies every merge\n"
-        "to main. To use Tencent CCC as well, uncomment the ccc block in ivrsync.yaml."
+    (_, active), *others = starters()
+    then = (
+        "Then replace audio/en_US/welcome.wav with your recording and add prompts to "
+        f"ivrsync.yaml. To upload, {active.to_upload} and run `ivrsync apply`; in GitHub, add "
+        "them as secrets of the environment `ivrsync` (with required reviewers) and the "
+        "workflow applies every merge to main."
     )
+    for _, starter in others:
+        then += (
+            f" To use {starter.title} as well, uncomment the {starter.name} block in "
+            f"ivrsync.yaml ({starter.to_upload} to upload there)."
+        )
+    out.message("\n" + textwrap.fill(then, width=88))
     if any(action is Action.OVERWRITTEN for _, action in done):
         out.message("\nOverwritten files had their old content replaced (--force).")
     return 0

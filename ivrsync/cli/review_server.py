@@ -1,8 +1,9 @@
-"""`ivrsync review-server`: receive Huawei AICC review callbacks until interrupted.
+"""`ivrsync review-server`: receive review callbacks until interrupted.
 
-Give Huawei the callback URL it prints (as a manifest's `callback_url`, with the token written
-as `${IVRSYNC_REVIEW_TOKEN}`), and `refresh` reads the stored results back. The token comes
-only from the environment and is never printed: the startup line shows where it goes.
+The providers that call back with review results (REVIEW_CALLBACKS in the registry) post them
+here. Give them the callback URL it prints (as a manifest's `callback_url`, with the token
+written as `${IVRSYNC_REVIEW_TOKEN}`), and `refresh` reads the stored results back. The token
+comes only from the environment and is never printed: the startup line shows where it goes.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from types import FrameType
 import click
 
 from ivrsync.cli.options import common_options, console
+from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.reviews.token import TOKEN_VARIABLE, token_problem
 
 DEFAULT_LISTEN = "127.0.0.1:8095"
 DEFAULT_DB = Path(".ivrsync") / "reviews.sqlite3"
+# Who posts review results here: the companies of the types that call back.
+CALLERS = " and ".join(
+    sorted({kind.VENDOR for kind in PROVIDER_TYPES.values() if kind.REVIEW_CALLBACKS})
+)
 
 
 def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
@@ -43,7 +49,13 @@ def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tup
     return host, int(port_text)
 
 
-@click.command("review-server")
+@click.command(
+    "review-server",
+    help=f"Receive {CALLERS} review callbacks, store them durably, and serve them to refresh."
+    f"\n\nThe secret token comes from {TOKEN_VARIABLE} (at least 16 URL-safe characters): "
+    f"{CALLERS} posts to http://HOST:PORT/callbacks/<token>, and `refresh` reads /results "
+    "with it as a Bearer token. Serves until Ctrl-C or SIGTERM.",
+)
 @common_options
 @click.option(
     "--listen",
@@ -51,7 +63,7 @@ def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tup
     show_default=True,
     metavar="HOST:PORT",
     callback=_parse_listen,
-    help="Address to listen on (port 0: any free port). Huawei must be able to reach it.",
+    help=f"Address to listen on (port 0: any free port). {CALLERS} must be able to reach it.",
 )
 @click.option(
     "--db",
@@ -63,12 +75,6 @@ def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tup
     "directory (-C applies).",
 )
 def review_server(listen: tuple[str, int], db: Path) -> int:
-    """Receive Huawei AICC review callbacks, store them durably, and serve them to refresh.
-
-    The secret token comes from IVRSYNC_REVIEW_TOKEN (at least 16 URL-safe characters): Huawei
-    posts to http://HOST:PORT/callbacks/<token>, and `refresh` reads /results with it as a
-    Bearer token. Serves until Ctrl-C or SIGTERM.
-    """
     from ivrsync import secrets
     from ivrsync.emulator.common import is_loopback
     from ivrsync.reviews.server import ReviewServer
@@ -111,7 +117,7 @@ def review_server(listen: tuple[str, int], db: Path) -> int:
                 out.message(
                     f"Note: {host} is reachable from other machines and this server speaks "
                     "plain HTTP, with the token in the callback URL: put it behind a TLS "
-                    "proxy and give Huawei an https:// callBackUrl."
+                    f"proxy and give {CALLERS} an https:// callback URL."
                 )
             # A timeout keeps the main thread returning to Python, where signal handlers run.
             while not stop.wait(0.5):

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from ivrsync.audio import AudioError, probe_bytes
+from ivrsync.emulator.command import Emulation, Prepared, Server, Setup
 from ivrsync.emulator.common import (
     Faults,
     Request,
@@ -45,13 +46,6 @@ from ivrsync.emulator.common import (
     json_type_name,
 )
 from ivrsync.http_json import NotJSON, decode_json
-from ivrsync.providers.huawei_aicc import (
-    LOCALES,
-    MAX_NAME_LENGTH,
-    MAX_UPLOAD_BYTES,
-    NAME_CHARS,
-)
-from ivrsync.providers.huawei_aicc_client import VOICE_TYPE_CODES
 
 __all__ = [
     "TOKEN_PATH",
@@ -84,6 +78,17 @@ DEFAULT_TOKEN_LIFETIME = 600
 # (docs/providers/huawei-aicc.md#rate-limit; the status code is not documented: 429 here).
 DEFAULT_RATE_LIMIT = 10.0
 
+# The upload's rules as documented (docs/providers/huawei-aicc.md#upload), read here apart from
+# the provider module (which names this emulator): a client that misreads one is caught here.
+# `locale`: the values the upload API lists.
+LOCALES = frozenset({"zh_CN", "en_US", "pt_BR", "th_TH"})
+# `voiceFileName`: at most 50 Chinese characters, letters and digits.
+MAX_NAME_LENGTH = 50
+NAME_CHARS = "A-Za-z0-9\u3400-\u4dbf\u4e00-\u9fff"
+# "The maximum size is 8 MB" (of the base64 text unless configured otherwise).
+MAX_UPLOAD_BYTES = 8_000_000
+# `voiceType`: 0 IVR, 1 prompt tone, 2 fault tone, 3 voice notification.
+VOICE_TYPE_CODES = {"ivr": "0", "prompt_tone": "1", "fault_tone": "2", "voice_notification": "3"}
 # fileType: "WAV and MP3 files are supported" (docs/providers/huawei-aicc.md#upload;
 # the example sends "wav").
 FILE_TYPES = ("wav", "mp3")
@@ -486,7 +491,7 @@ class HuaweiEmulator(ReviewingEmulator):
                 f"{', '.join(REQUIRED_FIELDS)}",
             )
         locale, voice_type, file_type = fields["locale"], fields["voiceType"], fields["fileType"]
-        if LOCALES is not None and locale not in LOCALES:
+        if locale not in LOCALES:
             raise _business(
                 "AICC.InvalidLocale",
                 f"locale {locale!r} is not supported; use one of {', '.join(sorted(LOCALES))}",
@@ -751,3 +756,42 @@ def _new_file_id(taken: dict[str, UploadRecord]) -> str:
         file_id = str(secrets.randbelow(_FILE_ID_RANGE[1] - _FILE_ID_RANGE[0]) + _FILE_ID_RANGE[0])
         if file_id not in taken:
             return file_id
+
+
+# Where `ivrsync emulator` takes the emulated tenant's credentials from: the variables the
+# product's client reads by default.
+APP_KEY_VARIABLE = "AICC_APP_KEY"
+APP_SECRET_VARIABLE = "AICC_APP_SECRET"
+
+
+def _prepare(setup: Setup) -> Prepared:
+    """The emulator for the command line: credentials from the environment, else the demo's."""
+    app_key = setup.env.get(APP_KEY_VARIABLE)
+    config = HuaweiEmulatorConfig(review_delay=setup.review_delay)
+    if app_key:
+        config.app_key = app_key
+    app_secret = setup.env.get(APP_SECRET_VARIABLE)
+    if app_secret:
+        config.app_secret = app_secret
+    if setup.reject_pattern is not None:
+        config.review = reject_names_matching(setup.reject_pattern)
+    key_note = f"app key from {APP_KEY_VARIABLE}" if app_key else f"app key {config.app_key!r}"
+
+    def start(port: int) -> Server:
+        return HuaweiEmulator(config, host=setup.host, port=port).start()
+
+    return Prepared(
+        start=start, describe=lambda server: f"Huawei AICC emulator on {server.url} ({key_note})"
+    )
+
+
+EMULATION = Emulation(
+    name="huawei",
+    title="Huawei AICC",
+    default_port=8080,
+    help="Huawei AICC: tokenByAkSk, importVoiceFile/upload and review callbacks. Credentials "
+    f"are {APP_KEY_VARIABLE} / {APP_SECRET_VARIABLE} from the environment, else "
+    "demo-app-key / demo-app-secret.",
+    upload_name="voiceFileName",
+    prepare=_prepare,
+)

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 
 from ivrsync.audio import AudioError, probe_bytes
+from ivrsync.emulator.command import Emulation, EmulatorOption, Prepared, Server, Setup
 from ivrsync.emulator.common import (
     Faults,
     MinInterval,
@@ -46,7 +47,6 @@ from ivrsync.emulator.common import (
     json_type_name,
 )
 from ivrsync.http_json import NotJSON, decode_json
-from ivrsync.providers.tencent_ccc import MAX_AUDIO_BYTES
 
 __all__ = [
     "API_VERSION",
@@ -94,6 +94,9 @@ ACTIONS = (UPLOAD_ACTION, DESCRIBE_ACTION)
 
 # "Daily upload limit of 50 files" and "a maximum of 1 requests ... per second for this API".
 DAILY_QUOTA = 50
+# `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes (as documented,
+# read here apart from the provider module, which names this emulator).
+MAX_AUDIO_BYTES = 5_000_000
 UPLOAD_RATE_LIMIT = 1.0
 # Not documented: the emulator refuses an upload only when the previous accepted one came less
 # than 95% of the interval earlier (0.95 s at 1/s), so that a client spacing its requests by
@@ -907,3 +910,69 @@ def _audio_file_name(url: str, file_id: int, audio_format: str) -> str:
     """AudioFileName: the URL's last path segment without the query; the FileId if it is empty."""
     segment = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
     return segment or f"{file_id}.{audio_format}"
+
+
+# Where `ivrsync emulator` takes the emulated account's credentials from: the variables the
+# product's client reads by default.
+SECRET_ID_VARIABLE = "TENCENTCLOUD_SECRET_ID"
+SECRET_KEY_VARIABLE = "TENCENTCLOUD_SECRET_KEY"
+
+
+def _app_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{text!r} is not an application id: give a non-negative integer")
+    return int(text)
+
+
+def _prepare(setup: Setup) -> Prepared:
+    """The emulator for the command line: credentials from the environment, else the demo's."""
+    secret_id = setup.env.get(SECRET_ID_VARIABLE)
+    secret_key = setup.env.get(SECRET_KEY_VARIABLE)
+    config = TencentEmulatorConfig(review_delay=setup.review_delay, review=setup.reject_pattern)
+    if secret_id:
+        config.secret_id = secret_id
+    if secret_key:
+        config.secret_key = secret_key
+    sdk_app_ids: tuple[int, ...] = setup.options.get("sdk-app-id") or ()
+    if sdk_app_ids:
+        config.sdk_app_ids = tuple(dict.fromkeys(sdk_app_ids))  # repeated ids once
+    id_note = (
+        f"SecretId from {SECRET_ID_VARIABLE}" if secret_id else f"SecretId {config.secret_id!r}"
+    )
+    apps = ", ".join(str(a) for a in config.sdk_app_ids)
+    label = "SdkAppId" if len(config.sdk_app_ids) == 1 else "SdkAppIds"
+
+    def start(port: int) -> Server:
+        return TencentEmulator(config, host=setup.host, port=port).start()
+
+    def describe(server: Server) -> str:
+        endpoint = server.url.removeprefix("http://")
+        return (
+            f"Tencent CCC emulator on {server.url} (SDK endpoint {endpoint}, protocol http; "
+            f"{id_note}; {label} {apps})"
+        )
+
+    return Prepared(start=start, describe=describe)
+
+
+EMULATION = Emulation(
+    name="tencent",
+    title="Tencent CCC",
+    default_port=8089,
+    help="Tencent CCC: UploadIvrAudio and DescribeIvrAudioList, signed with TC3-HMAC-SHA256; "
+    "give the SDK the printed endpoint with protocol http. Credentials are "
+    f"{SECRET_ID_VARIABLE} / {SECRET_KEY_VARIABLE} from the environment, else "
+    f"{DEMO_SECRET_ID} / {DEMO_SECRET_KEY}.",
+    upload_name="CustomFileName",
+    prepare=_prepare,
+    options=(
+        EmulatorOption(
+            "sdk-app-id",
+            "ID",
+            "A Tencent CCC application (SdkAppId) of the emulated account (repeatable; default "
+            f"{DEMO_SDK_APP_ID}).",
+            _app_id,
+            multiple=True,
+        ),
+    ),
+)

@@ -33,13 +33,12 @@ from ivrsync.manifest.schema import (
     ProviderSettings,
     RemovedEntry,
     StateSettings,
-    VoiceType,
 )
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.secrets import MASK, SECRET_NAME
 from ivrsync.secrets import register as register_secret
-from ivrsync.settings import ENV_REFERENCE
+from ivrsync.settings import ENV_REFERENCE, PromptOption
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
 _PLAIN_SUFFIXES = (*AUDIO_SUFFIXES, *(suffix.upper() for suffix in AUDIO_SUFFIXES))
@@ -52,7 +51,8 @@ class Resource:
     address: Address
     provider_type: str
     audio_path: str  # POSIX path relative to the repository root
-    voice_type: VoiceType
+    # The provider type's PROMPT_OPTIONS, resolved: the prompt's value, else the default's.
+    options: Mapping[str, Any] = field(hash=False)
     remote_name: str
     description: str | None
     # The manifest entry naming the audio file, found only when a message needs it.
@@ -656,7 +656,7 @@ class _Loader:
                             address=address,
                             provider_type=settings.type,
                             audio_path=audio_path,
-                            voice_type=spec.voice_type or manifest.defaults.voice_type,
+                            options=_resolved_options(rules.PROMPT_OPTIONS, spec, manifest),
                             remote_name=remote_name,
                             description=spec.description,
                             document=source.document,
@@ -883,6 +883,17 @@ class _Loader:
     def inside_root(self, path: Path) -> bool:
         """Whether `path` stays in the repository, both as written and with symlinks followed."""
         return _within(path, self.root) and _within(path.resolve(), self.real_root)
+
+
+def _resolved_options(
+    declared: Mapping[str, PromptOption], spec: PromptSpec, manifest: Manifest
+) -> dict[str, Any]:
+    """Each option the provider type takes: the prompt's value, else the one of `defaults:`."""
+    resolved: dict[str, Any] = {}
+    for key in declared:
+        value = getattr(spec, key)
+        resolved[key] = getattr(manifest.defaults, key) if value is None else value
+    return resolved
 
 
 class _PathProblem(Exception):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, create_model
 from pydantic_core import PydanticCustomError
 
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.settings import (
     Acknowledgement,
+    PromptOption,
     ProviderSettingsBase,
     SettingsModel,
     acknowledge_field,
@@ -25,9 +26,6 @@ ROOT_FILE = "ivrsync.yaml"
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8}){0,2}$"
-
-VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
-VOICE_TYPES: tuple[str, ...] = ("ivr", "prompt_tone", "fault_tone", "voice_notification")
 
 Name = Annotated[
     str,
@@ -72,13 +70,40 @@ class StateSettings(SettingsModel):
     )
 
 
+def prompt_options() -> dict[str, PromptOption]:
+    """The prompt-level settings of every registered provider type, by key; two types may
+    share a key only with one declaration (the manifest has one `defaults.<key>`)."""
+    options: dict[str, PromptOption] = {}
+    for provider in PROVIDER_TYPES.values():
+        for key, option in provider.PROMPT_OPTIONS.items():
+            if options.setdefault(key, option) != option:
+                raise TypeError(f"{provider.TYPE} declares prompt option {key!r} differently")
+    return options
+
+
+def _with_options(model: type[BaseModel], fields: dict[str, Any]) -> Any:
+    """`model` with `fields` declared right after its `providers`: where they stand is their
+    place in the JSON Schema and in `fmt`'s key order."""
+    declared: dict[str, Any] = {}
+    for key, info in model.model_fields.items():
+        declared[key] = (info.annotation, info)
+        if key == "providers":
+            declared.update(fields)
+    return create_model(
+        model.__name__,
+        __base__=SettingsModel,
+        __doc__=model.__doc__,
+        __module__=__name__,
+        **declared,
+    )
+
+
 class Defaults(SettingsModel):
     """What a prompt gets unless it says otherwise."""
 
     providers: list[Name] | None = Field(
         None, min_length=1, description="providers a prompt goes to unless it says; default all"
     )
-    voice_type: VoiceType = Field("ivr", description="the kind of prompt (Huawei's voiceType)")
 
 
 class PromptSpec(SettingsModel):
@@ -91,13 +116,30 @@ class PromptSpec(SettingsModel):
     providers: list[Name] | None = Field(
         None, min_length=1, description="overrides defaults.providers"
     )
-    voice_type: VoiceType | None = Field(None, description="overrides defaults.voice_type")
     remote_name: str | dict[Locale, str] | None = Field(
         None,
         description="a base name used instead of the prompt name (the locale is appended), "
         "or an exact name per locale",
     )
     acknowledge: list[Acknowledgement] = acknowledge_field("this prompt")
+
+
+if not TYPE_CHECKING:
+    # Each provider type's prompt options (a voice type, ...), under defaults and per prompt.
+    Defaults = _with_options(
+        Defaults,
+        {
+            key: (option.annotation, Field(option.default, description=option.description))
+            for key, option in prompt_options().items()
+        },
+    )
+    PromptSpec = _with_options(
+        PromptSpec,
+        {
+            key: (option.annotation | None, Field(None, description=f"overrides defaults.{key}"))
+            for key, option in prompt_options().items()
+        },
+    )
 
 
 class MovedEntry(SettingsModel):

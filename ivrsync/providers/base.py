@@ -25,7 +25,7 @@ from ivrsync.providers.errors import (
     ProviderError,
 )
 from ivrsync.secrets import register as register_secret
-from ivrsync.settings import ProviderSettingsBase
+from ivrsync.settings import PromptOption, ProviderSettingsBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,19 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Starter:
+    """A provider type's entry in the manifest `ivrsync init` writes, which validates and
+    plans with nothing set: the first registered type's is active, the others commented out."""
+
+    title: str  # "Huawei Cloud AICC", in the entry's heading comment
+    name: str  # the provider name the entry gives it, e.g. `aicc`
+    # The YAML under `NAME:`, indented by four spaces, a comment on every setting.
+    settings: str
+    # What a user sets before `ivrsync apply` uploads, e.g. "set AICC_APP_KEY and ...".
+    to_upload: str
+
+
+@dataclass(frozen=True, slots=True)
 class UploadItem:
     """One file to upload, as the plan describes it."""
 
@@ -50,7 +63,7 @@ class UploadItem:
     size: int
     remote_name: str
     locale: str
-    attributes: dict[str, str]  # as planned (Huawei: voice_type, file_type)
+    attributes: dict[str, str]  # as planned (uploaded_attributes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +183,16 @@ class ProviderType(Protocol[SettingsT]):
     # Whether uploads are reviewed before flows may use them (refresh then fetches the
     # results); where not, an upload is recorded as approved as soon as it is stored.
     REVIEWS: bool
+    # Whether its review results (REVIEWS) are POSTed to a callback URL, the one `ivrsync
+    # review-server` receives at (rather than read from the API by `reviews`).
+    REVIEW_CALLBACKS: bool
+    # Prompt-level settings this type takes (keys of each prompt and of `defaults:`), by key.
+    PROMPT_OPTIONS: Mapping[str, PromptOption]
+    # "module:attribute" of its emulator's `ivrsync.emulator.command.Emulation`, or None: read
+    # by `ivrsync emulator` only, so that the registry imports no emulator.
+    EMULATOR: str | None
+    # Its entry in the manifest `ivrsync init` writes, or None to leave it out.
+    STARTER: Starter | None
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...
@@ -181,7 +204,10 @@ class ProviderType(Protocol[SettingsT]):
     def audio_findings(self, settings: SettingsT, audio: AudioInfo) -> list[Finding]: ...
 
     # What an upload sends besides the bytes and the name; a change to one means a re-upload.
-    def uploaded_attributes(self, voice_type: str, audio: AudioInfo) -> dict[str, str]: ...
+    # `options` holds the resolved value of each of PROMPT_OPTIONS for the prompt.
+    def uploaded_attributes(
+        self, options: Mapping[str, Any], audio: AudioInfo
+    ) -> dict[str, str]: ...
 
     # Uploads allowed per provider day, or None when the provider documents no such limit.
     def daily_quota(self, settings: SettingsT) -> int | None: ...

@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,7 @@ from ivrsync.errors import Severity
 from ivrsync.providers.base import (
     Finding,
     ReviewReport,
+    Starter,
     Uploader,
     base64_size,
     credential,
@@ -27,6 +28,7 @@ from ivrsync.settings import (
     EndpointUrl,
     EnvName,
     HttpUrl,
+    PromptOption,
     ProviderSettingsBase,
     acknowledge_field,
 )
@@ -45,6 +47,8 @@ CAN_UPDATE = False
 CAN_DELETE = False
 # Every upload is reviewed before flows may use it (docs/providers/huawei-aicc.md#review-callback).
 REVIEWS = True
+# Review results are POSTed to callback_url (docs/providers/huawei-aicc.md#review-callback).
+REVIEW_CALLBACKS = True
 # "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says
 # `size_limit_of: file` (the documentation does not say which).
 MAX_UPLOAD_BYTES = 8_000_000
@@ -57,6 +61,13 @@ _NOT_NAME_CHARS = re.compile(f"[^{NAME_CHARS}]+")
 FILE_ID = re.compile(r"[1-9][0-9]{18}")
 # What the platform transcodes every upload to.
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
+# `voiceType` of each upload (docs/providers/huawei-aicc.md#upload): a prompt's, or the default.
+VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
+# The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
+EMULATOR: str | None = "ivrsync.emulator.huawei:EMULATION"
+PROMPT_OPTIONS: Mapping[str, PromptOption] = {
+    "voice_type": PromptOption(VoiceType, "ivr", "the kind of prompt (Huawei's voiceType)"),
+}
 
 
 class HuaweiAiccSettings(ProviderSettingsBase):
@@ -91,6 +102,24 @@ class HuaweiAiccSettings(ProviderSettingsBase):
 
 
 SETTINGS = HuaweiAiccSettings
+
+STARTER: Starter | None = Starter(
+    title="Huawei Cloud AICC",
+    name="aicc",
+    settings="""\
+    type: huawei-aicc                         # the provider: Huawei Cloud AICC
+    endpoint: ${AICC_ENDPOINT:-https://service.besclouds.com}  # your tenant's API gateway
+    app_key_env: AICC_APP_KEY                 # the variable that holds the app key
+    app_secret_env: AICC_APP_SECRET           # the variable that holds the app secret
+    # callback_url: https://ivr.example.com/callbacks/${IVRSYNC_REVIEW_TOKEN}  # for review results
+    # rate_limit: 10                          # requests a second, at most the documented 10
+    # reviews_url: https://ivr.example.com    # the `ivrsync review-server` refresh reads from
+    # reviews_token_env: IVRSYNC_REVIEW_TOKEN # the variable that holds its token
+    # size_limit_of: base64                   # the 8 MB limit counts the base64 text, or: file
+    # acknowledge: []                         # accepted warnings, counted not listed (docs/manifest.md)
+""",  # noqa: E501
+    to_upload="set AICC_APP_KEY and AICC_APP_SECRET (and AICC_ENDPOINT for your tenant)",
+)
 
 
 def _camel(text: str) -> str:
@@ -175,8 +204,8 @@ def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Findi
     return findings
 
 
-def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
-    return {"voice_type": voice_type, "file_type": audio.format}
+def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
+    return {"voice_type": options["voice_type"], "file_type": audio.format}
 
 
 def daily_quota(settings: HuaweiAiccSettings) -> int | None:

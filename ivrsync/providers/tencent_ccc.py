@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -13,6 +13,7 @@ from ivrsync.audio import AudioInfo
 from ivrsync.providers.base import (
     Finding,
     ReviewReport,
+    Starter,
     Uploader,
     credential,
     credentials_checked,
@@ -24,6 +25,7 @@ from ivrsync.settings import (
     EnvInt,
     EnvName,
     HostOrUrl,
+    PromptOption,
     ProviderSettingsBase,
     acknowledge_field,
 )
@@ -46,12 +48,18 @@ CAN_DELETE = False
 # Every upload is reviewed before flows may use it
 # (docs/providers/tencent-ccc.md#listing-and-reviews).
 REVIEWS = True
+# Review results are read from DescribeIvrAudioList, not called back.
+REVIEW_CALLBACKS = False
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's
 # versions are 1 in 4 billion.
 CONTENT_HASH_CHARS = 8
 _HASH = re.compile(f"[0-9a-f]{{{CONTENT_HASH_CHARS}}}")
+# UploadIvrAudio takes nothing per prompt besides the file and its name.
+PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
+# The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
+EMULATOR: str | None = "ivrsync.emulator.tencent:EMULATION"
 
 
 class TencentCccSettings(ProviderSettingsBase):
@@ -86,6 +94,37 @@ class TencentCccSettings(ProviderSettingsBase):
 
 SETTINGS = TencentCccSettings
 
+STARTER: Starter | None = Starter(
+    title="Tencent Cloud CCC",
+    name="ccc",
+    settings="""\
+    type: tencent-ccc                         # the provider: Tencent Cloud Contact Center
+    sdk_app_id: ${CCC_SDK_APP_ID}             # the CCC application id (SdkAppId)
+    endpoint: ccc.tencentcloudapi.com         # host[:port], or http://host:port for an emulator
+    region: ""                                # not required by CCC
+    secret_id_env: TENCENTCLOUD_SECRET_ID     # the variable that holds the SecretId
+    secret_key_env: TENCENTCLOUD_SECRET_KEY   # the variable that holds the SecretKey
+    daily_quota: 50                           # uploads a day, at most the documented 50
+    rate_limit: 1                             # requests a second, at most the documented 1
+    batch_size: 10                            # files per UploadIvrAudio request, 1 to 50
+    content_hash_in_name: true                # end CustomFileName with 8 hex digits of sha256
+    audio_source:                             # Tencent fetches every file from a URL:
+      type: url                               # the audio is published already, at
+      template: https://cdn.example.com/ivr/{path}  # {path}, {sha256}, {sha256_short}, {filename}
+      # Or ivrsync stages it in S3-compatible storage and hands out presigned URLs:
+      # type: s3                            # staged by ivrsync
+      # endpoint: https://cos.ap-guangzhou.myqcloud.com  # COS, OBS, MinIO; omit for AWS S3
+      # bucket: my-ivr-audio                # the bucket, created beforehand
+      # prefix: ivrsync/                    # objects are named prefix + sha256 + extension
+      # region: ap-guangzhou                # the bucket's region
+      # url_expires: 3600                   # seconds a presigned URL lives
+      # access_key_id_env: AWS_ACCESS_KEY_ID  # the variable that holds the access key id
+      # secret_access_key_env: AWS_SECRET_ACCESS_KEY  # ... and the secret access key
+    acknowledge: []                           # accepted warnings, counted not listed
+""",
+    to_upload="set TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY and CCC_SDK_APP_ID",
+)
+
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
     """`CustomFileName` is free text: `welcome.en_US` (or the base with the locale); the
@@ -111,8 +150,8 @@ def audio_findings(settings: TencentCccSettings, audio: AudioInfo) -> list[Findi
     return []
 
 
-def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
-    """Tencent takes no voice type: only the file and its name go up."""
+def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
+    """Tencent takes no prompt options: only the file and its name go up."""
     return {}
 
 

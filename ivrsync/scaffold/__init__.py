@@ -2,16 +2,18 @@
 
 The templates are package data next to this module (the wheel includes them):
 
-- `ivrsync.yaml`: the manifest. Huawei AICC active (its endpoint from `AICC_ENDPOINT`, with
-  the public one as default), Tencent CCC as a commented-out block with every setting and a
-  one-line explanation, and one prompt, `welcome`, in `en_US`.
+- `ivrsync.yaml`: the manifest. Each registered provider type's entry (its STARTER, every
+  setting with a one-line explanation): the first one's active (Huawei AICC, its endpoint from
+  `AICC_ENDPOINT`, with the public one as default), the others commented out; and one prompt,
+  `welcome`, in `en_US`.
 - `welcome.wav`: that prompt ("Welcome to Example Telecom.", WAV A-law, 8 kHz, mono: what
   Huawei plays without transcoding, so validate has nothing to warn about).
 - `workflow.yml`: a GitHub Actions workflow, plan on pull requests and apply on main.
 - `gitignore`: the hash cache, saved plans and the state's lock and backup. Merged into an
   existing `.gitignore` (missing lines appended) rather than replacing it.
 
-`@SCHEMA_URL@` and `@IVRSYNC_REQUIREMENT@` in the templates are replaced when written.
+`@SCHEMA_URL@`, `@IVRSYNC_REQUIREMENT@`, `@PROVIDERS@` (the entries) and `@LOCALES@` (the
+active provider's locales) in the templates are replaced when written.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import enum
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ivrsync import REPOSITORY, __version__
 from ivrsync.errors import IvrsyncError
 from ivrsync.files import write_atomically
+from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers.base import ProviderType, Starter
 
 # Where editors fetch the JSON Schema from (a comment: nothing ivrsync runs reads it, so it
 # cannot break validate).
@@ -46,7 +51,7 @@ TEMPLATES = (
     Template(
         "audio/en_US/welcome.wav",
         "welcome.wav",
-        "the welcome prompt (WAV A-law, 8 kHz, mono: Huawei plays it as it is)",
+        "the welcome prompt (WAV A-law, 8 kHz, mono)",
     ),
     Template(
         ".github/workflows/ivrsync.yml",
@@ -73,12 +78,44 @@ class ScaffoldError(IvrsyncError):
     """The repository cannot be created where asked."""
 
 
+def starters() -> list[tuple[ProviderType[Any], Starter]]:
+    """The provider types `ivrsync init` writes an entry for, the active one first."""
+    return [(kind, kind.STARTER) for kind in PROVIDER_TYPES.values() if kind.STARTER is not None]
+
+
+def _providers_text() -> str:
+    """The manifest's `providers:` entries: the first active, the others commented out."""
+    (_, active), *others = starters()
+    parts = [
+        f"  # {active.title}. Settings ending in _env name environment variables: secrets "
+        "never go\n  # in this file. Any setting may use ${NAME} or ${NAME:-default}.\n"
+        f"  {active.name}:\n{active.settings}"
+    ]
+    for _, starter in others:
+        lines = [f"{starter.name}:\n", *starter.settings.splitlines(keepends=True)]
+        parts.append(
+            f'\n  # {starter.title}: remove one "# " from the start of each line below to '
+            "upload there too.\n" + "".join(f"  # {line.removeprefix('  ')}" for line in lines)
+        )
+    return "".join(parts).removesuffix("\n")
+
+
+def _locales_note() -> str:
+    kind, _ = starters()[0]
+    if kind.LOCALES is None:
+        return ""
+    return f"; {kind.VENDOR} takes {', '.join(sorted(kind.LOCALES))}"
+
+
 def content(template: Template) -> bytes:
     data = resources.files(__package__).joinpath(template.resource).read_bytes()
     if template.resource.endswith((".yaml", ".yml")):
         text = data.decode("utf-8")
         text = text.replace("@SCHEMA_URL@", SCHEMA_URL)
         text = text.replace("@IVRSYNC_REQUIREMENT@", REQUIREMENT)
+        if "@PROVIDERS@" in text:
+            text = text.replace("@PROVIDERS@", _providers_text())
+            text = text.replace("@LOCALES@", _locales_note())
         return text.encode("utf-8")
     return data
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -29,12 +29,18 @@ from ivrsync.providers.base import (
     ProviderType,
     RemoteFile,
     ReviewReport,
+    Starter,
     Uploaded,
     UploadItem,
     planned_bytes,
 )
 from ivrsync.providers.errors import PermanentError
-from ivrsync.settings import Acknowledgement, ProviderSettingsBase, acknowledge_field
+from ivrsync.settings import (
+    Acknowledgement,
+    PromptOption,
+    ProviderSettingsBase,
+    acknowledge_field,
+)
 
 TYPE = "folder"
 VENDOR = "Folder"
@@ -44,6 +50,11 @@ CAN_LIST = True
 CAN_UPDATE = True
 CAN_DELETE = True
 REVIEWS = False
+REVIEW_CALLBACKS = False
+# No prompt-level settings, no emulator (the folder is its own), no entry in `ivrsync init`.
+PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
+EMULATOR: str | None = None
+STARTER: Starter | None = None
 INDEX = "index.json"
 
 
@@ -82,7 +93,7 @@ def audio_findings(settings: FolderSettings, audio: AudioInfo) -> list[Finding]:
     return []  # the folder keeps any audio ivrsync reads, as it is
 
 
-def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
+def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
     return {}  # only the bytes and the name are kept
 
 
