@@ -532,3 +532,15 @@ def test_s3_emulator_checks_signatures() -> None:
         unsigned = httpx.get(f"{server.url}/b/k")
         assert unsigned.status_code == 403
         assert b"<Code>AccessDenied</Code>" in unsigned.content
+
+
+def test_s3_emulator_logs_no_presigned_signature(caplog: pytest.LogCaptureFixture) -> None:
+    with S3Emulator(S3EmulatorConfig(buckets=["b"])) as server:
+        client = s3_client(server.url)
+        client.put_object(Bucket="b", Key="k.wav", Body=b"x")
+        url = client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k.wav"})
+        with caplog.at_level("INFO", logger="ivrsync.emulator.s3"):
+            assert httpx.get(url).content == b"x"
+    signature = url.rpartition("X-Amz-Signature=")[2]
+    assert "GET /b/k.wav 200" in caplog.text
+    assert signature not in caplog.text

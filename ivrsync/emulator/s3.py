@@ -303,5 +303,10 @@ class _S3Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(answer.body)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The path only: a presigned URL's query holds its signature, a secret.
+        path = self.path.partition("?")[0]
+        logger.info("%s %s %s %s", self.client_address[0], self.command, path, code)
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.client_address[0], format % args)
