@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
@@ -532,6 +532,26 @@ def test_s3_emulator_checks_signatures() -> None:
         unsigned = httpx.get(f"{server.url}/b/k")
         assert unsigned.status_code == 403
         assert b"<Code>AccessDenied</Code>" in unsigned.content
+
+        # A body other than the one whose hash was signed.
+        request = AWSRequest(method="PUT", url=f"{server.url}/b/k", data=b"signed")
+        S3SigV4Auth(Credentials(S3_KEY_ID, S3_SECRET), "s3", "us-east-1").add_auth(request)
+        swapped = httpx.put(request.url, content=b"sent", headers=dict(request.headers))
+        assert swapped.status_code == 400
+        assert b"<Code>XAmzContentSHA256Mismatch</Code>" in swapped.content
+        assert server.objects("b") == {}
+
+
+def test_s3_emulator_refuses_a_request_dated_15_minutes_off() -> None:
+    import time
+
+    wall = Clock(time.time() - 901)
+    with S3Emulator(S3EmulatorConfig(buckets=["b"], clock=wall)) as server:
+        with pytest.raises(ClientError) as excinfo:
+            s3_client(server.url).head_bucket(Bucket="b")
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        wall.now += 2
+        s3_client(server.url).head_bucket(Bucket="b")
 
 
 def test_s3_emulator_logs_no_presigned_signature(caplog: pytest.LogCaptureFixture) -> None:
