@@ -93,6 +93,8 @@ BURST_LIMIT = 5.0
 MAX_PROMPTS_PER_INSTANCE = 500
 
 # -- field rules (the service model's shapes) ---------------------------------------------------
+# The API reference states the same rules:
+# https://docs.aws.amazon.com/connect/latest/APIReference/API_CreatePrompt.html
 MAX_NAME = 127  # CommonNameLength127
 MAX_DESCRIPTION = 250  # PromptDescription
 MAX_S3_URI = 2000  # S3Uri
