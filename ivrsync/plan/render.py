@@ -68,7 +68,7 @@ def summary_line(summary: Summary) -> str:
     if summary.move:
         line += f", {summary.move} to move"
     if summary.settings:
-        line += f", settings of {_count(summary.settings, 'provider')} to record"
+        line += f", settings of {plural(summary.settings, 'provider')} to record"
     if summary.pending:
         line += f"; {decide}"
     return line + "."
@@ -193,7 +193,7 @@ def _settings_header(name: str, ref: ProviderRef) -> str | None:
     else:
         n = len(ref.setting_changes)
         verb = "differs" if n == 1 else "differ"
-        differ = f"{name}: {_count(n, 'setting')} {verb} from those recorded in the state"
+        differ = f"{name}: {plural(n, 'setting')} {verb} from those recorded in the state"
     if ref.record_settings:
         return f"{differ}; apply records the new values"
     return f"{differ}; left for a plan without --target"
@@ -223,8 +223,9 @@ def _settings_text(plan: Plan, style: Style) -> list[str]:
     return ["Provider settings:", "", *out] if out else []
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+def plural(count: int, word: str) -> str:
+    """`1 file`, `2 files`: shared by every view."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def render_text(plan: Plan, style: Style = _plain) -> str:
@@ -349,7 +350,7 @@ def _new_file_ids(plan: Plan) -> list[str]:
     verb = "gets" if len(renewed) == 1 else "get"
     return [
         "> [!IMPORTANT]",
-        f"> {_count(len(renewed), 'resource')} ({_count(len(prompts), 'prompt')}) {verb} a "
+        f"> {plural(len(renewed), 'resource')} ({plural(len(prompts), 'prompt')}) {verb} a "
         f"new FileId: {listed}. IVR flows must switch to the new FileId once its upload is "
         "approved.",
         "",
@@ -387,7 +388,7 @@ def _deletes(plan: Plan) -> list[str]:
         return []
     lines = [
         "> [!CAUTION]",
-        f"> {_count(len(deleted), 'remote file')} will be **deleted** (this cannot be undone; "
+        f"> {plural(len(deleted), 'remote file')} will be **deleted** (this cannot be undone; "
         "flows that still use them break):  ",
     ]
     lines += [

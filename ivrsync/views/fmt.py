@@ -6,7 +6,7 @@ import difflib
 
 from ivrsync.manifest.format.files import Formatted
 from ivrsync.operations.fmt import FmtResult
-from ivrsync.views.text import plural
+from ivrsync.plan.render import plural
 
 
 def unified_diff(formatted: Formatted) -> str:

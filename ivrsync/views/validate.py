@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ivrsync.plan.render import acknowledged_line
+from ivrsync.plan.render import acknowledged_line, plural
 from ivrsync.validate import ValidationReport
-from ivrsync.views.text import plural
 
 
 def validation_json(report: ValidationReport) -> dict[str, object]:
