@@ -32,6 +32,7 @@ import pytest
 
 from ivrsync.emulator import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.huawei import TOKEN_PATH, UPLOAD_PATH, reject_names_matching
+from ivrsync.providers.huawei_aicc_callbacks import CALLBACKS
 from ivrsync.reviews import server as server_module
 from ivrsync.reviews.client import (
     ReviewClient,
@@ -65,7 +66,7 @@ def store(tmp_path: Path) -> Iterator[ReviewStore]:
 
 @pytest.fixture
 def server(store: ReviewStore) -> Iterator[ReviewServer]:
-    with ReviewServer(store, TOKEN) as running:
+    with ReviewServer(store, TOKEN, CALLBACKS) as running:
         yield running
 
 
@@ -395,7 +396,7 @@ def test_requests_beyond_the_handlers_are_answered_503(
         return record(result)
 
     monkeypatch.setattr(store, "record", held_record)
-    with ReviewServer(store, TOKEN) as busy, ThreadPoolExecutor(1) as pool:
+    with ReviewServer(store, TOKEN, CALLBACKS) as busy, ThreadPoolExecutor(1) as pool:
         first = pool.submit(callback, busy)
         assert entered.wait(10)  # the one handler is busy storing
         answer = callback(busy, fileId="42")
@@ -446,7 +447,7 @@ def test_an_unexpected_error_is_answered_500(
     def broken(body: bytes) -> ReviewResult:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(server_module, "parse_callback", broken)
+    monkeypatch.setattr(server.callbacks, "parse", broken)
     answer = callback(server)
     assert answer.status_code == 500
     assert answer.json() == {"returnCode": "1", "description": "internal error"}
@@ -473,7 +474,7 @@ def test_the_oldest_stalled_connection_makes_room_for_a_new_one(
     store: ReviewStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_module, "_MAX_PENDING", 8)
-    with ReviewServer(store, TOKEN) as busy:
+    with ReviewServer(store, TOKEN, CALLBACKS) as busy:
         stalled = [socket.create_connection(("127.0.0.1", busy.port)) for _ in range(20)]
         try:
             for sock in stalled[:12]:  # the 12 oldest are evicted as the 12 newest arrive
@@ -490,7 +491,7 @@ def test_a_request_must_be_whole_by_the_deadline(store: ReviewStore) -> None:
     """A client sending its headers a byte at a time is answered 408 at the deadline for the
     whole request, however often it sends."""
     head = f"POST /callbacks/{TOKEN} HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode() + b"a" * 10_000
-    with ReviewServer(store, TOKEN, request_deadline=0.5) as server:
+    with ReviewServer(store, TOKEN, CALLBACKS, request_deadline=0.5) as server:
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             started = time.monotonic()
             for byte in head:  # a byte each time the server has not answered within 50 ms
