@@ -34,6 +34,7 @@ from ivrsync.emulator import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.huawei import TOKEN_PATH, UPLOAD_PATH, reject_names_matching
 from ivrsync.providers.huawei_aicc_callbacks import CALLBACKS
 from ivrsync.reviews import server as server_module
+from ivrsync.reviews.callbacks import CallbackRefused, decode_callback
 from ivrsync.reviews.client import (
     ReviewClient,
     ReviewServerUnreachable,
@@ -754,3 +755,123 @@ def test_the_command_names_whoever_calls_back_from_the_registry() -> None:
     help_text = " ".join(done.stdout.split())
     assert "Receive Echo and Huawei review callbacks, store them durably" in help_text
     assert "Echo and Huawei must be able to reach it." in help_text
+
+
+# -- the callback format is the provider's ----------------------------------------------------
+
+
+class _VerdictCallbacks:
+    """A made-up provider's callbacks: `{"id": UUID, "verdict": "ok" | "no"}`, answered
+    `{"ok": true}`, refused `{"ok": false, "why": ...}`."""
+
+    file_id = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    file_id_form = "a UUID"
+
+    def parse(self, body: bytes) -> ReviewResult:
+        value = decode_callback(body)
+        verdicts = {"ok": "approved", "no": "rejected"}
+        if not isinstance(value, dict) or value.get("verdict") not in verdicts:
+            raise CallbackRefused(400, 'verdict must be "ok" or "no"')
+        file_id = value.get("id")
+        if not isinstance(file_id, str) or not self.file_id.fullmatch(file_id):
+            raise CallbackRefused(400, "id must be a UUID")
+        return ReviewResult(file_id, "approved" if value["verdict"] == "ok" else "rejected")
+
+    def accepted(self) -> dict[str, Any]:
+        return {"ok": True}
+
+    def refused(self, description: str) -> dict[str, Any]:
+        return {"ok": False, "why": description}
+
+
+PROMPT_ID = "4c1d2f3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+
+
+def test_the_server_speaks_the_format_it_is_given(store: ReviewStore) -> None:
+    """Routes, token, store and refresh's reading are the server's; what a callback says and
+    every answer's shape are the provider's, so a provider with other ids (UUIDs) and other
+    fields is served with no change to reviews/."""
+    with ReviewServer(store, TOKEN, _VerdictCallbacks()) as server:
+        posted = callback(server, {"id": PROMPT_ID, "verdict": "no"})
+        assert (posted.status_code, posted.json()) == (200, {"ok": True})
+
+        huawei = callback(server)  # Huawei's body means nothing to this format
+        assert (huawei.status_code, huawei.json()) == (
+            400,
+            {"ok": False, "why": 'verdict must be "ok" or "no"'},
+        )
+        wrong_token = callback(server, {"id": PROMPT_ID, "verdict": "ok"}, token="x" * 32)
+        assert (wrong_token.status_code, wrong_token.json()) == (
+            404,
+            {"ok": False, "why": "not found"},
+        )
+        method = HTTP.get(f"{server.url}/callbacks/{TOKEN}")
+        assert (method.status_code, method.json()) == (
+            405,
+            {"ok": False, "why": "GET is not allowed here; use POST"},
+        )
+
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        digits = HTTP.get(f"{server.url}/results?file_id={FILE_ID}", headers=headers)
+        assert (digits.status_code, digits.json()) == (
+            400,
+            {"error": f"file_id '{FILE_ID}' is not a UUID"},
+        )
+        with client(server) as reader:
+            results = reader.results([PROMPT_ID])
+    assert results[PROMPT_ID].status == "rejected"
+    assert [r.file_id for r in store.results()] == [PROMPT_ID]
+
+
+def _review_server_with(
+    types: dict[str, str | None], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`ivrsync review-server ARGS` with the registry's types given these REVIEW_CALLBACKS
+    (copies of Huawei's module otherwise)."""
+    script = (
+        "import sys, types\n"
+        "from ivrsync.providers import PROVIDER_TYPES, huawei_aicc\n"
+        "PROVIDER_TYPES.clear()\n"
+        f"for name, reference in {types!r}.items():\n"
+        "    kind = types.ModuleType(name)\n"
+        "    kind.__dict__.update(vars(huawei_aicc))\n"
+        "    kind.TYPE, kind.VENDOR, kind.REVIEW_CALLBACKS = name, name.title(), reference\n"
+        "    PROVIDER_TYPES[name] = kind\n"
+        "from ivrsync.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, "review-server", "--listen", "256.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "IVRSYNC_REVIEW_TOKEN": TOKEN},
+    )
+
+
+def test_the_command_serves_one_format_and_asks_which_when_types_differ() -> None:
+    huawei = "ivrsync.providers.huawei_aicc_callbacks:CALLBACKS"
+    other = "tests.test_review_server:VERDICT_CALLBACKS"
+    done = _review_server_with({"echo": huawei, "verdict": other, "quiet": None})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "Error: the provider types echo, verdict call back in different formats, and one "
+        "review server receives one: choose with --type (one server per format, each with "
+        "its own --listen and --db)"
+    )
+    # Chosen, the format is loaded and the server goes on to listen (here, where it cannot).
+    done = _review_server_with({"echo": huawei, "verdict": other}, "--type", "verdict")
+    assert done.returncode == 1
+    assert "cannot listen on 256.0.0.1:0 for the review server" in done.stderr
+    done = _review_server_with({"echo": huawei, "verdict": other}, "--type", "quiet")
+    assert done.returncode == 1
+    assert "'quiet' is not one of 'echo', 'verdict'" in done.stderr
+
+    done = _review_server_with({"quiet": None})
+    assert done.returncode == 1
+    assert "no registered provider type calls back with review results" in done.stderr
+
+
+VERDICT_CALLBACKS = _VerdictCallbacks()

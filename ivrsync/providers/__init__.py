@@ -60,6 +60,10 @@ def _problem(kind: object, type_name: str) -> str | None:
     declared = getattr(kind, "TYPE", None)
     if declared != type_name:
         return f"its TYPE is {declared!r}, and its entry point names it {type_name!r}"
+    for member in ("EMULATOR", "REVIEW_CALLBACKS"):
+        value = getattr(kind, member)
+        if value is not None and not (isinstance(value, str) and _REFERENCE.fullmatch(value)):
+            return f'its {member} must be None or "module:attribute", not {value!r}'
     settings = getattr(kind, "SETTINGS", None)
     if not (isinstance(settings, type) and issubclass(settings, ProviderSettingsBase)):
         return "its SETTINGS is not a model derived from ivrsync.settings.ProviderSettingsBase"
@@ -67,10 +71,6 @@ def _problem(kind: object, type_name: str) -> str | None:
     annotation = field.annotation if field is not None else None
     if get_origin(annotation) is not Literal or get_args(annotation) != (type_name,):
         return f'its SETTINGS must declare `type: Literal["{type_name}"]`'
-    for member in ("EMULATOR", "REVIEW_CALLBACKS"):
-        value = getattr(kind, member)
-        if value is not None and not (isinstance(value, str) and _REFERENCE.fullmatch(value)):
-            return f'its {member} must be None or "module:attribute", not {value!r}'
     return None
 
 
