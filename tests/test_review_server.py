@@ -6,6 +6,7 @@ answered so that nothing unstored is ever acknowledged; results survive a SIGKIL
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -43,6 +44,7 @@ from ivrsync.reviews.client import (
 from ivrsync.reviews.server import ReviewServer
 from ivrsync.reviews.store import ReviewResult, ReviewStore
 from tests.conftest import DATA, RunCli, read_line
+from tests.test_architecture import _code_texts
 
 WAV_B64 = base64.b64encode((DATA / "alaw_8k_mono.wav").read_bytes()).decode()
 # Fixed, not random: parameters are built from it, and their ids must be the same in every
@@ -875,3 +877,17 @@ def test_the_command_serves_one_format_and_asks_which_when_types_differ() -> Non
 
 
 VERDICT_CALLBACKS = _VerdictCallbacks()
+
+
+def test_the_review_package_names_no_field_of_a_provider_format() -> None:
+    """Huawei's fields live in its provider package; reviews/ code (docstrings aside, which
+    may say where the design comes from) speaks only of results and the format's answers."""
+    fields = re.compile(r"fileId|fileUrl|returnCode|callBackUrl|retCode")
+    package = Path(server_module.__file__).parent
+    found = [
+        f"{path.name}:{line}: {text!r}"
+        for path in sorted(package.glob("*.py"))
+        for line, text in _code_texts(ast.parse(path.read_text("utf-8")))
+        if fields.search(text)
+    ]
+    assert found == []
