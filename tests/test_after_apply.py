@@ -12,6 +12,7 @@ import pytest
 
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig, reject_names_matching
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from ivrsync.providers.huawei_aicc_callbacks import CALLBACKS
 from ivrsync.reviews.server import ReviewServer
 from ivrsync.reviews.store import ReviewStore
 from ivrsync.state.store import LocalStateStore
@@ -54,7 +55,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with (
         HuaweiEmulator(huawei_config) as huawei,
         TencentEmulator(tencent_config) as tencent,
-        ReviewServer(ReviewStore(tmp_path / "reviews.sqlite3"), REVIEW_TOKEN) as reviews,
+        ReviewServer(ReviewStore(tmp_path / "reviews.sqlite3"), REVIEW_TOKEN, CALLBACKS) as reviews,
         static_files(root) as audio,
     ):
         repo = two_provider_repository(

@@ -18,6 +18,7 @@ import pytest
 
 from ivrsync.emulator.common import MAX_BODY_BYTES, EmulatorServer, Request, Response
 from ivrsync.http_json import NotJSON, decode_json
+from ivrsync.providers.huawei_aicc_callbacks import CALLBACKS
 from ivrsync.reviews.server import ReviewServer
 from ivrsync.reviews.store import ReviewStore
 
@@ -58,7 +59,10 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         with Echo() as emulator:
             yield Target(emulator.port, "/", MAX_BODY_BYTES)
     else:
-        with ReviewStore(tmp_path / "reviews.db") as store, ReviewServer(store, TOKEN) as server:
+        with (
+            ReviewStore(tmp_path / "reviews.db") as store,
+            ReviewServer(store, TOKEN, CALLBACKS) as server,
+        ):
             yield Target(server.port, f"/callbacks/{TOKEN}", server.max_body)
 
 

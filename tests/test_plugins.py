@@ -277,6 +277,12 @@ def _fake_distribution(site: Path, name: str, entry_points: str, modules: dict[s
             '`type: Literal["copied"]`',
         ),
         (
+            "oldstyle",
+            "providers.p: the provider plug-in 'oldstyle' of ivrsync-misfits 0.1 (entry point "
+            "'ivrsync_oldstyle') cannot be used: its REVIEW_CALLBACKS must be None or "
+            '"module:attribute", not True',
+        ),
+        (
             "tencent-ccc",
             "providers.p: the provider type 'tencent-ccc' is declared by both ivrsync (built in) "
             "and ivrsync-clash 0.1: uninstall one of them",
@@ -309,8 +315,13 @@ def test_a_plugin_that_cannot_be_used_is_named_and_the_others_work(
     _fake_distribution(
         plugins,
         "ivrsync-misfits",
-        "renamed = ivrsync_folder\ncopied = ivrsync_copied",
-        {"ivrsync_copied": "from ivrsync_folder import *\nTYPE = 'copied'\n"},
+        "renamed = ivrsync_folder\ncopied = ivrsync_copied\noldstyle = ivrsync_oldstyle",
+        {
+            "ivrsync_copied": "from ivrsync_folder import *\nTYPE = 'copied'\n",
+            # REVIEW_CALLBACKS was a boolean before it named the callback format.
+            "ivrsync_oldstyle": "from ivrsync_folder import *\nTYPE = 'oldstyle'\n"
+            "REVIEW_CALLBACKS = True\n",
+        },
     )
     if provider_type == "folder":
         _fake_distribution(plugins, "ivrsync-folder-copy", "folder = ivrsync_folder", {})

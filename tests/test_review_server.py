@@ -6,6 +6,7 @@ answered so that nothing unstored is ever acknowledged; results survive a SIGKIL
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -32,7 +33,9 @@ import pytest
 
 from ivrsync.emulator import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.huawei import TOKEN_PATH, UPLOAD_PATH, reject_names_matching
+from ivrsync.providers.huawei_aicc_callbacks import CALLBACKS
 from ivrsync.reviews import server as server_module
+from ivrsync.reviews.callbacks import CallbackRefused, decode_callback
 from ivrsync.reviews.client import (
     ReviewClient,
     ReviewServerUnreachable,
@@ -41,6 +44,7 @@ from ivrsync.reviews.client import (
 from ivrsync.reviews.server import ReviewServer
 from ivrsync.reviews.store import ReviewResult, ReviewStore
 from tests.conftest import DATA, RunCli, read_line
+from tests.test_architecture import _code_texts
 
 WAV_B64 = base64.b64encode((DATA / "alaw_8k_mono.wav").read_bytes()).decode()
 # Fixed, not random: parameters are built from it, and their ids must be the same in every
@@ -65,7 +69,7 @@ def store(tmp_path: Path) -> Iterator[ReviewStore]:
 
 @pytest.fixture
 def server(store: ReviewStore) -> Iterator[ReviewServer]:
-    with ReviewServer(store, TOKEN) as running:
+    with ReviewServer(store, TOKEN, CALLBACKS) as running:
         yield running
 
 
@@ -395,7 +399,7 @@ def test_requests_beyond_the_handlers_are_answered_503(
         return record(result)
 
     monkeypatch.setattr(store, "record", held_record)
-    with ReviewServer(store, TOKEN) as busy, ThreadPoolExecutor(1) as pool:
+    with ReviewServer(store, TOKEN, CALLBACKS) as busy, ThreadPoolExecutor(1) as pool:
         first = pool.submit(callback, busy)
         assert entered.wait(10)  # the one handler is busy storing
         answer = callback(busy, fileId="42")
@@ -446,7 +450,7 @@ def test_an_unexpected_error_is_answered_500(
     def broken(body: bytes) -> ReviewResult:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(server_module, "parse_callback", broken)
+    monkeypatch.setattr(server.callbacks, "parse", broken)
     answer = callback(server)
     assert answer.status_code == 500
     assert answer.json() == {"returnCode": "1", "description": "internal error"}
@@ -473,7 +477,7 @@ def test_the_oldest_stalled_connection_makes_room_for_a_new_one(
     store: ReviewStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_module, "_MAX_PENDING", 8)
-    with ReviewServer(store, TOKEN) as busy:
+    with ReviewServer(store, TOKEN, CALLBACKS) as busy:
         stalled = [socket.create_connection(("127.0.0.1", busy.port)) for _ in range(20)]
         try:
             for sock in stalled[:12]:  # the 12 oldest are evicted as the 12 newest arrive
@@ -490,7 +494,7 @@ def test_a_request_must_be_whole_by_the_deadline(store: ReviewStore) -> None:
     """A client sending its headers a byte at a time is answered 408 at the deadline for the
     whole request, however often it sends."""
     head = f"POST /callbacks/{TOKEN} HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode() + b"a" * 10_000
-    with ReviewServer(store, TOKEN, request_deadline=0.5) as server:
+    with ReviewServer(store, TOKEN, CALLBACKS, request_deadline=0.5) as server:
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             started = time.monotonic()
             for byte in head:  # a byte each time the server has not answered within 50 ms
@@ -753,3 +757,137 @@ def test_the_command_names_whoever_calls_back_from_the_registry() -> None:
     help_text = " ".join(done.stdout.split())
     assert "Receive Echo and Huawei review callbacks, store them durably" in help_text
     assert "Echo and Huawei must be able to reach it." in help_text
+
+
+# -- the callback format is the provider's ----------------------------------------------------
+
+
+class _VerdictCallbacks:
+    """A made-up provider's callbacks: `{"id": UUID, "verdict": "ok" | "no"}`, answered
+    `{"ok": true}`, refused `{"ok": false, "why": ...}`."""
+
+    file_id = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    file_id_form = "a UUID"
+
+    def parse(self, body: bytes) -> ReviewResult:
+        value = decode_callback(body)
+        verdicts = {"ok": "approved", "no": "rejected"}
+        if not isinstance(value, dict) or value.get("verdict") not in verdicts:
+            raise CallbackRefused(400, 'verdict must be "ok" or "no"')
+        file_id = value.get("id")
+        if not isinstance(file_id, str) or not self.file_id.fullmatch(file_id):
+            raise CallbackRefused(400, "id must be a UUID")
+        return ReviewResult(file_id, "approved" if value["verdict"] == "ok" else "rejected")
+
+    def accepted(self) -> dict[str, Any]:
+        return {"ok": True}
+
+    def refused(self, description: str) -> dict[str, Any]:
+        return {"ok": False, "why": description}
+
+
+PROMPT_ID = "4c1d2f3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+
+
+def test_the_server_speaks_the_format_it_is_given(store: ReviewStore) -> None:
+    """Routes, token, store and refresh's reading are the server's; what a callback says and
+    every answer's shape are the provider's, so a provider with other ids (UUIDs) and other
+    fields is served with no change to reviews/."""
+    with ReviewServer(store, TOKEN, _VerdictCallbacks()) as server:
+        posted = callback(server, {"id": PROMPT_ID, "verdict": "no"})
+        assert (posted.status_code, posted.json()) == (200, {"ok": True})
+
+        huawei = callback(server)  # Huawei's body means nothing to this format
+        assert (huawei.status_code, huawei.json()) == (
+            400,
+            {"ok": False, "why": 'verdict must be "ok" or "no"'},
+        )
+        wrong_token = callback(server, {"id": PROMPT_ID, "verdict": "ok"}, token="x" * 32)
+        assert (wrong_token.status_code, wrong_token.json()) == (
+            404,
+            {"ok": False, "why": "not found"},
+        )
+        method = HTTP.get(f"{server.url}/callbacks/{TOKEN}")
+        assert (method.status_code, method.json()) == (
+            405,
+            {"ok": False, "why": "GET is not allowed here; use POST"},
+        )
+
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        digits = HTTP.get(f"{server.url}/results?file_id={FILE_ID}", headers=headers)
+        assert (digits.status_code, digits.json()) == (
+            400,
+            {"error": f"file_id '{FILE_ID}' is not a UUID"},
+        )
+        with client(server) as reader:
+            results = reader.results([PROMPT_ID])
+    assert results[PROMPT_ID].status == "rejected"
+    assert [r.file_id for r in store.results()] == [PROMPT_ID]
+
+
+def _review_server_with(
+    types: dict[str, str | None], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`ivrsync review-server ARGS` with the registry's types given these REVIEW_CALLBACKS
+    (copies of Huawei's module otherwise)."""
+    script = (
+        "import sys, types\n"
+        "from ivrsync.providers import PROVIDER_TYPES, huawei_aicc\n"
+        "PROVIDER_TYPES.clear()\n"
+        f"for name, reference in {types!r}.items():\n"
+        "    kind = types.ModuleType(name)\n"
+        "    kind.__dict__.update(vars(huawei_aicc))\n"
+        "    kind.TYPE, kind.VENDOR, kind.REVIEW_CALLBACKS = name, name.title(), reference\n"
+        "    PROVIDER_TYPES[name] = kind\n"
+        "from ivrsync.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, "review-server", "--listen", "256.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "IVRSYNC_REVIEW_TOKEN": TOKEN},
+    )
+
+
+def test_the_command_serves_one_format_and_asks_which_when_types_differ() -> None:
+    huawei = "ivrsync.providers.huawei_aicc_callbacks:CALLBACKS"
+    other = "tests.test_review_server:VERDICT_CALLBACKS"
+    done = _review_server_with({"echo": huawei, "verdict": other, "quiet": None})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "Error: the provider types echo, verdict call back in different formats, and one "
+        "review server receives one: choose with --type (one server per format, each with "
+        "its own --listen and --db)"
+    )
+    # Chosen, the format is loaded and the server goes on to listen (here, where it cannot).
+    done = _review_server_with({"echo": huawei, "verdict": other}, "--type", "verdict")
+    assert done.returncode == 1
+    assert "cannot listen on 256.0.0.1:0 for the review server" in done.stderr
+    done = _review_server_with({"echo": huawei, "verdict": other}, "--type", "quiet")
+    assert done.returncode == 1
+    assert "'quiet' is not one of 'echo', 'verdict'" in done.stderr
+
+    done = _review_server_with({"quiet": None})
+    assert done.returncode == 1
+    assert "no registered provider type calls back with review results" in done.stderr
+
+
+VERDICT_CALLBACKS = _VerdictCallbacks()
+
+
+def test_the_review_package_names_no_field_of_a_provider_format() -> None:
+    """Huawei's fields live in its provider package; reviews/ code (docstrings aside, which
+    may say where the design comes from) speaks only of results and the format's answers."""
+    fields = re.compile(r"fileId|fileUrl|returnCode|callBackUrl|retCode")
+    package = Path(server_module.__file__).parent
+    found = [
+        f"{path.name}:{line}: {text!r}"
+        for path in sorted(package.glob("*.py"))
+        for line, text in _code_texts(ast.parse(path.read_text("utf-8")))
+        if fields.search(text)
+    ]
+    assert found == []

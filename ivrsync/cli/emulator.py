@@ -8,7 +8,6 @@ options and their help come from the provider registry (each type's EMULATOR).
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ import click
 
 from ivrsync.cli.options import common_options, console, parse_duration
 from ivrsync.emulator.command import Emulation, EmulatorOption, Prepared, Server, Setup
-from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers import PROVIDER_TYPES, load
 
 
 def _emulations() -> dict[str, Emulation]:
@@ -30,8 +29,7 @@ def _emulations() -> dict[str, Emulation]:
     for kind in PROVIDER_TYPES.values():
         if kind.EMULATOR is None:
             continue
-        module, _, attribute = kind.EMULATOR.partition(":")
-        emulation = getattr(importlib.import_module(module), attribute)
+        emulation = load(kind.EMULATOR)
         assert isinstance(emulation, Emulation), kind.EMULATOR
         assert emulation.name not in found and emulation.name != "all", emulation.name
         found[emulation.name] = emulation

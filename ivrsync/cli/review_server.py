@@ -1,9 +1,11 @@
 """`ivrsync review-server`: receive review callbacks until interrupted.
 
-The providers that call back with review results (REVIEW_CALLBACKS in the registry) post them
-here. Give them the callback URL it prints (as a manifest's `callback_url`, with the token
-written as `${IVRSYNC_REVIEW_TOKEN}`), and `refresh` reads the stored results back. The token
-comes only from the environment and is never printed: the startup line shows where it goes.
+The providers that call back with review results post them here, in the format their module
+names (REVIEW_CALLBACKS in the registry). One server speaks one format: where the provider
+types registered declare different ones, `--type` says which this one receives. Give them the
+callback URL it prints (as a manifest's `callback_url`, with the token written as
+`${IVRSYNC_REVIEW_TOKEN}`), and `refresh` reads the stored results back. The token comes only
+from the environment and is never printed: the startup line shows where it goes.
 """
 
 from __future__ import annotations
@@ -14,19 +16,47 @@ import sqlite3
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from ivrsync.cli.options import common_options, console
-from ivrsync.providers import PROVIDER_TYPES
+from ivrsync.providers import PROVIDER_TYPES, load
 from ivrsync.reviews.token import TOKEN_VARIABLE, token_problem
+
+if TYPE_CHECKING:
+    from ivrsync.reviews.callbacks import CallbackFormat
 
 DEFAULT_LISTEN = "127.0.0.1:8095"
 DEFAULT_DB = Path(".ivrsync") / "reviews.sqlite3"
+# The provider types that call back with review results: their format, by type.
+FORMATS = {
+    name: kind.REVIEW_CALLBACKS
+    for name, kind in PROVIDER_TYPES.items()
+    if kind.REVIEW_CALLBACKS is not None
+}
 # Who posts review results here: the companies of the types that call back.
-CALLERS = " and ".join(
-    sorted({kind.VENDOR for kind in PROVIDER_TYPES.values() if kind.REVIEW_CALLBACKS})
-)
+CALLERS = " and ".join(sorted({PROVIDER_TYPES[name].VENDOR for name in FORMATS}))
+
+
+def _callback_format(chosen: str | None) -> CallbackFormat:
+    """The format of the callbacks this server receives: the one every type that calls back
+    declares, or the chosen type's (`--type`) where they differ."""
+    if chosen is not None:
+        return cast("CallbackFormat", load(FORMATS[chosen]))
+    references = sorted(set(FORMATS.values()))
+    if not references:
+        raise click.ClickException(
+            "no registered provider type calls back with review results (none declares "
+            "REVIEW_CALLBACKS): there is nothing for review-server to receive"
+        )
+    if len(references) > 1:
+        raise click.ClickException(
+            f"the provider types {', '.join(sorted(FORMATS))} call back in different formats, "
+            "and one review server receives one: choose with --type (one server per format, "
+            "each with its own --listen and --db)"
+        )
+    return cast("CallbackFormat", load(references[0]))
 
 
 def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
@@ -74,7 +104,15 @@ def _parse_listen(ctx: click.Context, param: click.Parameter, value: str) -> tup
     help="SQLite database of review results (created if missing), relative to the working "
     "directory (-C applies).",
 )
-def review_server(listen: tuple[str, int], db: Path) -> int:
+@click.option(
+    "--type",
+    "chosen",
+    type=click.Choice(sorted(FORMATS)),
+    default=None,
+    help="The provider type whose callbacks to receive; needed only where the registered "
+    "types that call back use different formats.",
+)
+def review_server(listen: tuple[str, int], db: Path, chosen: str | None) -> int:
     from ivrsync import secrets
     from ivrsync.emulator.common import is_loopback
     from ivrsync.reviews.server import ReviewServer
@@ -86,6 +124,7 @@ def review_server(listen: tuple[str, int], db: Path) -> int:
     problem = token_problem(token)
     if problem is not None:
         raise click.ClickException(problem)
+    callbacks = _callback_format(chosen)
     host, port = listen
     out = console()
     try:
@@ -100,7 +139,7 @@ def review_server(listen: tuple[str, int], db: Path) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server = ReviewServer(store, token, host=host, port=port)
+        server = ReviewServer(store, token, callbacks, host=host, port=port)
         try:
             server.start()
         except OSError as e:

@@ -8,7 +8,9 @@ a type another distribution declares too) is left out of `PROVIDER_TYPES` and no
 
 from __future__ import annotations
 
+import importlib
 import logging
+import re
 from datetime import UTC, tzinfo
 from importlib import metadata
 from typing import Any, Literal, cast, get_args, get_origin
@@ -29,6 +31,10 @@ PROVIDER_TYPES: dict[str, ProviderType[Any]] = {
 }
 # Types that installed plug-ins declare but that cannot be used, with why (one line).
 UNUSABLE: dict[str, str] = {}
+
+# "module:attribute", how a provider type names what the registry must not import itself
+# (EMULATOR, REVIEW_CALLBACKS): it is imported only by the command that uses it.
+_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 # What a provider type must have: the protocol's attributes and functions.
 PROTOCOL_MEMBERS: tuple[str, ...] = tuple(
@@ -54,6 +60,10 @@ def _problem(kind: object, type_name: str) -> str | None:
     declared = getattr(kind, "TYPE", None)
     if declared != type_name:
         return f"its TYPE is {declared!r}, and its entry point names it {type_name!r}"
+    for member in ("EMULATOR", "REVIEW_CALLBACKS"):
+        value = getattr(kind, member)
+        if value is not None and not (isinstance(value, str) and _REFERENCE.fullmatch(value)):
+            return f'its {member} must be None or "module:attribute", not {value!r}'
     settings = getattr(kind, "SETTINGS", None)
     if not (isinstance(settings, type) and issubclass(settings, ProviderSettingsBase)):
         return "its SETTINGS is not a model derived from ivrsync.settings.ProviderSettingsBase"
@@ -92,6 +102,13 @@ def _load_plugins() -> None:
 
 
 _load_plugins()
+
+
+def load(reference: str) -> object:
+    """What a "module:attribute" reference of a provider type names (EMULATOR,
+    REVIEW_CALLBACKS), imported now."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def quota_time_zone(provider_type: str) -> tzinfo:

@@ -183,9 +183,11 @@ class ProviderType(Protocol[SettingsT]):
     # Whether uploads are reviewed before flows may use them (refresh then fetches the
     # results); where not, an upload is recorded as approved as soon as it is stored.
     REVIEWS: bool
-    # Whether its review results (REVIEWS) are POSTed to a callback URL, the one `ivrsync
-    # review-server` receives at (rather than read from the API by `reviews`).
-    REVIEW_CALLBACKS: bool
+    # Where its review results (REVIEWS) are POSTed to a callback URL, the one `ivrsync
+    # review-server` receives at (rather than read from the API by `reviews`): "module:
+    # attribute" of its `ivrsync.reviews.callbacks.CallbackFormat` (what a callback says, how it
+    # is answered), imported by the review server only; None where it does not call back.
+    REVIEW_CALLBACKS: str | None
     # Prompt-level settings this type takes (keys of each prompt and of `defaults:`), by key.
     PROMPT_OPTIONS: Mapping[str, PromptOption]
     # "module:attribute" of its emulator's `ivrsync.emulator.command.Emulation`, or None: read

@@ -47,8 +47,9 @@ CAN_UPDATE = False
 CAN_DELETE = False
 # Every upload is reviewed before flows may use it (docs/providers/huawei-aicc.md#review-callback).
 REVIEWS = True
-# Review results are POSTed to callback_url (docs/providers/huawei-aicc.md#review-callback).
-REVIEW_CALLBACKS = True
+# Review results are POSTed to callback_url (docs/providers/huawei-aicc.md#review-callback), in
+# the format `ivrsync review-server` reads with this (imported only there).
+REVIEW_CALLBACKS: str | None = "ivrsync.providers.huawei_aicc_callbacks:CALLBACKS"
 # "The maximum size is 8 MB": read as 8,000,000 bytes of base64 text unless the manifest says
 # `size_limit_of: file` (the documentation does not say which).
 MAX_UPLOAD_BYTES = 8_000_000

@@ -49,7 +49,7 @@ CAN_DELETE = False
 # (docs/providers/tencent-ccc.md#listing-and-reviews).
 REVIEWS = True
 # Review results are read from DescribeIvrAudioList, not called back.
-REVIEW_CALLBACKS = False
+REVIEW_CALLBACKS: str | None = None
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's

@@ -1,4 +1,4 @@
-"""Reads Huawei review results from `ivrsync review-server` (what `refresh` uses).
+"""Reads review results from `ivrsync review-server` (what `refresh` uses).
 
 Errors are `ReviewServerError`s whose messages name the server's URL, never the token.
 """
@@ -24,7 +24,8 @@ __all__ = [
     "ReviewTokenRefused",
 ]
 
-# fileIds per GET: 200 ids of 19 digits make a URL of about 6 kB, far below any server's limit.
+# FileIds per GET: 200 ids of 19 digits make a URL of about 6 kB (UUIDs, 10 kB), far below any
+# server's limit.
 BATCH_SIZE = 200
 
 
@@ -78,11 +79,11 @@ class ReviewClient:
         self.close()
 
     def results(self, file_ids: list[str]) -> dict[str, ReviewResult]:
-        """The stored result of each fileId that has one (fileIds without are left out)."""
+        """The stored result of each FileId that has one (FileIds without are left out)."""
         wanted = list(dict.fromkeys(file_ids))
         bad = [f for f in wanted if not FILE_ID_PATTERN.fullmatch(f)]
         if bad:
-            raise ValueError(f"fileId {bad[0]!r} is not decimal digits")
+            raise ValueError(f"{bad[0]!r} is not a FileId")
         found: dict[str, ReviewResult] = {}
         for start in range(0, len(wanted), BATCH_SIZE):
             batch = wanted[start : start + BATCH_SIZE]

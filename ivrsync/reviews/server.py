@@ -1,12 +1,15 @@
-"""The receiver of Huawei AICC review callbacks, and the results endpoint `refresh` reads.
+"""The receiver of review callbacks, and the results endpoint `refresh` reads.
 
-    POST /callbacks/<token>   Huawei's callback; answered {"returnCode": "0"} once stored
+    POST /callbacks/<token>   a provider's callback; acknowledged once stored
     GET  /results?file_id=..  stored results (Authorization: Bearer <token>)
     GET  /healthz             {"ok": true}
 
-A callback is committed to the store before it is acknowledged; a store that fails answers 500
-with returnCode "1", so the platform tries again, and nothing acknowledged is ever lost. A
-wrong token is answered exactly like an unknown path (404), without reading the body.
+What a callback says and how it is answered is the provider's (a `CallbackFormat`, which its
+module names in REVIEW_CALLBACKS; Huawei AICC's was the first): the callback routes and every
+error answer speak it, the results endpoint speaks ivrsync's own. A callback is committed to
+the store before it is acknowledged; a store that fails answers 500 with the format's refusal,
+so the platform tries again, and nothing acknowledged is ever lost. A wrong token is answered
+exactly like an unknown path (404), without reading the body.
 
 It faces the internet. Every request is read whole by a `RequestGate` (ivrsync.serving) before
 a thread handles it: a connection that sends nothing, or a byte at a time, costs a buffer rather
@@ -30,7 +33,8 @@ from dataclasses import dataclass, fields
 from typing import ClassVar, Self
 
 from ivrsync import secrets
-from ivrsync.reviews.store import FILE_ID_PATTERN, ReviewResult, ReviewStatus, ReviewStore
+from ivrsync.reviews.callbacks import CallbackFormat, CallbackRefused
+from ivrsync.reviews.store import ReviewResult, ReviewStore
 from ivrsync.reviews.token import token_matches, token_problem
 
 __all__ = [
@@ -41,10 +45,9 @@ __all__ = [
     "InjectedStoreFailure",
     "ReviewServer",
     "ReviewServerStats",
-    "parse_callback",
 ]
 
-from ivrsync.http_json import NotJSON, Request, Response, decode_json
+from ivrsync.http_json import Request, Response
 from ivrsync.serving import BackgroundServer, GatedHandler, GatedHTTPServer, Served
 
 logger = logging.getLogger("ivrsync.reviews.server")
@@ -54,9 +57,6 @@ RESULTS_PATH = "/results"
 HEALTH_PATH = "/healthz"
 DEFAULT_MAX_BODY = 64 * 1024
 
-# Huawei's review statuses (docs/providers/huawei-aicc.md#review-callback).
-_STATUSES: dict[str, ReviewStatus] = {"2": "approved", "3": "rejected"}
-
 # Seconds from accepting a connection to having its whole request (head and body); past it,
 # 408. A callback is a few hundred bytes sent at once.
 DEFAULT_REQUEST_DEADLINE = 10.0
@@ -65,13 +65,10 @@ _WRITE_TIMEOUT = 10.0
 # Connections whose request is still arriving; a new one beyond evicts the oldest (503). Each
 # costs a file descriptor and a buffer, no thread.
 _MAX_PENDING = 512
-# Requests handled at once (threads); beyond, answered 503 at once (Huawei retries).
+# Requests handled at once (threads); beyond, answered 503 at once (the provider retries).
 _MAX_HANDLERS = 64
-# Callbacks are flat objects: anything nested deeper is refused before it is decoded.
-_MAX_JSON_DEPTH = 32
 
 _CALLBACK_IN_LINE = re.compile(r"(/callbacks/)[^\s?\"']*")
-_NOT_FOUND = Response(404, {"returnCode": "1", "description": "not found"})
 
 
 class InjectedStoreFailure(OSError):
@@ -89,60 +86,6 @@ class ReviewServerStats:
     store_failures: int = 0  # callbacks the store could not keep (500, not acknowledged)
     results_requests: int = 0  # GET /results answered
     refused_bearer: int = 0  # GET /results with a wrong or missing token (401)
-
-
-class _CallbackError(Exception):
-    """A callback that cannot be accepted: answer `status` with returnCode "1"."""
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-
-
-def parse_callback(body: bytes) -> ReviewResult:
-    """A callback body -> the result it reports; `_CallbackError` (400) saying what is wrong."""
-    try:
-        value = decode_json(body, max_depth=_MAX_JSON_DEPTH)
-    except NotJSON as e:
-        raise _CallbackError(400, f"{e}; a callback is flat" if e.too_deep else str(e)) from None
-    if not isinstance(value, dict):
-        raise _CallbackError(
-            400,
-            'the body must be a JSON object {"fileId": "...", "status": "2" or "3", '
-            '"comment": "...", "fileUrl": "..."}',
-        )
-    file_id = _digits(value.get("fileId"))
-    if file_id is None or not FILE_ID_PATTERN.fullmatch(file_id):
-        raise _CallbackError(
-            400, 'fileId is missing or not a number; it must be decimal digits, e.g. "1323"'
-        )
-    status = _digits(value.get("status"))
-    if status not in _STATUSES:
-        raise _CallbackError(
-            400, 'status is missing or unknown; it must be "2" (approved) or "3" (rejected)'
-        )
-    texts: dict[str, str | None] = {}
-    for name in ("comment", "fileUrl"):
-        text = value.get(name)
-        if text is not None and not isinstance(text, str):
-            raise _CallbackError(400, f"{name} must be a string when present")
-        texts[name] = text
-    return ReviewResult(
-        file_id=file_id,
-        status=_STATUSES[status],
-        comment=texts["comment"],
-        file_url=texts["fileUrl"],
-    )
-
-
-def _digits(value: object) -> str | None:
-    """A string, or a non-negative integer (not a boolean), as text; None for anything else."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    return None
 
 
 def mask_callback_path(text: str) -> str:
@@ -163,26 +106,20 @@ class _Handler(GatedHandler):
         return mask_callback_path(line)
 
 
-def _method_not_allowed(method: str, allowed: str) -> Response:
-    return Response(
-        405,
-        {"returnCode": "1", "description": f"{method} is not allowed here; use {allowed}"},
-        {"Allow": allowed},
-    )
-
-
 class ReviewServer(Served):
-    """Serve the callback and results endpoints for `store`, authenticated by `token`.
+    """Serve the callback and results endpoints for `store`, authenticated by `token`; the
+    callbacks, and every error answer, in the provider's format `callbacks`.
 
     `start()` listens (port 0 picks a free one) and serves in background threads; `stop()`
     releases the port. Also a context manager. `url` is the base URL; `callback_url` includes
-    the token (give it to Huawei; never print it).
+    the token (give it to the provider; never print it).
     """
 
     def __init__(
         self,
         store: ReviewStore,
         token: str,
+        callbacks: CallbackFormat,
         host: str = "127.0.0.1",
         port: int = 0,
         max_body: int = DEFAULT_MAX_BODY,
@@ -195,6 +132,7 @@ class ReviewServer(Served):
             raise ValueError("max_body must be at least 1 byte")
         secrets.register(token)
         self.store = store
+        self.callbacks = callbacks
         self.host = host
         self.max_body = max_body
         self.request_deadline = request_deadline
@@ -217,29 +155,33 @@ class ReviewServer(Served):
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return Response(200, {"ok": True})
         if path == HEALTH_PATH:
-            return _method_not_allowed(method, "GET")
-        return _NOT_FOUND
+            return self._method_not_allowed(method, "GET")
+        return self.error_response(404, "not found")
 
     def error_response(self, status: int, description: str) -> Response:
-        return Response(status, {"returnCode": "1", "description": description})
+        return Response(status, self.callbacks.refused(description))
+
+    def _method_not_allowed(self, method: str, allowed: str) -> Response:
+        answer = self.error_response(405, f"{method} is not allowed here; use {allowed}")
+        return Response(answer.status, answer.body, {"Allow": allowed})
 
     def _callback(self, request: Request, segment: str) -> Response:
         if not self.token_matches(urllib.parse.unquote(segment)):
             self.count("refused_token")
-            return _NOT_FOUND
+            return self.error_response(404, "not found")
         if request.method != "POST":
-            return _method_not_allowed(request.method, "POST")
+            return self._method_not_allowed(request.method, "POST")
         try:
             if request.problem is not None:
-                raise _CallbackError(*request.problem)
-            result = parse_callback(request.body)
-        except _CallbackError as e:
+                raise CallbackRefused(*request.problem)
+            result = self.callbacks.parse(request.body)
+        except CallbackRefused as e:
             self.count("invalid")
             logger.info("callback refused (%d): %s", e.status, e.description)
             return self.error_response(e.status, e.description)
         if not self.store_result(result):
             return self.error_response(500, "the review result could not be stored; send it again")
-        return Response(200, {"returnCode": "0"})
+        return Response(200, self.callbacks.accepted())
 
     def _results(self, request: Request) -> Response:
         authorization = request.header("Authorization") or ""
@@ -252,7 +194,7 @@ class ReviewServer(Served):
                 {"WWW-Authenticate": 'Bearer realm="ivrsync review-server"'},
             )
         if request.method not in ("GET", "HEAD"):
-            return _method_not_allowed(request.method, "GET")
+            return self._method_not_allowed(request.method, "GET")
         try:
             parameters = urllib.parse.parse_qs(
                 request.query, keep_blank_values=True, errors="strict"
@@ -266,9 +208,10 @@ class ReviewServer(Served):
             )
         file_ids = parameters.get("file_id")
         if file_ids is not None:
-            bad = [f for f in file_ids if not FILE_ID_PATTERN.fullmatch(f)]
+            bad = [f for f in file_ids if not self.callbacks.file_id.fullmatch(f)]
             if bad:
-                return Response(400, {"error": f"file_id {bad[0][:50]!r} is not decimal digits"})
+                form = self.callbacks.file_id_form
+                return Response(400, {"error": f"file_id {bad[0][:50]!r} is not {form}"})
         try:
             results = self.store.results(file_ids)
         except Exception:
@@ -299,7 +242,7 @@ class ReviewServer(Served):
         except Exception as e:
             self.count("store_failures")
             logger.error(
-                "could not store the review result of fileId %s (answered 500, the platform "
+                "could not store the review result of FileId %s (answered 500, the platform "
                 "will send it again): %s: %s",
                 result.file_id,
                 type(e).__name__,
@@ -308,7 +251,7 @@ class ReviewServer(Served):
             return False
         self.count("stored" if changed else "repeated")
         logger.info(
-            "review result of fileId %s: %s%s",
+            "review result of FileId %s: %s%s",
             result.file_id,
             result.status,
             "" if changed else " (again)",
@@ -354,5 +297,5 @@ class ReviewServer(Served):
 
     @property
     def callback_url(self) -> str:
-        """The URL to give Huawei as callBackUrl: it contains the token."""
+        """The URL to give the provider for its callbacks: it contains the token."""
         return f"{self.url}{CALLBACK_PREFIX}{self._token}"

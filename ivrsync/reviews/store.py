@@ -1,6 +1,7 @@
-"""A durable store of Huawei review results: one SQLite row per fileId.
+"""A durable store of review results: one SQLite row per FileId, whichever provider sent it.
 
-A result acknowledged to Huawei is never re-sent, so it must survive whatever happens after the
+A result acknowledged to its provider (Huawei, whose callbacks this was built for) is never
+re-sent, so it must survive whatever happens after the
 answer: each `record` is its own transaction, committed with `synchronous=FULL` (in WAL mode the
 log is fsynced at every commit) before it returns. Repeated deliveries of the same result (a
 retry after an answer that got lost) are stored once and counted.
@@ -24,9 +25,9 @@ __all__ = ["FILE_ID_PATTERN", "ReviewResult", "ReviewStatus", "ReviewStore"]
 ReviewStatus = Literal["approved", "rejected"]
 STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
 
-# A Huawei fileId is a decimal number (19 digits in every documented example); the upper bound
-# only keeps garbage out.
-FILE_ID_PATTERN = re.compile(r"[0-9]{1,40}")
+# A FileId as any provider writes one (decimal numbers, UUIDs): the provider's callback format
+# checks its own form (ivrsync.reviews.callbacks); this bound only keeps garbage out.
+FILE_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -54,7 +55,7 @@ def _utc_now() -> datetime:
 @dataclass(frozen=True, slots=True)
 class ReviewResult:
     """One review result. `received_at` is when this result (as it now stands) was first
-    received; `deliveries` counts every delivery of the fileId (filled in by the store)."""
+    received; `deliveries` counts every delivery of the FileId (filled in by the store)."""
 
     file_id: str
     status: ReviewStatus
@@ -65,7 +66,9 @@ class ReviewResult:
 
     def __post_init__(self) -> None:
         if not FILE_ID_PATTERN.fullmatch(self.file_id):
-            raise ValueError(f"file_id must be 1 to 40 decimal digits, not {self.file_id!r}")
+            raise ValueError(
+                f"file_id must be 1 to 128 letters, digits and . _ : -, not {self.file_id!r}"
+            )
         if self.status not in STATUSES:
             raise ValueError(f"status must be 'approved' or 'rejected', not {self.status!r}")
         if self.received_at.tzinfo is None:
@@ -248,7 +251,7 @@ class ReviewStore:
         ]
 
     def received_times(self, file_id: str) -> tuple[datetime, datetime] | None:
-        """When a fileId's result was first and last delivered; None if it never was."""
+        """When a FileId's result was first and last delivered; None if it never was."""
         with self._lock:
             row = (
                 self._conn()

@@ -50,7 +50,7 @@ CAN_LIST = True
 CAN_UPDATE = True
 CAN_DELETE = True
 REVIEWS = False
-REVIEW_CALLBACKS = False
+REVIEW_CALLBACKS: str | None = None
 # No prompt-level settings, no emulator (the folder is its own), no entry in `ivrsync init`.
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
 EMULATOR: str | None = None
