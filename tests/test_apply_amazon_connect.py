@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -24,22 +22,12 @@ from ivrsync.emulator.amazon_connect import (
 from ivrsync.emulator.common import Request, Response
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import RunCli
-from tests.repo_factory import distinct_wav
+from tests.repo_factory import amazon_connect_repository, distinct_wav, mulaw_wav
 from tests.s3_server import s3_server
 
 ACCESS_KEY = "AKIATESTCONNECT00001"
 SECRET_KEY = "connect-test-secret-31"
 BUCKET = "ivr-prompts"
-
-
-def mulaw_wav(number: int, size: int = 800) -> bytes:
-    """A different WAV, mu-law, 8000 Hz, mono (what Amazon Connect plays) for every `number`."""
-    seed = number.to_bytes(4, "big")
-    samples = (seed * (size // 4 + 1))[:size]
-    fmt = struct.pack("<HHIIHH", 0x0007, 1, 8000, 8000, 1, 8)
-    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
-    chunks += b"data" + struct.pack("<I", len(samples)) + samples
-    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
 
 
 class RecordingEmulator(AmazonConnectEmulator):
@@ -113,39 +101,15 @@ def write_repo(
     extra: str = "",
     remote_names: dict[str, str] | None = None,
 ) -> Path:
-    """A repository of one Amazon Connect provider `connect`: one prompt per entry, in en_US."""
-    audio = root / "audio"
-    audio.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name, data in prompts.items():
-        (audio / f"{name}.wav").write_bytes(data)
-        lines.append(f"  {name}:\n")
-        if remote_names and name in remote_names:
-            lines.append(f"    remote_name: {remote_names[name]}\n")
-        lines.append(f"    audio:\n      en_US: audio/{name}.wav\n")
-    (root / "ivrsync.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            version: 1
-            providers:
-              connect:
-                type: amazon-connect
-                instance_id: ${{CONNECT_INSTANCE_ID:-{DEMO_INSTANCE_ID}}}
-                region: us-east-1
-                endpoint: {emulator.url}
-                staging:
-                  bucket: {BUCKET}
-                  prefix: staged/
-                  endpoint: {s3_endpoint}
-                tags:
-                  team: ivr
-            """
-        )
-        + extra
-        + "prompts:\n"
-        + "".join(lines)
+    return amazon_connect_repository(
+        root,
+        prompts,
+        endpoint=emulator.url,
+        s3_endpoint=s3_endpoint,
+        bucket=BUCKET,
+        extra=extra,
+        remote_names=remote_names,
     )
-    return root
 
 
 def state_ids(repo: Path) -> dict[str, str]:
