@@ -1287,7 +1287,7 @@ def test_the_unmutated_examples_are_valid(fuzz: Fuzz) -> None:
     check(fuzz, Case((), ("plan", "--no-lock")))
     code, out, _ = fuzz.run("-C", str(fuzz.repo), "validate")
     assert code == 0
-    assert out.startswith("Valid: 5 prompts")
+    assert out.startswith("Valid: 7 prompts")
 
 
 def test_the_check_catches_a_crash(fuzz: Fuzz, monkeypatch: pytest.MonkeyPatch) -> None:
