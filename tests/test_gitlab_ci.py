@@ -388,7 +388,7 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         assert re.search(r"^ivrsync-apply +finished in .* FAIL 3 *$", applied.output, re.M)
         result = json.loads((project / gitlab.ARTIFACTS / gitlab.RESULT_FILE).read_text())
         assert result["exit_code"] == 3
-        assert result["summary"]["uploaded"] == 12
+        assert result["summary"]["uploaded"] == 14
         assert result["summary"]["deferred"] == 4
         deferred = {r["address"] for r in result["resources"] if r["status"] == "deferred"}
         assert "Partial apply: what succeeded is in the state" in applied.output
