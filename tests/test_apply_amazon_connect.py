@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -366,3 +367,16 @@ def test_requests_keep_to_the_documented_rate(
     # The most CreatePrompts that arrived within any one second: 2 is the documented rate.
     most = max(sum(1 for u in creates if t <= u < t + 1.0) for t in creates)
     assert most <= 2, most
+
+
+def test_no_credential_or_signature_shows_even_in_debug_output(
+    run_cli: RunCli, tmp_path: Path, emulator: RecordingEmulator, s3_endpoint: str
+) -> None:
+    repo = write_repo(tmp_path, emulator, s3_endpoint, {"a": mulaw_wav(1)})
+    emulator.faults.lost_response_rate = 1.0  # the state keeps the error's text too
+    code, out, err = run_cli("-C", str(repo), "-vv", "apply", "--auto-approve")
+    assert code == 0, err
+    assert "DEBUG" in err
+    written = out + err + (repo / "ivrsync.state.json").read_text()
+    assert SECRET_KEY not in written
+    assert not re.search(r"Signature=[0-9a-f]{64}", written)
