@@ -380,3 +380,22 @@ def test_no_credential_or_signature_shows_even_in_debug_output(
     written = out + err + (repo / "ivrsync.state.json").read_text()
     assert SECRET_KEY not in written
     assert not re.search(r"Signature=[0-9a-f]{64}", written)
+
+
+def test_no_aws_credentials_anywhere_is_one_clear_error_before_any_request(
+    run_cli: RunCli,
+    tmp_path: Path,
+    emulator: RecordingEmulator,
+    s3_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = write_repo(tmp_path / "repo", emulator, s3_endpoint, {"a": mulaw_wav(1)})
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 1
+    assert "connect: no AWS credentials found (the standard chain)" in err
+    assert "Traceback" not in err
+    assert emulator.arrivals == []

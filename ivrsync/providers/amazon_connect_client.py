@@ -89,7 +89,9 @@ def aws_session(name: str, region: str, profile: str | None, env: Mapping[str, s
         where = f"profile {profile}" if profile else "the standard chain"
         raise CredentialsMissingError(
             f"{name}: no AWS credentials found ({where}): set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role is attached"
+            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role is attached",
+            # As other providers' missing variables are named, when several are missing.
+            [(name, "the AWS credential chain", "AWS_ACCESS_KEY_ID")],
         )
     frozen = credentials.get_frozen_credentials()
     for secret in (frozen.secret_key, frozen.token):
