@@ -39,35 +39,12 @@ s3_port=$(free_port)
 
 export AICC_APP_KEY=demo-app-key AICC_APP_SECRET=demo-app-secret
 export TENCENTCLOUD_SECRET_ID=AKIDdemo0000000000000000000000000000 TENCENTCLOUD_SECRET_KEY=demo-secret-key
-"$BIN/ivrsync" emulator all --huawei-port "$huawei_port" --tencent-port "$tencent_port" \
-  --review-delay 1 &
-emulator=$!
-# The Amazon Connect emulator and the S3 one it copies prompts from, with one demo key pair
-# (ivrsync's client stages and creates with the same AWS credentials).
+# Amazon Connect's emulator comes with the S3 one it copies prompts from; ivrsync stages the
+# audio and creates the prompts with the same (demo) AWS credentials.
 export AWS_ACCESS_KEY_ID=AKIADEMO0000CONNECT0 AWS_SECRET_ACCESS_KEY=demo-connect-secret-access-key
-"$BIN/python" - "$connect_port" "$s3_port" <<'PY' &
-import signal, sys
-from ivrsync.emulator.amazon_connect import AmazonConnectEmulator, AmazonConnectEmulatorConfig
-from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig
-
-key, secret = "AKIADEMO0000CONNECT0", "demo-connect-secret-access-key"
-s3 = S3Emulator(
-    S3EmulatorConfig(key, secret, buckets=["example-telecom-prompts"]), port=int(sys.argv[2])
-).start()
-config = AmazonConnectEmulatorConfig(
-    key, secret, s3_endpoint=s3.url, s3_access_key_id=key, s3_secret_access_key=secret
-)
-connect = AmazonConnectEmulator(config, port=int(sys.argv[1])).start()
-print(f"Amazon Connect emulator on {connect.url} (S3 on {s3.url})", flush=True)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-try:
-    signal.pause()
-finally:
-    connect.stop()
-    s3.stop()
-    print("Amazon Connect emulator stopped.", flush=True)
-PY
-connect=$!
+"$BIN/ivrsync" emulator all --huawei-port "$huawei_port" --tencent-port "$tencent_port" \
+  --amazon-connect-port "$connect_port" --s3-port "$s3_port" --review-delay 1 &
+emulator=$!
 "$BIN/python" -m http.server "$audio_port" --bind 127.0.0.1 --directory "$work/prompts" \
   >/dev/null 2>&1 &
 audio=$!
@@ -75,7 +52,7 @@ audio=$!
 export IVRSYNC_REVIEW_TOKEN=demo-review-token-0123456789
 "$BIN/ivrsync" review-server --listen "127.0.0.1:$review_port" --db "$work/reviews.sqlite3" &
 reviews=$!
-trap 'kill "$emulator" "$connect" "$audio" "$reviews" 2>/dev/null; wait "$emulator" "$connect" "$audio" "$reviews" 2>/dev/null || true' EXIT
+trap 'kill "$emulator" "$audio" "$reviews" 2>/dev/null; wait "$emulator" "$audio" "$reviews" 2>/dev/null || true' EXIT
 wait_for "$huawei_port" "$tencent_port" "$audio_port" "$review_port" "$connect_port" "$s3_port"
 # The example has no review server: point Huawei's callbacks at this one.
 "$BIN/python" - "$work/prompts/ivrsync.yaml" "$review_port" <<'PY'

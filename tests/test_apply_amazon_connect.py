@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +26,7 @@ from ivrsync.emulator.amazon_connect import (
 )
 from ivrsync.emulator.common import Request, Response
 from ivrsync.state.store import LocalStateStore
-from tests.conftest import RunCli
+from tests.conftest import RunCli, read_line
 from tests.repo_factory import amazon_connect_repository, distinct_wav, mulaw_wav
 from tests.s3_server import s3_server
 
@@ -399,3 +403,29 @@ def test_no_aws_credentials_anywhere_is_one_clear_error_before_any_request(
     assert "connect: no AWS credentials found (the standard chain)" in err
     assert "Traceback" not in err
     assert emulator.arrivals == []
+
+
+def test_the_emulator_command_serves_amazon_connect_with_its_s3_for_an_apply(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    command = [sys.executable, "-m", "ivrsync", "emulator", "amazon-connect", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--bucket", BUCKET], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        line = read_line(process.stderr, "ivrsync emulator amazon-connect")
+        found = re.search(r"emulator on (http://\S+) \(S3 on (http://\S+),", line)
+        assert found, line
+        assert "access key from AWS_ACCESS_KEY_ID" in line
+        connect_url, s3_url = found.groups()
+        repo = amazon_connect_repository(
+            tmp_path, {"a": mulaw_wav(1)}, endpoint=connect_url, s3_endpoint=s3_url, bucket=BUCKET
+        )
+        code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+        assert code == 0, err
+        assert "Apply complete: 1 uploaded" in out
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert b"Amazon Connect emulator stopped." in stderr

@@ -9,15 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ivrsync.audio import AudioInfo
-from ivrsync.providers.base import Finding, ReviewReport, Uploader, megabytes
+from ivrsync.providers.base import Finding, ReviewReport, Starter, Uploader, megabytes
 from ivrsync.settings import (
     Acknowledgement,
     EndpointUrl,
+    PromptOption,
     ProviderSettingsBase,
     S3AudioSource,
     SettingsModel,
@@ -42,6 +43,11 @@ CAN_UPDATE = True
 CAN_DELETE = True
 # Prompts are not reviewed: one is usable as soon as CreatePrompt answers.
 REVIEWS = False
+REVIEW_CALLBACKS = False
+# CreatePrompt takes nothing per prompt besides the audio and the name.
+PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
+# The emulator `ivrsync emulator` serves (with the S3 one it copies prompts from).
+EMULATOR: str | None = "ivrsync.emulator.amazon_connect_command:EMULATION"
 # `Name`: 1 to 127 characters; `Description`: 1 to 250 (docs/providers/amazon-connect.md#prompts).
 MAX_NAME_LENGTH = 127
 MAX_DESCRIPTION_LENGTH = 250
@@ -120,7 +126,29 @@ class AmazonConnectSettings(ProviderSettingsBase):
     acknowledge: list[Acknowledgement] = acknowledge_field("every prompt of this provider")
 
 
-SETTINGS: type[ProviderSettingsBase] = AmazonConnectSettings
+SETTINGS = AmazonConnectSettings
+
+STARTER: Starter | None = Starter(
+    title="Amazon Connect",
+    name="connect",
+    settings="""\
+    type: amazon-connect                      # the provider: Amazon Connect prompts
+    instance_id: ${CONNECT_INSTANCE_ID}       # the instance's id (the UUID that ends its ARN)
+    region: us-east-1                         # the instance's AWS Region
+    # endpoint: http://127.0.0.1:8099         # an emulator's; omit for AWS
+    # profile: ivr-admin                      # an AWS profile; omit for the standard chain
+    rate_limit: 2                             # requests a second, at most the documented 2
+    staging:                                  # Amazon Connect copies each prompt from S3:
+      bucket: my-ivr-prompts                  # a bucket the instance may read
+      prefix: ivrsync/                        # objects are named prefix + sha256 + .wav
+      # endpoint: http://127.0.0.1:9000       # an S3-compatible emulator's; omit for AWS S3
+      # region: us-east-1                     # the bucket's Region; omit for the instance's
+    tags: {}                                  # tags every prompt is created with
+    acknowledge: []                           # accepted warnings, counted not listed
+""",
+    to_upload="set CONNECT_INSTANCE_ID, and AWS credentials (AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, a profile or a role); audio must be WAV 8 kHz mono mu-law",
+)
 
 
 def derive_remote_name(prompt: str, locale: str, base: str | None) -> str:
@@ -180,7 +208,7 @@ def audio_findings(settings: AmazonConnectSettings, audio: AudioInfo) -> list[Fi
     return findings
 
 
-def uploaded_attributes(voice_type: str, audio: AudioInfo) -> dict[str, str]:
+def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
     """CreatePrompt takes nothing per prompt besides the audio and the name."""
     return {}
 
