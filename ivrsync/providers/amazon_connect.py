@@ -43,7 +43,8 @@ CAN_UPDATE = True
 CAN_DELETE = True
 # Prompts are not reviewed: one is usable as soon as CreatePrompt answers.
 REVIEWS = False
-REVIEW_CALLBACKS = False
+# Nothing is reviewed, so nothing calls back.
+REVIEW_CALLBACKS: str | None = None
 # CreatePrompt takes nothing per prompt besides the audio and the name.
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
 # The emulator `ivrsync emulator` serves (with the S3 one it copies prompts from).
