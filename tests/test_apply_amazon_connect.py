@@ -4,6 +4,7 @@ staged in a real S3-compatible server (moto's) that the emulator copies each S3U
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -371,6 +372,11 @@ def test_requests_keep_to_the_documented_rate(
     # The most CreatePrompts that arrived within any one second: 2 is the documented rate.
     most = max(sum(1 for u in creates if t <= u < t + 1.0) for t in creates)
     assert most <= 2, most
+    gaps = [b - a for a, b in itertools.pairwise(creates)]
+    print(
+        f"\nAmazon Connect rate: {count} CreatePrompts, at most {most} in any one second "
+        f"(documented: 2), {min(gaps):.3f} s apart at least"
+    )
 
 
 def test_no_credential_or_signature_shows_even_in_debug_output(
