@@ -435,3 +435,19 @@ def test_the_emulator_command_serves_amazon_connect_with_its_s3_for_an_apply(
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert b"Amazon Connect emulator stopped." in stderr
+
+
+def test_a_prompt_ivrsync_made_whose_record_was_lost_is_adopted_not_made_twice(
+    run_cli: RunCli, tmp_path: Path, emulator: RecordingEmulator, s3_endpoint: str
+) -> None:
+    repo = write_repo(tmp_path, emulator, s3_endpoint, {"a": mulaw_wav(1), "b": mulaw_wav(2)})
+    code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 0, err
+    ids = state_ids(repo)
+    (repo / "ivrsync.state.json").unlink()  # as a run that stored nothing would leave it
+    code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 0, err
+    assert "Apply complete: 2 uploaded" in out
+    assert state_ids(repo) == ids  # the same prompts, adopted by their Name and audio tag
+    assert len(emulator.prompts) == 2
+    assert emulator.requests["CreatePrompt"] == 4  # the second two refused as duplicates

@@ -277,15 +277,14 @@ class AmazonConnectUploader:
         """The prompts of these items by Name, where their tag says they hold the item's audio
         (a prompt of that Name made otherwise is not ours to adopt)."""
         by_name = {prompt.name: prompt for prompt in self.list_prompts()}
-        found: list[Uploaded | None] = []
-        for item in batch:
-            listed = by_name.get(item.remote_name)
-            if listed is None or self._tagged_sha256(listed.file_id) != item.sha256:
-                found.append(None)
-                continue
-            logger.info("%s: found as PromptId %s", item.address, listed.file_id)
-            found.append(Uploaded(item.address, listed.file_id, item.remote_name))
-        return found
+        return [self._ours(item, by_name.get(item.remote_name)) for item in batch]
+
+    def _ours(self, item: UploadItem, listed: PromptSummary | None) -> Uploaded | None:
+        """The listed prompt of the item's Name, if ivrsync created it from the item's audio."""
+        if listed is None or self._tagged_sha256(listed.file_id) != item.sha256:
+            return None
+        logger.info("%s: found as PromptId %s", item.address, listed.file_id)
+        return Uploaded(item.address, listed.file_id, item.remote_name)
 
     def files_by_id(self, file_ids: list[str]) -> list[RemoteFile]:
         """DescribePrompt of each; one not found is left out. Every prompt is usable at once."""
@@ -335,11 +334,11 @@ class AmazonConnectUploader:
         """After DuplicateResourceException: the prompt of that Name, if ivrsync created it
         from this audio (an earlier run whose answer was lost); else the refusal, saying how
         to take the existing prompt over."""
-        found = self.find([item])[0]
+        existing = next((p for p in self.list_prompts() if p.name == item.remote_name), None)
+        found = self._ours(item, existing)
         if found is not None:
             logger.info("%s: adopted PromptId %s (created earlier)", item.address, found.file_id)
             return found
-        existing = next((p for p in self.list_prompts() if p.name == item.remote_name), None)
         which = f" (PromptId {existing.file_id})" if existing else ""
         command = f"ivrsync import {item.address} {existing.file_id}" if existing else "import"
         return PermanentError(
