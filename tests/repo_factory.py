@@ -131,6 +131,7 @@ def amazon_connect_repository(
     bucket: str,
     extra: str = "",
     remote_names: Mapping[str, str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> Path:
     """One Amazon Connect provider `connect` (the emulator's instance), audio staged in
     `bucket`: one prompt in en_US per entry of `prompts` (name -> audio). `extra`: top-level
@@ -143,6 +144,8 @@ def amazon_connect_repository(
         lines.append(f"  {name}:\n")
         if remote_names and name in remote_names:
             lines.append(f"    remote_name: {remote_names[name]}\n")
+        if descriptions and name in descriptions:
+            lines.append(f"    description: {descriptions[name]}\n")
         lines.append(f"    audio:\n      en_US: audio/{name}.wav\n")
     (root / "ivrsync.yaml").write_text(
         textwrap.dedent(

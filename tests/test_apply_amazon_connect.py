@@ -106,6 +106,7 @@ def write_repo(
     *,
     extra: str = "",
     remote_names: dict[str, str] | None = None,
+    descriptions: dict[str, str] | None = None,
 ) -> Path:
     return amazon_connect_repository(
         root,
@@ -115,6 +116,7 @@ def write_repo(
         bucket=BUCKET,
         extra=extra,
         remote_names=remote_names,
+        descriptions=descriptions,
     )
 
 
@@ -451,3 +453,31 @@ def test_a_prompt_ivrsync_made_whose_record_was_lost_is_adopted_not_made_twice(
     assert state_ids(repo) == ids  # the same prompts, adopted by their Name and audio tag
     assert len(emulator.prompts) == 2
     assert emulator.requests["CreatePrompt"] == 4  # the second two refused as duplicates
+
+
+def test_the_prompts_description_is_sent_and_a_new_one_updates_it_in_place(
+    run_cli: RunCli, tmp_path: Path, emulator: RecordingEmulator, s3_endpoint: str, s3: Any
+) -> None:
+    audio = {"a": mulaw_wav(1), "b": mulaw_wav(2)}
+    long = "x" * 300
+    repo = write_repo(
+        tmp_path, emulator, s3_endpoint, audio, descriptions={"a": "Greeting", "b": long}
+    )
+    code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 0, err
+    ids = state_ids(repo)
+    prompts = by_id(emulator)
+    assert prompts[ids["connect.a.en_US"]].description == "Greeting"
+    assert prompts[ids["connect.b.en_US"]].description == "x" * 247 + "..."  # 250 at most
+    keys = staged(s3)
+    write_repo(repo, emulator, s3_endpoint, audio, descriptions={"a": "Welcome", "b": long})
+    code, out, _ = run_cli("-C", str(repo), "plan")
+    assert "connect.a.en_US will be updated in place" in out, out
+    assert "Plan: 0 to upload" in out
+    code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 0, err
+    assert "1 updated" in out
+    assert state_ids(repo) == ids
+    assert by_id(emulator)[ids["connect.a.en_US"]].description == "Welcome"
+    assert emulator.requests.get("UpdatePrompt") == 1
+    assert staged(s3) == keys  # the audio was not sent again

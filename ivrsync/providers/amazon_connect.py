@@ -45,7 +45,7 @@ CAN_DELETE = True
 REVIEWS = False
 # Nothing is reviewed, so nothing calls back.
 REVIEW_CALLBACKS: str | None = None
-# CreatePrompt takes nothing per prompt besides the audio and the name.
+# CreatePrompt takes nothing per prompt besides the audio, the name and the description.
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
 # The emulator `ivrsync emulator` serves (with the S3 one it copies prompts from).
 EMULATOR: str | None = "ivrsync.emulator.amazon_connect_command:EMULATION"
@@ -210,8 +210,14 @@ def audio_findings(settings: AmazonConnectSettings, audio: AudioInfo) -> list[Fi
 
 
 def uploaded_attributes(options: Mapping[str, Any], audio: AudioInfo) -> dict[str, str]:
-    """CreatePrompt takes nothing per prompt besides the audio and the name."""
-    return {}
+    """The prompt's description, as the prompt's `Description` (1 to 250 characters: a longer
+    one is cut there, ending in "..."). A changed one is an update in place."""
+    description = options.get("description")
+    if not description:
+        return {}
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        description = description[: MAX_DESCRIPTION_LENGTH - 3] + "..."
+    return {"description": description}
 
 
 def daily_quota(settings: AmazonConnectSettings) -> int | None:

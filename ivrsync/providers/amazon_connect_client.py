@@ -56,6 +56,12 @@ _AUTHENTICATION = frozenset(
 )
 
 
+def _description(item: UploadItem) -> dict[str, str]:
+    """`Description` as planned (amazon_connect.uploaded_attributes), where there is one."""
+    description = item.attributes.get("description")
+    return {"Description": description} if description else {}
+
+
 @dataclass(frozen=True, slots=True)
 class PromptSummary:
     """One entry of ListPrompts."""
@@ -215,13 +221,17 @@ class AmazonConnectUploader:
             except ContentChangedError as exc:
                 outcomes.append(exc)
                 continue
-            tags = {**self.tags, SHA256_TAG: item.sha256}
+            params: dict[str, Any] = {
+                "InstanceId": self.instance_id,
+                "Name": item.remote_name,
+                "S3Uri": uri,
+                "Tags": {**self.tags, SHA256_TAG: item.sha256},
+                **_description(item),
+            }
             ready()
             what = f"{self.name}: CreatePrompt {item.remote_name}"
             try:
-                answer = self.client.create_prompt(
-                    InstanceId=self.instance_id, Name=item.remote_name, S3Uri=uri, Tags=tags
-                )
+                answer = self.client.create_prompt(**params)
             except (ClientError, BotoCoreError) as exc:
                 error = self._error(exc, what, write=True)
                 if error.code != "DuplicateResourceException":
@@ -234,12 +244,14 @@ class AmazonConnectUploader:
     def update(
         self, item: UploadItem, file_id: str, content: bool, ready: Callable[[], None]
     ) -> Uploaded:
-        """UpdatePrompt: the new Name, and the new audio only when `content` (a rename sends
-        no S3Uri, so nothing is staged or copied)."""
+        """UpdatePrompt: the Name and the description, and the new audio only when `content`
+        (a rename sends no S3Uri, so nothing is staged or copied). A description the manifest
+        no longer gives stays: the API cannot empty one."""
         params: dict[str, Any] = {
             "InstanceId": self.instance_id,
             "PromptId": file_id,
             "Name": item.remote_name,
+            **_description(item),
         }
         if content:
             params["S3Uri"] = self._stage(item)
