@@ -35,6 +35,8 @@ MANDARIN = "cmn-latn-pinyin"
 
 # sox output options: what Huawei AICC plays without transcoding.
 ALAW_8K_MONO = ("-e", "a-law", "-r", "8000", "-c", "1")
+# What Amazon Connect plays (it transcodes nothing): WAV, 8 kHz, mono, U-Law.
+MULAW_8K_MONO = ("-e", "u-law", "-r", "8000", "-c", "1")
 # Deliberately not A-law, to show the "platform transcodes" warning.
 PCM16_16K_MONO = ("-e", "signed-integer", "-b", "16", "-r", "16000", "-c", "1")
 # Trim leading and trailing silence (sox can only trim the start, hence reverse).
@@ -65,6 +67,15 @@ SPEECH = (
     Speech(AUDIO / "zh_CN" / "main_menu.wav", MANDARIN, "账单查询请按1，技术支持请按2。"),
     Speech(AUDIO / "en_US" / "goodbye.wav", "en-us", "Thank you for calling. Goodbye."),
     Speech(AUDIO / "zh_CN" / "goodbye.wav", MANDARIN, "感谢来电，再见。"),
+    Speech(
+        AUDIO / "en_US" / "welcome.ulaw.wav", "en-us", "Welcome to Example Telecom.", MULAW_8K_MONO
+    ),
+    Speech(
+        AUDIO / "en_US" / "goodbye.ulaw.wav",
+        "en-us",
+        "Thank you for calling. Goodbye.",
+        MULAW_8K_MONO,
+    ),
     Speech(
         AUDIO / "en_US" / "survey.wav",
         "en-us",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import struct
 import textwrap
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ivrsync.audio_cache import AudioCache
+from ivrsync.emulator.amazon_connect import DEMO_INSTANCE_ID
 from ivrsync.manifest.loader import load_project
 from ivrsync.plan.model import Action, Desired, Plan, PlanWarning, ResourceChange, StateRef, Summary
 from ivrsync.plan.planner import desired_upload
@@ -31,6 +33,16 @@ def distinct_wav(number: int, size: int = 800) -> bytes:
     """A different A-law WAV for every `number` (so every file has its own sha256)."""
     seed = number.to_bytes(4, "big")
     return alaw_wav((seed * (size // 4 + 1))[:size])
+
+
+def mulaw_wav(number: int, size: int = 800) -> bytes:
+    """A different WAV, mu-law, 8000 Hz, mono (what Amazon Connect plays) for every `number`."""
+    seed = number.to_bytes(4, "big")
+    samples = (seed * (size // 4 + 1))[:size]
+    fmt = struct.pack("<HHIIHH", 0x0007, 1, 8000, 8000, 1, 8)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"data" + struct.pack("<I", len(samples)) + samples
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
 
 
 def huawei_repository(
@@ -106,6 +118,56 @@ def tencent_repository(
         + source
         + "prompts:\n"
         + "".join(prompts)
+    )
+    return root
+
+
+def amazon_connect_repository(
+    root: Path,
+    prompts: Mapping[str, bytes],
+    *,
+    endpoint: str,
+    s3_endpoint: str,
+    bucket: str,
+    extra: str = "",
+    remote_names: Mapping[str, str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> Path:
+    """One Amazon Connect provider `connect` (the emulator's instance), audio staged in
+    `bucket`: one prompt in en_US per entry of `prompts` (name -> audio). `extra`: top-level
+    YAML before `prompts:` (a `removed:` list)."""
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, data in prompts.items():
+        (audio / f"{name}.wav").write_bytes(data)
+        lines.append(f"  {name}:\n")
+        if remote_names and name in remote_names:
+            lines.append(f"    remote_name: {remote_names[name]}\n")
+        if descriptions and name in descriptions:
+            lines.append(f"    description: {descriptions[name]}\n")
+        lines.append(f"    audio:\n      en_US: audio/{name}.wav\n")
+    (root / "ivrsync.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            providers:
+              connect:
+                type: amazon-connect
+                instance_id: ${{CONNECT_INSTANCE_ID:-{DEMO_INSTANCE_ID}}}
+                region: us-east-1
+                endpoint: {endpoint}
+                staging:
+                  bucket: {bucket}
+                  prefix: staged/
+                  endpoint: {s3_endpoint}
+                tags:
+                  team: ivr
+            """
+        )
+        + extra
+        + "prompts:\n"
+        + "".join(lines)
     )
     return root
 

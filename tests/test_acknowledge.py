@@ -49,7 +49,7 @@ def test_the_examples_intended_transcode_is_counted_not_listed_and_passes_strict
     code, out, err = run_cli("-C", str(repo), "validate", "--strict")
     assert (code, err) == (0, "")
     assert (
-        out == "Valid: 5 prompts, 16 resources, 2 providers (1 acknowledged warning not shown).\n"
+        out == "Valid: 7 prompts, 18 resources, 3 providers (1 acknowledged warning not shown).\n"
     )
     code, out, err = run_cli("-C", str(repo), "plan")
     assert code == 0

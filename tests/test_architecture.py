@@ -159,6 +159,12 @@ PROVIDER_TEXTS_ALLOWED = {
     "aicc.welcome.en_US": "an example address",
     "'ccc.*'": "an example glob",
 }
+# Words of a type name that are ordinary words of code too, and name no provider alone: the
+# type name itself, and its other words, still count.
+COMMON_WORDS = {
+    # amazon-connect: `sqlite3.connect`, `socket.connect`; "amazon" still counts.
+    "connect": "a verb of every database and socket API",
+}
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 
 
@@ -167,7 +173,12 @@ def _provider_words() -> re.Pattern[str]:
     identifier or a text: `is_huawei_native`, `HuaweiEmulator` and "Huawei's" all match."""
     from ivrsync.providers import PROVIDER_TYPES
 
-    words = {word for name in PROVIDER_TYPES for word in [name, *name.split("-")]}
+    words = {
+        word
+        for name in PROVIDER_TYPES
+        for word in [name, *name.split("-")]
+        if word not in COMMON_WORDS
+    }
     alternatives = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
     return re.compile(rf"(?<![a-z])({alternatives})(?![a-z])", re.IGNORECASE)
 
@@ -248,6 +259,9 @@ def test_the_provider_grep_sees_identifiers_and_messages() -> None:
         "6: 'tencent-ccc'",
         "7: 'apply looks Tencent ones up'",
     ]
+    # An ordinary word of a type name alone is no mention; the name and its other words are.
+    common = "db = sqlite3.connect(path)\nkind = 'amazon-connect'\nclass AmazonPrompt: ...\n"
+    assert provider_mentions(common) == ["2: 'amazon-connect'", "3: 'AmazonPrompt'"]
 
 
 def test_every_allowed_provider_mention_is_still_there() -> None:

@@ -32,7 +32,9 @@ from ivrsync.ci import git as ci_git
 from ivrsync.ci import github as ci_github
 from ivrsync.ci import github_api as ci_github_api
 from ivrsync.ci import markdown as ci_markdown
+from ivrsync.emulator.amazon_connect import AmazonConnectEmulator, AmazonConnectEmulatorConfig
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
+from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from tests.static_server import serving, static_files
 
@@ -48,6 +50,8 @@ SECRETS = {
     "AICC_APP_SECRET": "ci-app-secret-5d1e",
     "TENCENTCLOUD_SECRET_ID": "AKIDci00000000000000000000000000000001",
     "TENCENTCLOUD_SECRET_KEY": "ci-tencent-key-77ab",
+    "AWS_ACCESS_KEY_ID": "AKIACI0000CONNECT001",
+    "AWS_SECRET_ACCESS_KEY": "ci-connect-secret-3f9c",
 }
 TOKEN = "ghs_test_token_0123456789"
 REPOSITORY = "example/prompts"
@@ -268,6 +272,9 @@ def test_the_github_workflow_uses_the_action_as_declared() -> None:
     # The secrets are those the example manifest names, each from `secrets.` of the same name.
     manifest = (EXAMPLE / "ivrsync.yaml").read_text()
     named = set(re.findall(r"_env: (\w+)", manifest))
+    # Amazon Connect's come from the AWS credential chain, which no setting names.
+    if "type: amazon-connect" in manifest:
+        named |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert set(apply_step["env"]) == named
     for name, value in apply_step["env"].items():
         assert value == f"${{{{ secrets.{name} }}}}"
@@ -469,9 +476,11 @@ class Clouds:
 
 @pytest.fixture
 def clouds(tmp_path: Path) -> Iterator[Clouds]:
-    """Both emulators, and a static server publishing tmp_path/site for Tencent to fetch."""
+    """The three emulators, a static server publishing tmp_path/site for Tencent to fetch, and
+    the S3 server Amazon Connect copies prompts from."""
     site = tmp_path / "site"
     site.mkdir()
+    aws_key, aws_secret = SECRETS["AWS_ACCESS_KEY_ID"], SECRETS["AWS_SECRET_ACCESS_KEY"]
     with (
         HuaweiEmulator(
             HuaweiEmulatorConfig(
@@ -485,6 +494,18 @@ def clouds(tmp_path: Path) -> Iterator[Clouds]:
             )
         ) as tencent,
         static_files(site) as audio,
+        S3Emulator(
+            S3EmulatorConfig(aws_key, aws_secret, buckets=["example-telecom-prompts"])
+        ) as s3,
+        AmazonConnectEmulator(
+            AmazonConnectEmulatorConfig(
+                aws_key,
+                aws_secret,
+                s3_endpoint=s3.url,
+                s3_access_key_id=aws_key,
+                s3_secret_access_key=aws_secret,
+            )
+        ) as connect,
     ):
         env = {
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -496,6 +517,9 @@ def clouds(tmp_path: Path) -> Iterator[Clouds]:
             "AICC_ENDPOINT": huawei.url,
             "CCC_ENDPOINT": tencent.url,
             "CCC_AUDIO_BASE_URL": audio,
+            "CONNECT_ENDPOINT": connect.url,
+            "CONNECT_S3_ENDPOINT": s3.url,
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
         if os.environ.get("PYTHONPATH"):  # the ivrsync under test, in subprocesses too
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
@@ -528,13 +552,13 @@ def test_the_workflow_commands_in_order(tmp_path: Path, clouds: Clouds) -> None:
 
     planned = ivrsync("plan", "--out", "ivrsync.plan.json", "--detailed-exitcode")
     assert planned.returncode == 2, planned.stderr
-    assert "Plan: 16 to upload, 0 to replace, 0 to forget." in planned.stdout
+    assert "Plan: 18 to upload, 0 to replace, 0 to forget." in planned.stdout
     shown = ivrsync("show", "ivrsync.plan.json", "--format", "markdown")
     assert shown.returncode == 0
-    assert shown.stdout.startswith("**Plan: 16 to upload, 0 to replace, 0 to forget.**\n")
+    assert shown.stdout.startswith("**Plan: 18 to upload, 0 to replace, 0 to forget.**\n")
     applied = ivrsync("apply", "ivrsync.plan.json")
     assert applied.returncode == 0, applied.stderr
-    assert "Apply complete: 16 uploaded" in applied.stdout
+    assert "Apply complete: 18 uploaded" in applied.stdout
     git(repo, "add", "ivrsync.state.json")
     git(repo, "commit", "--quiet", "-m", "ivrsync: state after apply [skip ci]")
     assert git(repo, "show", "--name-only", "--format=", "HEAD") == "ivrsync.state.json"
@@ -834,9 +858,9 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     assert pr.outputs == {"exitcode": "2", "has-changes": "true", "plan-file": "ivrsync.plan.json"}
     assert pr.outcomes["run"] == "success", pr.log
     assert "ivrsync-plan" in runner.artifacts[501]
-    assert pr.summary.startswith("### ivrsync plan\n\n**Plan: 16 to upload, 0 to replace")
+    assert pr.summary.startswith("### ivrsync plan\n\n**Plan: 18 to upload, 0 to replace")
     [comment] = github_api.comments[7]
-    assert comment["body"].startswith("<!-- ivrsync-plan:. -->\n### ivrsync plan\n\n**Plan: 16")
+    assert comment["body"].startswith("<!-- ivrsync-plan:. -->\n### ivrsync plan\n\n**Plan: 18")
     assert f"Commit {head[:7]}" in comment["body"]
     # What GitHub's API then lists: the plan artifacts of the pull request's runs, newest first
     # (one of them from an older commit of the pull request).
@@ -886,7 +910,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     assert applied.outputs["has-changes"] == "true"
     assert applied.outputs["plan-file"].endswith("ivrsync-plan-reviewed-501/ivrsync.plan.json")
     assert "**Apply complete** (the plan `ivrsync.plan.json`)" in applied.summary
-    assert "Apply complete: 16 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.summary
+    assert "Apply complete: 18 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.summary
     assert applied.outcomes["commit-state"] == "success", applied.log
     assert "ivrsync-state" in runner.artifacts[601]
     git(seed, "pull", "--quiet", "origin", "main")

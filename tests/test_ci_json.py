@@ -155,7 +155,7 @@ def test_the_action_reads_only_the_json(
     assert done.outcomes["run"] == "success"
     assert annotations_of(done) == [
         "::warning title=ivrsync apply::The applied plan is done, but the branch wants more "
-        "(Plan: 7 to upload, 0 to replace, 0 to forget.): changes merged without a plan of "
+        "(Plan: 9 to upload, 0 to replace, 0 to forget.): changes merged without a plan of "
         "their own, or by a run GitHub cancelled while it waited. Run this workflow by hand "
         "to plan and apply them."
     ]
@@ -237,7 +237,7 @@ def test_a_settings_only_change_is_a_change_ci_plans_and_applies(
     tmp_path: Path,
     clouds: Clouds,  # noqa: F811
 ) -> None:
-    """Both endpoints moved (to the emulators) since the state was written, and nothing else:
+    """Every endpoint moved (to the emulators) since the state was written, and nothing else:
     the plan step says has-changes, apply records the settings without an upload, and the
     next plan has nothing to do."""
     ws = tmp_path / "ws"
@@ -252,7 +252,7 @@ def test_a_settings_only_change_is_a_change_ci_plans_and_applies(
     assert (planned.outputs["exitcode"], planned.outputs["has-changes"]) == ("2", "true")
     plan = json.loads((ws / "ivrsync.plan.json").read_text())
     assert plan["changes"] == []
-    assert plan["summary"]["settings"] == 2
+    assert plan["summary"]["settings"] == 3
     valid("plan", ws / "ivrsync.plan.json")
 
     applied = action(command="apply", **{"plan-file": "ivrsync.plan.json"})
@@ -262,6 +262,7 @@ def test_a_settings_only_change_is_a_change_ci_plans_and_applies(
     assert [(s["provider"], s["status"]) for s in result["settings"]] == [
         ("aicc", "done"),
         ("ccc", "done"),
+        ("connect", "done"),
     ]
     valid("apply-result", applied.steps["run"]["result-file"])
     assert clouds.huawei.uploads == [] and clouds.tencent.uploads == []

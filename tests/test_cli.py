@@ -91,9 +91,9 @@ def test_validate_json_reports_summary_problems_and_resources(run_cli: RunCli) -
     result = json.loads(out)
     assert result["valid"] is True
     assert result["summary"] == {
-        "prompts": 5,
-        "resources": 16,
-        "providers": 2,
+        "prompts": 7,
+        "resources": 18,
+        "providers": 3,
         "errors": 0,
         "warnings": 0,
         "acknowledged": 1,  # the survey's intended transcode
@@ -128,7 +128,7 @@ def test_strict_turns_warnings_into_failure(run_cli: RunCli, tmp_path: Path) -> 
 def test_data_goes_to_stdout_and_messages_to_stderr(run_cli: RunCli, tmp_path: Path) -> None:
     code, out, err = run_cli("-C", str(unacknowledged(tmp_path)), "validate")
     assert code == 0
-    assert out == "Valid: 5 prompts, 16 resources, 2 providers (1 warning).\n"
+    assert out == "Valid: 7 prompts, 18 resources, 3 providers (1 warning).\n"
     assert "warning:" in err
     assert "warning" not in out.split("(")[0]
 

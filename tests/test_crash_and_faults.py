@@ -1,7 +1,8 @@
 """The reliability figures: an apply killed at random moments, and an apply under faults.
 
 Both run against the two emulators at once, with 50 Huawei and 50 Tencent resources (Tencent
-allows 50 uploads a day). The figures are printed (`pytest -s`) for the issue notes.
+allows 50 uploads a day), and again against the Amazon Connect emulator. The figures are
+printed (`pytest -s`) for the issue notes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from ivrsync.emulator.amazon_connect import AmazonConnectEmulator, AmazonConnectEmulatorConfig
 from ivrsync.emulator.common import Request
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state.model import State
 from ivrsync.state.store import LocalStateStore
 from tests.conftest import RunCli, credentials_env, use_env
-from tests.repo_factory import two_provider_repository
+from tests.repo_factory import amazon_connect_repository, mulaw_wav, two_provider_repository
+from tests.s3_server import s3_server
 from tests.static_server import static_files
 
 KEY, SECRET = "crash-app-key", "crash-app-secret"
@@ -257,4 +260,132 @@ def test_an_apply_under_faults_converges_within_3_runs_without_tencent_duplicate
         f"uploads, 0 duplicates; Huawei {len(huawei_names)} uploads, {duplicates} duplicates "
         f"from {len(reuploaded)} re-uploads the user chose; throttled: Huawei "
         f"{world.huawei.throttled}, Tencent {world.tencent.rate_limited}"
+    )
+
+
+# -- Amazon Connect: the same two tests, against its emulator and moto's S3 -----------------
+# 2 requests/s: 12 prompts take ~7 s a run, so fewer runs and kills than above.
+AMAZON_COUNT = 12
+AMAZON_KILLS = 8
+AWS_KEY, AWS_SECRET = "AKIACRASHCONNECT0001", "crash-connect-secret"
+BUCKET = "crash-prompts"
+
+
+@dataclass
+class AmazonWorld:
+    repo: Path
+    connect: AmazonConnectEmulator
+    env: dict[str, str]
+
+    def state(self) -> State | None:
+        return LocalStateStore(self.repo / "ivrsync.state.json").read()
+
+
+@pytest.fixture
+def amazon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmazonWorld]:
+    env = {
+        "AWS_ACCESS_KEY_ID": AWS_KEY,
+        "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    use_env(monkeypatch, env)
+    with s3_server(BUCKET) as s3:
+        config = AmazonConnectEmulatorConfig(
+            access_key_id=AWS_KEY, secret_access_key=AWS_SECRET, s3_endpoint=s3
+        )
+        with AmazonConnectEmulator(config) as connect:
+            prompts = {f"p{n:05d}": mulaw_wav(n) for n in range(AMAZON_COUNT)}
+            repo = amazon_connect_repository(
+                tmp_path / "prompts", prompts, endpoint=connect.url, s3_endpoint=s3, bucket=BUCKET
+            )
+            yield AmazonWorld(repo, connect, {**os.environ, **env})
+
+
+def check_no_prompt_lost(world: AmazonWorld) -> tuple[int, int]:
+    """Every prompt the instance holds is in the state: recorded, or in doubt by its Name."""
+    state = world.state()
+    recorded = {e.file_id for e in state.resources.values()} if state else set()
+    doubtful = {d.remote_name for d in state.in_doubt.values()} if state else set()
+    for prompt in world.connect.prompts:
+        assert prompt.prompt_id in recorded or prompt.name in doubtful, (
+            f"Amazon Connect holds {prompt.prompt_id} ({prompt.name}) and the state lost it"
+        )
+    return len(recorded), len(doubtful)
+
+
+def assert_amazon_converged(world: AmazonWorld, run_cli: RunCli) -> None:
+    code, out, err = run_cli("-C", str(world.repo), "plan", "--detailed-exitcode")
+    assert (code, out.strip()) == (0, "No changes. The state matches the manifests."), out + err
+    state = world.state()
+    assert state is not None
+    assert state.in_doubt == {}
+    assert len(state.resources) == AMAZON_COUNT
+    # Every prompt is the state's, once: none made twice (a Name is unique, and the state
+    # holds the one each Name has).
+    assert {p.prompt_id for p in world.connect.prompts} == {
+        e.file_id for e in state.resources.values()
+    }
+
+
+def test_an_amazon_connect_apply_killed_at_random_moments_loses_and_duplicates_nothing(
+    amazon: AmazonWorld, run_cli: RunCli
+) -> None:
+    rng = random.Random(20261203)
+    apply = [sys.executable, "-m", "ivrsync", "-C", str(amazon.repo), "apply", "--auto-approve"]
+    landed = 0
+    for _ in range(AMAZON_KILLS):
+        process = subprocess.Popen(
+            apply, env=amazon.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        arrivals = KillAt(rng.randint(1, 4), process)
+        amazon.connect.on_request = arrivals
+        landed += arrivals.wait()
+        amazon.connect.on_request = None
+        check_no_prompt_lost(amazon)
+    code, _, err = run_cli("-C", str(amazon.repo), "apply", "--auto-approve")
+    assert code == 0, err
+    check_no_prompt_lost(amazon)
+    assert_amazon_converged(amazon, run_cli)
+    requests = amazon.connect.requests
+    print(
+        f"\nAmazon Connect crash test: {AMAZON_KILLS} runs, {landed} killed by SIGKILL "
+        f"mid-request; after each, the state held every prompt the instance holds; "
+        f"{len(amazon.connect.prompts)} prompts, 0 duplicates; CreatePrompt "
+        f"{requests.get('CreatePrompt', 0)}, ListPrompts {requests.get('ListPrompts', 0)}; "
+        f"throttled {amazon.connect.throttled}"
+    )
+
+
+def test_an_amazon_connect_apply_under_faults_converges_within_3_runs(
+    amazon: AmazonWorld, run_cli: RunCli
+) -> None:
+    faults = amazon.connect.faults
+    faults.error_rate = 0.10
+    faults.lost_response_rate = 0.05
+    faults.seed = 7
+    faults.throttle_every, faults.throttle_burst = 5, 1  # in requests, not seconds
+    runs = 0
+    history: list[str] = []
+    while runs < 3:
+        runs += 1
+        _, out, err = run_cli("-C", str(amazon.repo), "apply", "--auto-approve")
+        assert "Traceback" not in out + err
+        history.append(f"run {runs}: {out.strip()}\n{err}")
+        check_no_prompt_lost(amazon)
+        plan_code, _, _ = run_cli("-C", str(amazon.repo), "plan", "--detailed-exitcode")
+        state = amazon.state()
+        if plan_code == 0 and state is not None and not state.in_doubt:
+            break
+    try:
+        assert_amazon_converged(amazon, run_cli)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n\nwhat the runs left undone:\n" + "\n".join(history)
+        ) from None
+    requests = amazon.connect.requests
+    print(
+        f"\nAmazon Connect fault test: 10% 5xx, 5% lost answers, 1 in 5 throttled: converged "
+        f"after {runs} run(s); {len(amazon.connect.prompts)} prompts, 0 duplicates; "
+        f"CreatePrompt {requests.get('CreatePrompt', 0)}, ListPrompts "
+        f"{requests.get('ListPrompts', 0)}, throttled {amazon.connect.throttled}"
     )

@@ -310,7 +310,7 @@ def test_completion_lists_every_command_though_they_load_lazily(shell: str) -> N
         ("ivrsync state ", ["list", "mv", "rm", "show"]),
         ("ivrsync plan --form", ["--format"]),
         ("ivrsync plan --format ", ["text", "markdown", "json"]),
-        ("ivrsync emulator ", ["huawei", "tencent", "all"]),
+        ("ivrsync emulator ", ["huawei", "tencent", "amazon-connect", "all"]),
     ],
 )
 def test_completion_of_commands_options_and_choices(

@@ -5,6 +5,7 @@ command."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -68,12 +69,16 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_registered_emulator_gets_its_options_and_help() -> None:
     done = _run("emulator", "--help")
     assert done.returncode == 0, done.stderr
-    help_text = " ".join(done.stdout.split())
-    assert "[huawei|tencent|echo|all]" in help_text
+    # One line, as read; click may break a line after a hyphen ("amazon-" / "connect").
+    help_text = re.sub(r"(\w)- (\w)", r"\1-\2", " ".join(done.stdout.split()))
+    assert "[huawei|tencent|amazon-connect|echo|all]" in help_text
     assert "Echo: answers what it is told." in help_text
     assert "--echo-port INTEGER RANGE Port of the Echo emulator (default 7000)." in help_text
     assert "--echo-greeting TEXT What it says." in help_text
-    assert "(default: huawei 8080, tencent 8089, echo 7000; 0: any free port)" in help_text
+    assert (
+        "(default: huawei 8080, tencent 8089, amazon-connect 8099, echo 7000; 0: any free port)"
+        in help_text
+    )
     assert "Echo EchoName" in help_text
 
 
@@ -92,7 +97,10 @@ def test_the_port_options_of_other_emulators_do_not_apply() -> None:
     assert done.returncode == 1
     assert "--huawei-port does not apply: only echo is served" in done.stderr
     done = _run("emulator", "all", "--port", "7001")
-    assert "with all, use --huawei-port, --tencent-port and --echo-port" in done.stderr
+    assert (
+        "with all, use --huawei-port, --tencent-port, --amazon-connect-port and --echo-port"
+        in done.stderr
+    )
 
 
 def test_the_emulators_read_the_documentation_as_the_providers_do() -> None:

@@ -16,11 +16,15 @@ def test_example_repository_is_valid_with_its_one_transcode_acknowledged() -> No
     assert "aicc.survey.en_US" in warning.message
 
 
-def test_example_covers_both_providers_wav_mp3_locales_and_an_include() -> None:
+def test_example_covers_every_provider_wav_mp3_locales_and_an_include() -> None:
     report = validate_repository(EXAMPLES, env={})
     project = report.project
     assert project is not None
-    assert {s.type for s in project.providers.values()} == {"huawei-aicc", "tencent-ccc"}
+    assert {s.type for s in project.providers.values()} == {
+        "huawei-aicc",
+        "tencent-ccc",
+        "amazon-connect",
+    }
     assert len(project.prompt_names) >= 3
     assert {r.address.locale for r in project.resources} >= {"en_US", "zh_CN"}
     assert {info.format for info in report.audio.values()} == {"wav", "mp3"}

@@ -434,7 +434,7 @@ def test_outside_a_prompt_repository_fmt_says_so(run_cli: RunCli) -> None:
 def test_the_examples_are_formatted(run_cli: RunCli) -> None:
     code, out, err = run_cli("-C", str(EXAMPLES), "fmt", "--check")
     assert (code, out) == (0, ""), err
-    assert "2 files already formatted" in err
+    assert "3 files already formatted" in err
 
 
 # --- Whatever the input: the same data, the same comments, idempotent -------------------------

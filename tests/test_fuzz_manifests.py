@@ -1236,11 +1236,11 @@ FOUND: dict[str, tuple[tuple[tuple[str, bytes], ...], str]] = {
     ),
     "python-tag-on-a-list": (
         replaced(b"include:\n", b"include: !!python/object/apply:os.system\n"),
-        "ivrsync.yaml:33:10: error: the YAML tag '!!python/object/apply:os.system' is not allowed",
+        "ivrsync.yaml:45:10: error: the YAML tag '!!python/object/apply:os.system' is not allowed",
     ),
     "python-tag-on-a-key": (
         replaced(b"  welcome:", b"  !!python/name:os.system welcome:"),
-        "ivrsync.yaml:37:3: error: the YAML tag '!!python/name:os.system' is not allowed",
+        "ivrsync.yaml:49:3: error: the YAML tag '!!python/name:os.system' is not allowed",
     ),
     "nul-in-state-path": (
         replaced(b"path: ivrsync.state.json", b'path: "a\\0b"'),
@@ -1248,13 +1248,13 @@ FOUND: dict[str, tuple[tuple[tuple[str, bytes], ...], str]] = {
     ),
     "file-name-too-long": (
         replaced(WELCOME_AUDIO, b"en_US: " + b"a" * 300 + b".wav"),
-        "ivrsync.yaml:40:14: error: cannot read audio file "
+        "ivrsync.yaml:52:14: error: cannot read audio file "
         + "a" * 300
         + ".wav: File name too long",
     ),
     "nested-too-deep": (
         replaced(b"voice_type: ivr", b"voice_type: " + b"[" * 100_000),
-        "ivrsync.yaml:31:113: error: maps and lists nest more than 100 levels deep here",
+        "ivrsync.yaml:43:113: error: maps and lists nest more than 100 levels deep here",
     ),
     "carriage-return-in-a-key": (
         ((ROOT, b'version: 1\nproviders: {}\nmoved:\n- "\\r": null\n'),),
@@ -1287,7 +1287,7 @@ def test_the_unmutated_examples_are_valid(fuzz: Fuzz) -> None:
     check(fuzz, Case((), ("plan", "--no-lock")))
     code, out, _ = fuzz.run("-C", str(fuzz.repo), "validate")
     assert code == 0
-    assert out.startswith("Valid: 5 prompts")
+    assert out.startswith("Valid: 7 prompts")
 
 
 def test_the_check_catches_a_crash(fuzz: Fuzz, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -213,7 +213,7 @@ def test_the_note_is_found_across_pages_and_updated_in_place(
     quoted = "<!-- ivrsync-plan:. -->\nAs the bot said:"
     gitlab_api.notes["3"][5]["body"] = quoted
     env = note_env(gitlab_api.url)
-    gitlab.post_note(env, settings, "**Plan: 16 to upload**\n")
+    gitlab.post_note(env, settings, "**Plan: 18 to upload**\n")
     gitlab.post_note(env, settings, "**Plan: 1 to upload**\n")
     assert capsys.readouterr().out.splitlines() == [
         "Posted the plan note on !3.",
@@ -348,7 +348,7 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
     }
     merge_request = {**common, "CI_PIPELINE_SOURCE": "merge_request_event"}
     try:
-        # 1. The merge request plans: 16 uploads, noted once on !3.
+        # 1. The merge request plans: 18 uploads, noted once on !3.
         git(project, "checkout", "--quiet", "prompts")
         mr = runner.run(
             "merge request !3 (prompts)",
@@ -361,9 +361,9 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         assert "Posted the plan note on !3." in mr.output
         [note] = gitlab_api.notes["3"]
         assert note["body"].startswith("<!-- ivrsync-plan:ivr -->\n### ivrsync plan in `ivr/`\n")
-        assert "**Plan: 16 to upload, 0 to replace, 0 to forget.**" in note["body"]
+        assert "**Plan: 18 to upload, 0 to replace, 0 to forget.**" in note["body"]
         saved = project / gitlab.ARTIFACTS / gitlab.PLAN_FILE
-        assert json.loads(saved.read_text())["summary"]["create"] == 16
+        assert json.loads(saved.read_text())["summary"]["create"] == 18
         shown = subprocess.run(
             [sys.executable, "-m", "ivrsync", "show", str(saved), "--format", "markdown"],
             cwd=project / "ivr",
@@ -388,7 +388,7 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         assert re.search(r"^ivrsync-apply +finished in .* FAIL 3 *$", applied.output, re.M)
         result = json.loads((project / gitlab.ARTIFACTS / gitlab.RESULT_FILE).read_text())
         assert result["exit_code"] == 3
-        assert result["summary"]["uploaded"] == 12
+        assert result["summary"]["uploaded"] == 14
         assert result["summary"]["deferred"] == 4
         deferred = {r["address"] for r in result["resources"] if r["status"] == "deferred"}
         assert "Partial apply: what succeeded is in the state" in applied.output

@@ -50,7 +50,7 @@ def changes_by_action(result: Any) -> dict[str, list[str]]:
 def test_first_plan_uploads_every_resource(run_cli: RunCli, repo: Path) -> None:
     code, out, _ = run_cli("-C", str(repo), "plan")
     assert code == 0
-    assert out.rstrip().endswith("Plan: 16 to upload, 0 to replace, 0 to forget.")
+    assert out.rstrip().endswith("Plan: 18 to upload, 0 to replace, 0 to forget.")
     assert "+ aicc.welcome.en_US" in out
     assert "remote_name: WelcomeEnUS" in out
     assert "voice_type:  ivr" in out
@@ -273,7 +273,7 @@ def test_a_rejected_upload_is_a_warning_not_a_silent_no_op(run_cli: RunCli, repo
 def test_target_limits_the_plan_to_matching_addresses(run_cli: RunCli, repo: Path) -> None:
     result = plan_json(run_cli, repo, "--target", "ccc.hold.*")
     assert changes_by_action(result) == {"create": ["ccc.hold.en_US", "ccc.hold.zh_CN"]}
-    assert "14 other change(s)" in result["warnings"][0]["message"]
+    assert "16 other change(s)" in result["warnings"][0]["message"]
 
 
 def test_replace_uploads_an_unchanged_resource_again(run_cli: RunCli, repo: Path) -> None:
@@ -291,7 +291,7 @@ def test_saved_plan_renders_the_same_in_every_format(
     assert code == 0
     assert f"Saved the plan to {saved}." in err
     plan = Plan.from_json(saved.read_bytes(), str(saved))
-    assert plan.summary.create == 16
+    assert plan.summary.create == 18
     assert plan.state == StateRef(lineage=None, serial=0)
     assert set(plan.files) == {r.audio_path for r in load_project(repo, env={}).resources}
     code, shown, _ = run_cli("show", str(saved))
@@ -300,7 +300,7 @@ def test_saved_plan_renders_the_same_in_every_format(
     code, shown_json, _ = run_cli("show", str(saved), "--format", "json")
     assert json.loads(shown_json) == json.loads(saved.read_text())
     code, shown_md, _ = run_cli("show", str(saved), "--format", "markdown")
-    assert shown_md.startswith("**Plan: 16 to upload, 0 to replace, 0 to forget.**")
+    assert shown_md.startswith("**Plan: 18 to upload, 0 to replace, 0 to forget.**")
     assert "<details><summary>Full plan</summary>" in shown_md
 
 
@@ -427,4 +427,4 @@ def test_two_plans_racing_one_waits_the_other_gives_up_naming_the_holder(repo: P
     out, _ = patient.communicate(timeout=60)
     assert holder.wait(timeout=60) == 0
     assert patient.returncode == 0
-    assert b"Plan: 16 to upload" in out
+    assert b"Plan: 18 to upload" in out

@@ -330,20 +330,21 @@ def test_a_state_without_recorded_settings_records_them_once(run_cli: RunCli, re
     write_state(repo, state)
     code, text, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
     assert code == 2
-    assert text.count("the settings recorded for it are unknown") == 2  # aicc and ccc, once each
+    # aicc, ccc and connect, once each
+    assert text.count("the settings recorded for it are unknown") == 3
     assert "!!!" not in text
-    assert text.rstrip().endswith("settings of 2 providers to record.")
+    assert text.rstrip().endswith("settings of 3 providers to record.")
     _, _, plan = plan_outputs(run_cli, repo)
     assert plan["providers"]["aicc"]["settings_before"] == "unknown"
     assert plan["providers"]["aicc"]["setting_changes"] == []
-    assert plan["summary"]["settings"] == 2
+    assert plan["summary"]["settings"] == 3
 
     code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve", "--json")
     assert code == 0, err
     assert [s["reason"] for s in json.loads(out)["settings"]] == [
         "settings recorded (the state held none for it)"
-    ] * 2
-    assert set(read_state(repo).providers) == {"aicc", "ccc"}
+    ] * 3
+    assert set(read_state(repo).providers) == {"aicc", "ccc", "connect"}
     code, out, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
     assert (code, out.strip()) == (0, "No changes. The state matches the manifests.")
 
@@ -354,8 +355,8 @@ def test_a_fresh_project_has_no_settings_to_record_before_its_first_upload(
     code, out, _ = run_cli("-C", str(repo), "plan", "--json")
     plan = json.loads(out)
     assert plan["summary"]["settings"] == 0
-    assert [ref["record_settings"] for ref in plan["providers"].values()] == [False, False]
-    assert [ref["settings_before"] for ref in plan["providers"].values()] == ["none", "none"]
+    assert [ref["record_settings"] for ref in plan["providers"].values()] == [False] * 3
+    assert [ref["settings_before"] for ref in plan["providers"].values()] == ["none"] * 3
     code, text, _ = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
     assert code == 2  # its uploads
     assert "Provider settings" not in text

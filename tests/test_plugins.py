@@ -230,7 +230,8 @@ def test_a_provider_from_an_installed_package_plans_updates_and_deletes(
     assert result.returncode == 1
     assert (
         "ivrsync.yaml:4:11: error: providers.f: unknown type 'folder'; allowed: 'huawei-aicc', "
-        "'tencent-ccc' (or a type of a provider plug-in: install its package; docs/plugins.md)"
+        "'tencent-ccc', 'amazon-connect' (or a type of a provider plug-in: install its package; "
+        "docs/plugins.md)"
     ) in result.stderr
     manifest.write_text(
         "version: 1\nproviders:\n  h:\n    type: huawei-aicc\n"

@@ -262,7 +262,7 @@ def test_the_in_doubt_advice_follows_what_each_provider_can_do(
     from ivrsync.views.apply import in_doubt_policy
 
     assert in_doubt_policy() == (
-        "looks Tencent ones up by name; Huawei ones are held back until you choose"
+        "looks Amazon and Tencent ones up by name; Huawei ones are held back until you choose"
     )
     monkeypatch.setitem(PROVIDER_TYPES, "huawei-aicc", tencent_ccc)
-    assert in_doubt_policy() == "looks Tencent ones up by name"
+    assert in_doubt_policy() == "looks Amazon and Tencent ones up by name"

@@ -214,7 +214,9 @@ def _upload(project: Project, resource: Resource, facts: Callable[[str], FileFac
         known.sha256,
         known.info.size,
         rules.uploaded_name(settings, resource.remote_name, known.sha256),
-        rules.uploaded_attributes(resource.options, known.info),
+        rules.uploaded_attributes(
+            {**resource.options, "description": resource.description}, known.info
+        ),
         known.info,
     )
 

@@ -15,7 +15,7 @@ from datetime import UTC, tzinfo
 from importlib import metadata
 from typing import Any, Literal, cast, get_args, get_origin
 
-from ivrsync.providers import huawei_aicc, tencent_ccc
+from ivrsync.providers import amazon_connect, huawei_aicc, tencent_ccc
 from ivrsync.providers.base import ProviderType
 from ivrsync.settings import ProviderSettingsBase
 
@@ -28,6 +28,7 @@ BUILT_IN = "ivrsync (built in)"
 PROVIDER_TYPES: dict[str, ProviderType[Any]] = {
     huawei_aicc.TYPE: huawei_aicc,
     tencent_ccc.TYPE: tencent_ccc,
+    amazon_connect.TYPE: amazon_connect,
 }
 # Types that installed plug-ins declare but that cannot be used, with why (one line).
 UNUSABLE: dict[str, str] = {}

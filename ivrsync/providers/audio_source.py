@@ -1,16 +1,17 @@
-"""Where Tencent fetches audio from: `UploadIvrAudio` takes a URL, not bytes.
+"""Where a provider fetches audio from, for APIs that take a URL or an S3 object, not bytes.
 
 Two ways, by `audio_source.type`: `url` (the repository's audio is already published, and a
 template makes each file's URL) or `s3` (ivrsync puts each file in S3-compatible storage
-under a key made from its sha256, and hands Tencent a presigned GET URL).
+under a key made from its sha256, and hands the provider a presigned GET URL, or the key for
+one that reads the bucket itself).
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ivrsync.providers.base import UploadItem, credential, planned_bytes
@@ -21,6 +22,7 @@ from ivrsync.settings import AudioSource, S3AudioSource, UrlAudioSource
 logger = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg"}
+_T = TypeVar("_T")
 
 
 class AudioUrls(Protocol):
@@ -50,7 +52,22 @@ class TemplateUrls:
 class S3Staging:
     """Content-addressed staging: a file already there (same sha256) is not sent again."""
 
-    def __init__(self, source: S3AudioSource, env: Mapping[str, str], provider: str) -> None:
+    def __init__(
+        self,
+        source: S3AudioSource,
+        env: Mapping[str, str],
+        provider: str,
+        *,
+        client: Any = None,
+    ) -> None:
+        """`client`: an S3 client made by the caller (with credentials from elsewhere than the
+        variables `source` names, such as a provider's own credential chain); made here from
+        those variables when None."""
+        self.source = source
+        register_sigv4_signatures()
+        if client is not None:
+            self.client: Any = client
+            return
         try:
             import boto3
             from botocore.config import Config
@@ -58,9 +75,7 @@ class S3Staging:
             raise PermanentError(
                 f"{provider}: audio_source type s3 needs boto3 (pip install boto3)"
             ) from None
-        self.source = source
-        _register_sigv4_signatures()
-        self.client: Any = boto3.client(
+        self.client = boto3.client(
             "s3",
             endpoint_url=source.endpoint,
             region_name=source.region or "us-east-1",
@@ -78,14 +93,29 @@ class S3Staging:
         return f"{self.source.prefix}{item.sha256}{extension}"
 
     def url_for(self, item: UploadItem) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
+        """A presigned GET URL of the staged file, for providers that fetch a URL."""
+        key = self.stage(item)
+        url: str = self._call(
+            item,
+            lambda: self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.source.bucket, "Key": key},
+                ExpiresIn=self.source.url_expires,
+            ),
+        )
+        _register_presigned(url)
+        return url
 
+    def stage(self, item: UploadItem) -> str:
+        """Put the item's file in the bucket unless it is there already; its key. For
+        providers that read the bucket themselves (an `s3://bucket/key` URI)."""
         key = self.key_for(item)
         bucket = self.source.bucket
-        try:
+
+        def put() -> None:
             if not self._exists(key):
-                # The key names the planned sha256: what is put there is hashed first (at
-                # most 5 MB), so the key cannot hold other bytes.
+                # The key names the planned sha256: what is put there is hashed first, so the
+                # key cannot hold other bytes.
                 extension = posixpath.splitext(item.audio_path)[1].lower()
                 self.client.put_object(
                     Bucket=bucket,
@@ -96,12 +126,17 @@ class S3Staging:
                 logger.info("staged %s as s3://%s/%s", item.audio_path, bucket, key)
             else:
                 logger.info("%s is already staged as s3://%s/%s", item.audio_path, bucket, key)
-            url: str = self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": bucket, "Key": key},
-                ExpiresIn=self.source.url_expires,
-            )
-            _register_presigned(url)
+
+        self._call(item, put)
+        return key
+
+    def _call(self, item: UploadItem, request: Callable[[], _T]) -> _T:
+        """A request to the storage, its errors as provider errors naming the item."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket = self.source.bucket
+        try:
+            return request()
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise PermanentError(
@@ -112,7 +147,6 @@ class S3Staging:
             raise TransientError(
                 f"{item.address}: staging in s3://{bucket} failed: {exc}"
             ) from None
-        return url
 
     def _exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -126,7 +160,7 @@ class S3Staging:
         return True
 
 
-def _register_sigv4_signatures() -> None:
+def register_sigv4_signatures() -> None:
     """botocore logs each SigV4 signature at DEBUG as it makes it, before the request or the
     presigned URL leaves its hands; its signers are replaced (once, for the process) by ones
     that register each signature first. botocore looks them up in `AUTH_TYPE_MAPS`."""
@@ -150,7 +184,7 @@ class _RegistersSignature:
 def _register_presigned(url: str) -> None:
     """Anyone holding the URL may fetch the file until it expires, so its signature is a
     secret wherever the URL is quoted back (Tencent's FailedMsg). Registered here too for
-    signers `_register_sigv4_signatures` does not reach (botocore's CRT ones, in C)."""
+    signers `register_sigv4_signatures` does not reach (botocore's CRT ones, in C)."""
     for signature in parse_qs(urlsplit(url).query).get("X-Amz-Signature", []):
         register_signature(signature)
 

@@ -205,8 +205,10 @@ class ProviderType(Protocol[SettingsT]):
     # What the provider would refuse or transcode in this audio, known before any upload.
     def audio_findings(self, settings: SettingsT, audio: AudioInfo) -> list[Finding]: ...
 
-    # What an upload sends besides the bytes and the name; a change to one means a re-upload.
-    # `options` holds the resolved value of each of PROMPT_OPTIONS for the prompt.
+    # What an upload sends besides the bytes and the name; a change to one means a re-upload
+    # (an update, where the type updates in place). `options` holds the resolved value of each
+    # of PROMPT_OPTIONS for the prompt, and under `description` the prompt's description (None
+    # without one), for an API that stores one with the upload.
     def uploaded_attributes(
         self, options: Mapping[str, Any], audio: AudioInfo
     ) -> dict[str, str]: ...
