@@ -371,9 +371,12 @@ def test_requests_keep_to_the_documented_rate(
     assert code == 0, err
     creates = [t for t, method, _ in emulator.arrivals if method == "PUT"]
     assert len(creates) == count
-    # The most CreatePrompts that arrived within any one second: 2 is the documented rate.
+    # The emulator's buckets hold the documented quota (2 a second, burst 5): nothing the
+    # apply sent was refused. How evenly the requests went out is the limiter's, checked on a
+    # clock in tests/test_ratelimit.py; here it is only measured (arrivals carry the machine's
+    # jitter, so a count per wall-clock second is a figure, not an assertion).
+    assert emulator.throttled == emulator.forced_throttles == 0
     most = max(sum(1 for u in creates if t <= u < t + 1.0) for t in creates)
-    assert most <= 2, most
     gaps = [b - a for a, b in itertools.pairwise(creates)]
     print(
         f"\nAmazon Connect rate: {count} CreatePrompts, at most {most} in any one second "
