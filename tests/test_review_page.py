@@ -125,11 +125,23 @@ def test_a_big_plan_embeds_players_for_the_first_changes_and_says_what_is_left_o
     assert plan is not None
     page = render_html(plan, review_audio(plan, repo, limit=5))
     assert len(players(page)) == 5
-    left_out = "Players for the first 5 changes that send audio; 13 more are listed without one."
-    assert left_out in page
+    caps = "a page embeds at most 5 players and 30 MB of audio"
+    assert f"Players for the first 5 changes that send audio ({caps}); 13 more are listed" in page
     last = plan.changes[-1].address
-    assert "No player: the page embeds 5 at most." in section(page, last)
+    assert f"No player: {caps}." in section(page, last)
     assert page.count('<section class="change') == 18
+    # Big files: the audio cap counts each file once, at the size the plan records.
+    sizes = {c.after.audio_path: c.after.size for c in plan.changes if c.after}
+    first_two = sum(sizes[c.after.audio_path] for c in plan.changes[:2] if c.after)
+    page = render_html(plan, review_audio(plan, repo, max_bytes=first_two))
+    embedded = {data for *_, data in players(page)}
+    assert sum(len(data) for data in embedded) == first_two
+    assert re.search(r"Players for the first \d+ changes that send audio \(", page)
+    # A file shared with another provider's resource costs nothing more: it plays there too.
+    assert (
+        players(page)[0][3]
+        == players(section(page, plan.changes[0].address.replace("aicc.", "ccc.")))[0][3]
+    )
 
 
 _PROBE = """<script>

@@ -17,8 +17,10 @@ from ivrsync.audio import sniff_format
 from ivrsync.git_history import HISTORY_DEPTH, recorded_version
 from ivrsync.plan.model import Action, Plan, ResourceChange
 
-# A page for a big plan stays one a browser opens: players for the first changes only.
+# A page for a big plan stays one a browser opens: players for the first changes only, and
+# no more audio than this (bytes, before base64: 30 MB is about 40 MB of page).
 MAX_PLAYERS = 200
+MAX_AUDIO_BYTES = 30_000_000
 # Columns of a waveform: one min/max pair per pixel of the drawn SVG.
 WAVEFORM_COLUMNS = 480
 
@@ -47,8 +49,9 @@ class ChangeAudio:
 @dataclass
 class ReviewAudio:
     changes: dict[str, ChangeAudio] = field(default_factory=dict)  # by address
-    left_out: list[str] = field(default_factory=list)  # addresses without players (the cap)
+    left_out: list[str] = field(default_factory=list)  # addresses without players (the caps)
     limit: int = MAX_PLAYERS
+    max_bytes: int = MAX_AUDIO_BYTES
 
 
 def upload_source(change: ResourceChange, root: Path) -> Path | None:
@@ -98,17 +101,27 @@ def _previous(change: ResourceChange, root: Path) -> tuple[Clip | None, str]:
     return clip(before.audio_path, data, f"commit {commit[:8]}"), ""
 
 
-def review_audio(plan: Plan, root: Path, limit: int = MAX_PLAYERS) -> ReviewAudio:
-    """The clips of the first `limit` changes that send audio; the others are named."""
-    result = ReviewAudio(limit=limit)
+def review_audio(
+    plan: Plan, root: Path, limit: int = MAX_PLAYERS, max_bytes: int = MAX_AUDIO_BYTES
+) -> ReviewAudio:
+    """The clips of the first `limit` changes that send audio, up to `max_bytes` of audio in
+    all (as the plan records their sizes); the others are named."""
+    result = ReviewAudio(limit=limit, max_bytes=max_bytes)
     seen: dict[tuple[str, str], Clip] = {}
+    embedded = 0
     for change in plan.changes:
         source = upload_source(change, root)
-        if source is None or change.action is Action.DELETE:
+        if source is None or change.after is None or change.action is Action.DELETE:
             continue
-        if len(result.changes) >= limit:
+        key = (change.after.audio_path, change.after.sha256)
+        before = change.before
+        cost = 0 if key in seen else change.after.size
+        if before is not None and before.sha256 != change.after.sha256:
+            cost += before.size
+        if len(result.changes) >= limit or embedded + cost > max_bytes:
             result.left_out.append(change.address)
             continue
+        embedded += cost
         try:
             data = source.read_bytes()
         except OSError as error:
@@ -116,8 +129,6 @@ def review_audio(plan: Plan, root: Path, limit: int = MAX_PLAYERS) -> ReviewAudi
             result.changes[change.address] = ChangeAudio(note=note)
             continue
         previous, note = _previous(change, root)
-        assert change.after is not None  # upload_source said so
-        key = (change.after.audio_path, change.after.sha256)
         if key not in seen:  # one file used by many resources is decoded once
             seen[key] = clip(change.after.audio_path, data, "the working tree")
         result.changes[change.address] = ChangeAudio(seen[key], previous, note)

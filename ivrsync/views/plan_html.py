@@ -70,6 +70,13 @@ def _figure(clip: Clip, kind: str, label: str) -> str:
     )
 
 
+def _caps(audio: ReviewAudio) -> str:
+    return (
+        f"a page embeds at most {audio.limit} players and "
+        f"{audio.max_bytes / 1_000_000:g} MB of audio"
+    )
+
+
 def _change(change: ResourceChange, audio: ReviewAudio) -> str:
     action = change.action.value
     parts = [
@@ -92,7 +99,7 @@ def _change(change: ResourceChange, audio: ReviewAudio) -> str:
         if media.note:
             parts.append(f'<p class="note">{escape(media.note)}.</p>')
     elif change.address in audio.left_out:
-        parts.append(f'<p class="note">No player: the page embeds {audio.limit} at most.</p>')
+        parts.append(f'<p class="note">No player: {_caps(audio)}.</p>')
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -140,8 +147,8 @@ def render_html(plan: Plan, audio: ReviewAudio) -> str:
     ]
     if audio.left_out:
         body.append(
-            f'<p class="note">Players for the first {audio.limit} changes that send audio; '
-            f"{len(audio.left_out)} more are listed without one.</p>"
+            f'<p class="note">Players for the first {len(audio.changes)} changes that send '
+            f"audio ({_caps(audio)}); {len(audio.left_out)} more are listed without one.</p>"
         )
     body += [_change(change, audio) for change in plan.changes]
     return (
