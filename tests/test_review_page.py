@@ -13,10 +13,11 @@ import pytest
 
 from ivrsync.operations.plan import plan_repository
 from ivrsync.operations.review_page import review_audio
+from ivrsync.plan.model import Action, Recorded, ResourceChange
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.views.plan_html import render_html
 from tests.conftest import EXAMPLES, RunCli
-from tests.repo_factory import record_applied
+from tests.repo_factory import big_plan, record_applied
 
 _PLAYER = re.compile(
     r'<figure class="(current|previous)"><figcaption>[^<]*</figcaption>'
@@ -191,3 +192,34 @@ def test_a_real_browser_plays_every_player_and_draws_every_waveform(
     shot = tmp_path / "page.png"
     headless(browser, "--window-size=1100,900", f"--screenshot={shot}", probed.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_deletes_and_warnings_are_as_loud_as_elsewhere_and_a_missing_file_is_said(
+    tmp_path: Path,
+) -> None:
+    plan = big_plan({"ccc": 1}, warnings=1)
+    deleted = ResourceChange(
+        address="ccc.old.en_US",
+        provider="ccc",
+        provider_type="tencent-ccc",
+        action=Action.DELETE,
+        before=Recorded(
+            file_id="4242",
+            audio_path="audio/old.wav",
+            sha256="cd" * 32,
+            size=10,
+            remote_name="old",
+            attributes={},
+            review_status="approved",
+        ),
+    )
+    plan = plan.model_copy(update={"changes": [*plan.changes, deleted]})
+    page = render_html(plan, review_audio(plan, tmp_path))  # no audio files there
+    caution = page[page.index('<div class="caution">') :]
+    assert "1 remote file(s) will be DELETED" in caution
+    assert "<code>ccc.old.en_US</code> FileId <code>4242</code>" in caution
+    assert '<div class="warning">Warning: warning number 000</div>' in page
+    assert "will be DELETED: FileId 4242 is deleted from ccc" in section(page, "ccc.old.en_US")
+    assert players(page) == []
+    missing = section(page, "ccc.prompt00000.en_US")
+    assert "prompt00000.wav cannot be read: No such file or directory." in missing
