@@ -223,3 +223,17 @@ def test_deletes_and_warnings_are_as_loud_as_elsewhere_and_a_missing_file_is_sai
     assert players(page) == []
     missing = section(page, "ccc.prompt00000.en_US")
     assert "prompt00000.wav cannot be read: No such file or directory." in missing
+
+
+def test_a_saved_plan_whose_file_changed_since_plays_nothing_it_would_not_upload(
+    run_cli: RunCli, repo: Path
+) -> None:
+    code, _, err = run_cli("-C", str(repo), "plan", "--out", "plan.json")
+    assert code == 0, err
+    (repo / "audio/en_US/goodbye.wav").write_bytes((repo / "audio/en_US/welcome.wav").read_bytes())
+    code, page, err = run_cli("-C", str(repo), "show", "plan.json", "--format", "html")
+    assert code == 0, err
+    goodbye = section(page, "aicc.goodbye.en_US")
+    assert players(goodbye) == []
+    assert "audio/en_US/goodbye.wav has changed since the plan was made (apply refuses" in goodbye
+    assert len(players(page)) == 16  # the two resources of goodbye.wav have none

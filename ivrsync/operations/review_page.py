@@ -8,6 +8,7 @@ here, when a page is made.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import itertools
 from dataclasses import dataclass, field
@@ -126,6 +127,14 @@ def review_audio(
             data = source.read_bytes()
         except OSError as error:
             note = f"{source.name} cannot be read: {error.strerror}"
+            result.changes[change.address] = ChangeAudio(note=note)
+            continue
+        expected = plan.files.get(change.after.audio_path)
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            note = (
+                f"{change.after.audio_path} has changed since the plan was made (apply refuses "
+                "this plan): make a new plan to hear it"
+            )
             result.changes[change.address] = ChangeAudio(note=note)
             continue
         previous, note = _previous(change, root)
