@@ -46,8 +46,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# tests/test_review_page.py renders the review page in headless Chromium: Debian's package,
+# installed when missing (as root; otherwise: apt-get install chromium, or that test is skipped).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || echo "chromium is missing: the review page's browser test is skipped (apt-get install chromium)" >&2
+
 # One worker per core; a module marked xdist_group keeps its tests (and fixture) together.
-pytest: $(VENV)/.installed-dev node_modules/.installed
+pytest: $(VENV)/.installed-dev node_modules/.installed chromium
 	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 test: lint typecheck pytest

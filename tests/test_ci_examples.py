@@ -642,6 +642,9 @@ def test_the_init_workflow_applies_retries_a_refused_push_and_keeps_the_state(
     assert (workspace / artifact["with"]["path"]).is_file()
 
 
+NO_PAGE = {"page-file": "", "page-url": ""}  # apply makes no review page
+
+
 # --- The composite action, step by step ----------------------------------------------------
 
 
@@ -744,7 +747,12 @@ class ActionRunner:
                 source = workspace / with_["path"]
                 if source.is_file():
                     stored = self.artifacts.setdefault(run_id, {})
-                    stored[with_["name"]] = (source.name, source.read_bytes())
+                    # archive: false uploads the file as it is, named after it.
+                    unzipped = with_.get("archive", "").lower() == "false"
+                    name = source.name if unzipped else with_["name"]
+                    stored[name] = (source.name, source.read_bytes())
+                    out = {"artifact-url": f"https://github.com/{REPOSITORY}/actions/runs/"
+                           f"{run_id}/artifacts/{len(stored)}"}  # fmt: skip
                 else:
                     ok = with_.get("if-no-files-found") == "ignore"
             elif uses == "actions/download-artifact":
@@ -855,12 +863,25 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     pr = runner.run(
         checkout("prompts", "pr-1"), plan_inputs, context("pull_request", 501, head, pr_event)
     )
-    assert pr.outputs == {"exitcode": "2", "has-changes": "true", "plan-file": "ivrsync.plan.json"}
+    page_url = f"https://github.com/{REPOSITORY}/actions/runs/501/artifacts/2"
+    assert pr.outputs == {
+        "exitcode": "2",
+        "has-changes": "true",
+        "plan-file": "ivrsync.plan.json",
+        "page-file": pr.steps["run"]["page-file"],
+        "page-url": page_url,
+    }
     assert pr.outcomes["run"] == "success", pr.log
     assert "ivrsync-plan" in runner.artifacts[501]
+    # The review page: an artifact of its own, one HTML file with a player per upload.
+    _, page = runner.artifacts[501]["ivrsync-plan-page.html"]
+    assert page.startswith(b"<!DOCTYPE html>") and page.count(b"<audio controls") == 18
     assert pr.summary.startswith("### ivrsync plan\n\n**Plan: 18 to upload, 0 to replace")
     [comment] = github_api.comments[7]
-    assert comment["body"].startswith("<!-- ivrsync-plan:. -->\n### ivrsync plan\n\n**Plan: 18")
+    assert comment["body"].startswith(
+        f"<!-- ivrsync-plan:. -->\n### ivrsync plan\n\n**[Listen to the prompts]({page_url})**"
+    )
+    assert "\n\n**Plan: 18" in comment["body"]
     assert f"Commit {head[:7]}" in comment["body"]
     # What GitHub's API then lists: the plan artifacts of the pull request's runs, newest first
     # (one of them from an older commit of the pull request).
@@ -927,7 +948,13 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     pr = runner.run(
         checkout("main", "pr-3"), plan_inputs, context("pull_request", 503, merge, pr_event)
     )
-    assert pr.outputs == {"exitcode": "0", "has-changes": "false", "plan-file": "ivrsync.plan.json"}
+    assert pr.outputs == {
+        "exitcode": "0",
+        "has-changes": "false",
+        "plan-file": "ivrsync.plan.json",
+        "page-file": "",  # nothing to listen to: no page
+        "page-url": "",
+    }
     # ... and says so in the same comment, updated.
     assert len(github_api.comments[7]) == 1
     assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{comment['id']}") in github_api.log
@@ -938,7 +965,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
         {**apply_inputs, "plan-from-pr": "off"},
         context("workflow_dispatch", 602, git(seed, "rev-parse", "HEAD"), {}),
     )
-    assert again.outputs == {"exitcode": "0", "has-changes": "false", "plan-file": ""}
+    assert again.outputs == {"exitcode": "0", "has-changes": "false", "plan-file": "", **NO_PAGE}
     assert "already this one" in again.log
 
 
@@ -962,7 +989,7 @@ def test_a_failed_plan_is_posted_and_fails_the_step(
     }
     result = ActionRunner(clouds.env, tmp_path / "temp").run(repo, {"command": "plan"}, github)
     assert result.outcomes["run"] == "failure"
-    assert result.outputs == {"exitcode": "1", "has-changes": "false", "plan-file": ""}
+    assert result.outputs == {"exitcode": "1", "has-changes": "false", "plan-file": "", **NO_PAGE}
     assert "::error title=ivrsync plan::ivrsync plan failed (exit 1)" in result.log
     [comment] = github_api.comments[9]
     assert "**ivrsync plan failed** (exit 1):" in comment["body"]

@@ -135,11 +135,14 @@ def test_the_action_reads_only_the_json(
 
     # The plan step: its outputs come from the plan file.
     planned = action(command="plan", comment="false")
+    page = planned.outputs.pop("page-file")
     assert planned.outputs == {
         "exitcode": "2",
         "has-changes": "true",
         "plan-file": "ivrsync.plan.json",
+        "page-url": "https://github.com/example/prompts/actions/runs/800/artifacts/2",
     }
+    assert page.endswith("/ivrsync-plan-page.html")
     assert planned.outcomes["run"] == "success"
     valid("plan", ws / "ivrsync.plan.json")
     shutil.move(ws / "ivrsync.plan.json", ws / "all.plan.json")

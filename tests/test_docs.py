@@ -309,7 +309,7 @@ def test_completion_lists_every_command_though_they_load_lazily(shell: str) -> N
         ("ivrsync -C repo va", ["validate"]),
         ("ivrsync state ", ["list", "mv", "rm", "show"]),
         ("ivrsync plan --form", ["--format"]),
-        ("ivrsync plan --format ", ["text", "markdown", "json"]),
+        ("ivrsync plan --format ", ["text", "markdown", "json", "html"]),
         ("ivrsync emulator ", ["huawei", "tencent", "amazon-connect", "all"]),
     ],
 )

@@ -362,6 +362,10 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         [note] = gitlab_api.notes["3"]
         assert note["body"].startswith("<!-- ivrsync-plan:ivr -->\n### ivrsync plan in `ivr/`\n")
         assert "**Plan: 18 to upload, 0 to replace, 0 to forget.**" in note["body"]
+        # The review page: in the artifacts, linked from the note.
+        page = project / gitlab.ARTIFACTS / "ivrsync-review.html"
+        assert page.read_text().count("<audio controls") == 18
+        assert "/artifacts/file/.ivrsync-ci/ivrsync-review.html)**: the review page" in note["body"]
         saved = project / gitlab.ARTIFACTS / gitlab.PLAN_FILE
         assert json.loads(saved.read_text())["summary"]["create"] == 18
         shown = subprocess.run(

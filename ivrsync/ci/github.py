@@ -10,8 +10,9 @@ Run as `python -m ivrsync.ci.github STEP`.
                  artifact; for apply, find the plan reviewed on the merged pull request
   fetch-state    take the state file from the tip of the state branch
   plan           ivrsync plan --out PLAN --detailed-exitcode, then the Markdown for the summary
-                 and the PR comment (2, changes, is not a failure)
-  comment        create or update the one PR comment that carries the marker
+                 and the PR comment (2, changes, is not a failure), and the review page
+  comment        create or update the one PR comment that carries the marker, with a link to
+                 the review page's artifact (IVRSYNC_PAGE_URL) when it was uploaded
   apply          ivrsync apply PLAN (or --auto-approve); 3 (partial) fails unless allowed
   commit-state   commit the state file (only it) to the state branch and push, retrying if the
                  branch moved
@@ -47,6 +48,7 @@ from ivrsync.ci.results import (
     run_apply,
     run_plan,
     state_file,
+    write_review_page,
 )
 from ivrsync.plan.render import summary_line
 
@@ -124,6 +126,10 @@ class Settings:
         if self.workdir == ".":
             return "ivrsync-plan"
         return "ivrsync-plan-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", self.workdir).strip("-.") or "x")
+
+    @property
+    def page_artifact_name(self) -> str:
+        return self.artifact_name + "-page"
 
     @property
     def state_artifact_name(self) -> str:
@@ -324,6 +330,31 @@ def _comment_footer(env: Mapping[str, str], settings: Settings) -> str:
     )
 
 
+# Where the comment step puts the link to the review page (the artifact's URL is known only
+# once uploaded, after the comment is written); the comment keeps room for it.
+PAGE_LINK_SLOT = "<!-- ivrsync-review-page -->\n"
+_PAGE_LINK_ROOM = 400
+
+
+def _page_link(settings: Settings, url: str) -> str:
+    return (
+        f"**[Listen to the prompts]({url})**: the review page (artifact "
+        f"`{settings.page_artifact_name}`) plays and draws each upload, beside the version it "
+        "replaces.\n\n"
+    )
+
+
+def _review_page(settings: Settings, temp: str) -> str:
+    """The review page of the saved plan, for upload-artifact; '' (and a warning) if not made."""
+    # With archive: false, the artifact is named after the file: one per working directory.
+    page = Path(temp) / f"{settings.page_artifact_name}.html"
+    failed = write_review_page(settings.workdir, settings.plan_file, page)
+    if failed:
+        annotate("warning", f"No review page: {failed}", "ivrsync plan")
+        return ""
+    return str(page)
+
+
 def cmd_plan(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
     run = run_plan(settings.workdir, settings.plan_file)
@@ -332,10 +363,13 @@ def cmd_plan(env: Mapping[str, str]) -> int:
     add_summary(env, settings.heading + body)
     comment_file = ""
     temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
+    page_file = _review_page(settings, temp) if run.plan and run.plan.changes else ""
     if settings.comment and pull_request(env) is not None:
         path = Path(temp) / f"{settings.artifact_name}-comment.md"
-        text = f"{settings.marker}\n{settings.heading}{body}{_comment_footer(env, settings)}"
-        path.write_text(fit(text, COMMENT_LIMIT), encoding="utf-8")
+        slot = PAGE_LINK_SLOT if page_file else ""
+        footer = _comment_footer(env, settings)
+        text = f"{settings.marker}\n{settings.heading}{slot}{body}{footer}"
+        path.write_text(fit(text, COMMENT_LIMIT - _PAGE_LINK_ROOM), encoding="utf-8")
         comment_file = str(path)
     set_outputs(
         env,
@@ -343,6 +377,7 @@ def cmd_plan(env: Mapping[str, str]) -> int:
         has_changes="true" if run.has_changes else "false",
         plan_file=settings.plan_path if planned else "",
         comment_file=comment_file,
+        page_file=page_file,
     )
     if not planned:
         annotate("error", f"ivrsync plan failed (exit {code}): see the log", "ivrsync plan")
@@ -358,6 +393,8 @@ def cmd_comment(env: Mapping[str, str]) -> int:
         print("Not a pull request, or nothing to post.")
         return 0
     body = Path(path).read_text(encoding="utf-8")
+    url = env.get("IVRSYNC_PAGE_URL", "")
+    body = body.replace(PAGE_LINK_SLOT, _page_link(settings, url) if url else "", 1)
     github = github_from(env, settings.token)
     try:
         done, url = upsert_comment(github, int(pr["number"]), settings.marker, body)

@@ -3,15 +3,16 @@ so it can be tested. Run as `python -m ivrsync.ci.gitlab STEP` from the project'
 (where a GitLab job starts), with GitLab's CI_* variables and the template's IVRSYNC_*.
 
   plan           merge request pipelines: take the state from the tip of the default branch
-                 (read only), ivrsync plan, and the plan as the merge request's one note; a
-                 note that cannot be posted is a warning, never a failed plan
+                 (read only), ivrsync plan, the review page, and the plan as the merge
+                 request's one note (linking the page); a note that cannot be posted is a
+                 warning, never a failed plan
   apply          the default branch only: take the state from the branch's tip, plan, apply
                  that plan; exits with apply's code (0 complete, 3 partial, 1 failed)
   commit-state   the default branch only: commit the state file (only it) onto the branch's
                  tip and push, again if the branch moved
 
-Everything a job keeps (the plan, its Markdown, a copy of the state) is written to
-`.ivrsync-ci/` in the project's directory: the template's one artifact path.
+Everything a job keeps (the plan, its Markdown, the review page, a copy of the state) is
+written to `.ivrsync-ci/` in the project's directory: the template's one artifact path.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from ivrsync import secrets
 from ivrsync.ci import CiError, HttpError
 from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_branch
 from ivrsync.ci.markdown import fit
-from ivrsync.ci.results import not_done_lines, plan_markdown, run_apply, run_plan, state_file
+from ivrsync.ci.results import (
+    PAGE_FILE,
+    not_done_lines,
+    plan_markdown,
+    run_apply,
+    run_plan,
+    state_file,
+    write_review_page,
+)
 
 NOTE_LIMIT = 1_000_000  # characters: GitLab refuses a longer note
 ARTIFACTS = ".ivrsync-ci"  # the template's artifact path, relative to the project directory
@@ -203,6 +212,23 @@ def _heading(settings: Settings) -> str:
     return f"### ivrsync plan{where}\n\n"
 
 
+def _review_page(env: Mapping[str, str], settings: Settings) -> str:
+    """The review page in the artifacts, and the note's line that links it ('' if not made)."""
+    failed = write_review_page(settings.workdir, settings.plan_file, settings.artifacts / PAGE_FILE)
+    if failed:
+        warn(f"no review page: {failed}")
+        return ""
+    where = f"{ARTIFACTS}/{PAGE_FILE}"
+    job = env.get("CI_JOB_URL", "")
+    link = "Listen to the prompts"
+    if job:
+        link = f"[{link}]({job}/artifacts/file/{where})"
+    return (
+        f"**{link}**: the review page (this job's artifact `{where}`) plays and draws each "
+        "upload, beside the version it replaces.\n\n"
+    )
+
+
 def cmd_plan(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
     settings.artifacts.mkdir(parents=True, exist_ok=True)
@@ -218,6 +244,8 @@ def cmd_plan(env: Mapping[str, str]) -> int:
     run = run_plan(settings.workdir, settings.plan_file)
     planned = run.plan is not None
     body = plan_markdown(run, settings.workdir, settings.plan_file)
+    if run.plan is not None and run.plan.changes:
+        body = _review_page(env, settings) + body
     footer = (
         f"\n<sub>Commit {env.get('CI_COMMIT_SHORT_SHA', '?')}, pipeline "
         f"{env.get('CI_PIPELINE_URL', env.get('CI_PIPELINE_ID', '?'))}; planned against "

@@ -174,3 +174,26 @@ def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:
     if shown.returncode != 0:
         raise CiError(f"ivrsync show failed (exit {shown.returncode}): {shown.stderr.strip()}")
     return shown.stdout.rstrip("\n") + "\n"
+
+
+# The review page's file name, in the artifacts of both CI integrations.
+PAGE_FILE = "ivrsync-review.html"
+
+
+def write_review_page(cwd: str, plan_file: str, page: Path) -> str | None:
+    """`ivrsync show PLAN --format html` into `page` (docs/review-page.md): None when written,
+    else why not. A missing page is a warning: the plan and its comment stand without it."""
+    page.parent.mkdir(parents=True, exist_ok=True)
+    with page.open("wb") as out:
+        shown = subprocess.run(
+            ivrsync_command("show", plan_file, "--format", "html"),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    if shown.returncode != 0:
+        page.unlink(missing_ok=True)
+        why = shown.stderr.decode("utf-8", "replace").strip()
+        return f"ivrsync show --format html failed (exit {shown.returncode}): {why}"
+    return None

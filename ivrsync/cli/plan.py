@@ -9,10 +9,19 @@ import click
 
 from ivrsync.cli.options import common_options, console, lock_timeout_option
 from ivrsync.operations.plan import plan_repository, save_plan
+from ivrsync.plan.model import Plan
 from ivrsync.plan.planner import PlanOptions
 from ivrsync.plan.render import acknowledged_line, render_markdown, render_text
 
-FORMATS = ["text", "markdown", "json"]
+FORMATS = ["text", "markdown", "json", "html"]
+
+
+def review_page(plan: Plan) -> str:
+    """The HTML page of `plan` with the audio of the repository in the working directory."""
+    from ivrsync.operations.review_page import review_audio
+    from ivrsync.views.plan_html import render_html
+
+    return render_html(plan, review_audio(plan, Path.cwd()))
 
 
 @click.command()
@@ -24,7 +33,10 @@ FORMATS = ["text", "markdown", "json"]
     type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="markdown: for a pull-request comment; json: see docs/plan-format.md.",
+    help=(
+        "markdown: for a pull-request comment; json: see docs/plan-format.md; html: one "
+        "self-contained page with waveforms and players (docs/review-page.md)."
+    ),
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
@@ -96,6 +108,8 @@ def plan(
         out.data(result.to_json().rstrip("\n"))
     elif fmt == "markdown":
         out.data(render_markdown(result).rstrip("\n"))
+    elif fmt == "html":
+        out.data(review_page(result).rstrip("\n"))
     else:
         out.data(render_text(result, lambda text, **kw: out.style(text, sys.stdout, **kw)))
     if out_path:

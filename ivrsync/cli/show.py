@@ -10,7 +10,7 @@ import click
 from ivrsync.cli.options import common_options, console
 from ivrsync.cli.output import Console
 
-FORMATS = ["text", "markdown", "json"]
+FORMATS = ["text", "markdown", "json", "html"]
 
 
 def _show_state(out: Console, fmt: str) -> None:
@@ -36,8 +36,11 @@ def show(plan_file: str | None, fmt: str, as_json: bool) -> int:
     out = console()
     fmt = "json" if as_json else fmt
     if plan_file is None:
+        if fmt == "html":
+            raise click.UsageError("--format html shows a saved plan: give its PLANFILE.")
         _show_state(out, fmt)
         return 0
+    from ivrsync.cli.plan import review_page
     from ivrsync.plan.render import render_markdown, render_text
     from ivrsync.plan.workflow import load_plan
 
@@ -46,6 +49,8 @@ def show(plan_file: str | None, fmt: str, as_json: bool) -> int:
         out.data(saved.to_json().rstrip("\n"))
     elif fmt == "markdown":
         out.data(render_markdown(saved).rstrip("\n"))
+    elif fmt == "html":
+        out.data(review_page(saved).rstrip("\n"))
     else:
         out.data(render_text(saved, lambda text, **kw: out.style(text, sys.stdout, **kw)))
     return 0

@@ -79,7 +79,7 @@ def acknowledged_line(count: int) -> str:
     return f"{count} acknowledged warning{'' if count == 1 else 's'} not shown."
 
 
-def _headline(change: ResourceChange) -> str:
+def headline(change: ResourceChange) -> str:
     before = change.before
     if change.action is Action.CREATE:
         return f"{change.address} will be uploaded"
@@ -133,7 +133,7 @@ def live_file_id(change: ResourceChange) -> str | None:
     return before.file_id if before and before.review_status == "approved" else None
 
 
-def _details(change: ResourceChange) -> list[str]:
+def details(change: ResourceChange) -> list[str]:
     """The lines under a change: what would be uploaded, and why."""
     lines: list[str] = []
     after, before = change.after, change.before
@@ -236,9 +236,9 @@ def render_text(plan: Plan, style: Style = _plain) -> str:
         for change in plan.changes:
             symbol = _SYMBOLS[change.action]
             colour = _COLOURS[change.action]
-            out.append(style(f"  # {_headline(change)}", bold=True))
+            out.append(style(f"  # {headline(change)}", bold=True))
             out.append(f"{style(f'{symbol:>3}', fg=colour, bold=True)} {change.address}")
-            out.extend(f"      {line}" for line in _details(change))
+            out.extend(f"      {line}" for line in details(change))
             out.append("")
     out.extend(_settings_text(plan, style))
     if plan.pending:
