@@ -50,7 +50,7 @@ node_modules/.installed: package.json package-lock.json
 # installed when missing (as root; otherwise: apt-get install chromium, or that test is skipped).
 .PHONY: chromium
 chromium:
-	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "could not install chromium with apt-get" >&2
 	@command -v chromium >/dev/null || echo "chromium is missing: the review page's browser test is skipped (apt-get install chromium)" >&2
 
 # One worker per core; a module marked xdist_group keeps its tests (and fixture) together.
