@@ -125,11 +125,13 @@ def _db(power: float) -> float | None:
 
 
 def _smooth(x: Samples, g: float) -> Samples:
-    """y[n] = g y[n-1] + (1-g) x[n], by blocks short enough for g^-k to stay exact."""
+    """y[n] = g y[n-1] + (1-g) x[n], vectorised by blocks of 32 time constants: within a block
+    y is a cumulative sum of x[k] g^-k scaled back by g^n (g^-k stays below e^32, far from
+    overflow, and the scaling back keeps the error relative to y)."""
     import numpy as np
 
     n = len(x)
-    block = max(1, min(n, int(-1 / math.log(g)) if g > 0 else 1))
+    block = max(1, min(n, int(-32 / math.log(g)) if 0 < g < 1 else 1))
     count = -(-n // block)
     padded = np.zeros(count * block)
     padded[:n] = x
@@ -149,21 +151,34 @@ def _envelope(mono: Samples, rate: int) -> Samples:
     return _smooth(_smooth(abs(mono), g), g)
 
 
-def _active_counts(envelope: Samples, rate: int, thresholds: Samples) -> list[int]:
-    """Samples active at each threshold: at or above it, or within the hangover after."""
+def _trailing_max(x: Samples, window: int) -> Samples:
+    """max(x[n-window+1 .. n]) for every n, in O(n) (van Herk / Gil-Werman by blocks)."""
     import numpy as np
 
-    hangover = round(P56_HANGOVER * rate)
-    counts = []
-    for c in thresholds:
-        above = np.concatenate(([0], np.cumsum(envelope >= c)))
-        # active[n]: some sample in n-hangover..n was above
-        lagged = np.concatenate((np.zeros(hangover + 1, dtype=above.dtype), above))[: len(above)]
-        counts.append(int(np.count_nonzero(above[1:] - lagged[1:])))
-    return counts
+    n = len(x)
+    count = -(-(n + window - 1) // window)
+    padded = np.zeros(count * window)  # the envelope is >= 0: zeros before change no maximum
+    padded[window - 1 : window - 1 + n] = x
+    blocks = padded.reshape(count, window)
+    prefix = np.maximum.accumulate(blocks, axis=1).reshape(-1)
+    suffix = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    end = np.arange(window - 1, window - 1 + n)  # where x[n] is in padded
+    result: Samples = np.maximum(suffix[end - window + 1], prefix[end])
+    return result
 
 
-def active_speech_level(mono: Samples, rate: int) -> tuple[float | None, float, float | None]:
+def _active_counts(envelope: Samples, rate: int, thresholds: Samples) -> list[int]:
+    """Samples active at each threshold: at or above it, or within the hangover after one that
+    was, i.e. the envelope's maximum over the hangover reaches the threshold."""
+    import numpy as np
+
+    reach = _trailing_max(envelope, round(P56_HANGOVER * rate) + 1)
+    return [int(np.count_nonzero(reach >= c)) for c in thresholds]
+
+
+def active_speech_level(
+    mono: Samples, rate: int, envelope: Samples | None = None
+) -> tuple[float | None, float, float | None]:
     """P.56 method B: (active level in dBov or None, activity 0..1, threshold in dBov).
 
     The threshold is the level at which samples counted as active speech (the level less the
@@ -175,7 +190,8 @@ def active_speech_level(mono: Samples, rate: int) -> tuple[float | None, float, 
     energy = float(np.dot(mono, mono))
     if n == 0 or energy == 0:
         return None, 0.0, None
-    envelope = _envelope(mono, rate)
+    if envelope is None:
+        envelope = _envelope(mono, rate)
     thresholds: Samples = 2.0 ** np.arange(-15, 1, dtype=np.float64)
     counts = _active_counts(envelope, rate, thresholds)
     a_db = [10 * math.log10(energy / c) if c else math.inf for c in counts]
@@ -226,10 +242,11 @@ def measure(samples: Samples, rate: int) -> SignalFacts:
     mono = samples.mean(axis=1) if channels > 1 else samples[:, 0]
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     runs, clipped_at = _clipping(samples, rate)
-    level, activity, threshold = active_speech_level(mono, rate)
+    envelope = _envelope(mono, rate)
+    level, activity, threshold = active_speech_level(mono, rate, envelope)
     leading = trailing = None
     if threshold is not None:
-        active = np.flatnonzero(_envelope(mono, rate) >= 10 ** (threshold / 20))
+        active = np.flatnonzero(envelope >= 10 ** (threshold / 20))
         if active.size:
             leading = float(active[0]) / rate
             trailing = float(frames - 1 - active[-1]) / rate
