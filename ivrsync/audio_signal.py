@@ -109,8 +109,10 @@ def decode(path: Path) -> tuple[Samples, int]:
     try:
         samples: Samples
         samples, rate = soundfile.read(path, dtype="float64", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"cannot decode: {exc}") from exc
+    except soundfile.LibsndfileError as exc:  # its str() names the path: the caller does
+        raise AudioError(f"libsndfile cannot decode it: {exc.error_string.rstrip('.')}") from exc
+    except (RuntimeError, OSError) as exc:
+        raise AudioError(f"cannot decode it: {exc}") from exc
     return samples, int(rate)
 
 

@@ -124,9 +124,16 @@ def inspect_audio(
             try:
                 signals[path] = signal_findings(cache.signal(path))
             except AudioError as exc:
-                failed.add(path)
-                problems.append(Problem("audio-invalid", f"{path}: {exc}", resource.where))
-                continue
+                # Its headers are sound and a platform's own decoder may play it: a warning.
+                signals[path] = []
+                problems.append(
+                    Problem(
+                        "audio-unmeasured",
+                        f"{path}: {exc}; its level, clipping and silence are not checked",
+                        resource.where,
+                        Severity.WARNING,
+                    )
+                )
             logger.debug("%s: %s", path, info)
             infos[path] = info
         rules = PROVIDER_TYPES[resource.provider_type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -332,3 +333,31 @@ def test_changed_bytes_are_measured_again(repo: Path) -> None:
     report = validate_repository(repo, cache=cache)
     assert cache.decodes == 1
     assert any(p.code == "audio-level" for p in report.problems)
+
+
+def test_plan_shows_the_finding_as_validate_does(run_cli: RunCli, repo: Path) -> None:
+    quiet = make_quiet(repo)
+    code, _, err = run_cli("-C", str(repo), "plan")
+    assert code == 0
+    assert f"warning: aicc.welcome.en_US: {quiet}: active speech level -4" in err
+
+
+def test_audio_libsndfile_cannot_decode_is_a_warning_naming_it_once(
+    run_cli: RunCli, repo: Path
+) -> None:
+    """A WAV whose headers are sound but whose codec libsndfile does not know (here tag 0x1234):
+    the platform may still play it, so validate warns that it was not measured, and goes on."""
+    fmt = struct.pack("<HHIIHH", 0x1234, 1, 8000, 8000, 1, 8)
+    data = bytes(800)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"data" + struct.pack("<I", len(data)) + data
+    wav = b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+    (repo / "audio/en_US/welcome.wav").write_bytes(wav)
+    code, out, _ = run_cli("-C", str(repo), "validate", "--json")
+    assert code == 0
+    [problem] = [p for p in json.loads(out)["problems"] if p["code"] == "audio-unmeasured"]
+    assert problem["severity"] == "warning"
+    assert problem["message"] == (
+        "audio/en_US/welcome.wav: libsndfile cannot decode it: Error in WAV/W64/RF64 file. "
+        "Malformed 'fmt ' chunk; its level, clipping and silence are not checked"
+    )
