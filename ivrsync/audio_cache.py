@@ -5,6 +5,9 @@ only while the file's (size, mtime_ns, inode, ctime_ns) are those it was made fr
 alone can be put back (`touch -d`, `cp -p`, an editor or a sync tool restoring it) after a
 rewrite in place of the same size; ctime cannot be set by anyone, and every write changes it.
 A file that changed while it was read is not cached: its key would not say which bytes it had.
+
+Signal measurements (audio_signal.py: level, clipping, silence) are kept beside, by sha256 and
+measurement version: they cost a decode, and the same bytes measure the same wherever they are.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import orjson
 
 from ivrsync.audio import AudioInfo, probe
+from ivrsync.audio_signal import MEASUREMENT_VERSION, SignalFacts, measure_file
 from ivrsync.files import write_atomically
 from ivrsync.gc_pause import paused_gc
 
@@ -55,23 +59,27 @@ class AudioCache:
     def __init__(self, root: Path, cache_path: Path | None = None) -> None:
         self.root = root
         self.path = cache_path or root / CACHE_FILE
-        self.entries: dict[str, dict[str, Any]] = self._load()
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.signals: dict[str, dict[str, Any]] = {}  # sha256: measurements
+        self._load()
         self.root_prefix = os.path.join(root, "")  # the root and a separator
         self.hits = 0
         self.misses = 0
+        self.decodes = 0  # files decoded to be measured in this run
         self._dirty = False
         self._this_run: dict[str, FileFacts] = {}
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> None:
         try:
             with paused_gc():
                 data = orjson.loads(self.path.read_bytes())
         except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
-            return {}  # no cache, or an unreadable one: it is only a cache
+            return  # no cache, or an unreadable one: it is only a cache
         if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
-            return {}
-        entries = data.get("files")
-        return entries if isinstance(entries, dict) else {}
+            return
+        entries, signals = data.get("files"), data.get("signals")
+        self.entries = entries if isinstance(entries, dict) else {}
+        self.signals = signals if isinstance(signals, dict) else {}
 
     def facts(self, relative: str) -> FileFacts:
         """sha256 and probe of a repository file; raises AudioError for unusable audio.
@@ -109,11 +117,29 @@ class AudioCache:
         self._dirty = True
         return facts
 
+    def signal(self, relative: str) -> SignalFacts:
+        """The signal measurements of a repository file, decoded only when its bytes were
+        never measured; raises AudioError for audio that cannot be decoded."""
+        sha256 = self.facts(relative).sha256
+        entry = self.signals.get(sha256)
+        if entry is not None and entry.get("version") == MEASUREMENT_VERSION:
+            try:
+                return SignalFacts.from_json(entry["facts"])
+            except (KeyError, TypeError):
+                pass  # an entry of another shape: measure again
+        self.decodes += 1
+        facts = measure_file(Path(self.root_prefix + relative))
+        self.signals[sha256] = {"version": MEASUREMENT_VERSION, "facts": facts.to_json()}
+        self._dirty = True
+        return facts
+
     def save(self) -> None:
         """Write the cache atomically; a failure to write it is logged, never fatal."""
         if not self._dirty:
             return
-        data = {"version": _CACHE_VERSION, "files": self.entries}
+        live = {entry.get("sha256") for entry in self.entries.values()}
+        signals = {k: v for k, v in self.signals.items() if k in live}  # none of gone bytes
+        data = {"version": _CACHE_VERSION, "files": self.entries, "signals": signals}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))

@@ -163,11 +163,33 @@ class SettingsModel(BaseModel):
 # The warnings the manifests may acknowledge, and the key of an acknowledgement that names
 # what the warning is about, so that a new occurrence (other audio, another kept name) still
 # shows. Other warnings are about a run (quota, --target), not something the manifests accept.
-AcknowledgeableCode = Literal["audio-transcoded", "remote-name-changed"]
+# The signal checks (audio_signal.signal_findings, docs/audio.md) name the file they measured.
+AcknowledgeableCode = Literal[
+    "audio-transcoded",
+    "remote-name-changed",
+    "audio-clipping",
+    "audio-level",
+    "audio-leading-silence",
+    "audio-trailing-silence",
+    "audio-dc-offset",
+    "audio-low-sample-rate",
+    "audio-channels-cancel",
+]
 ACKNOWLEDGEABLE: dict[AcknowledgeableCode, str] = {
     "audio-transcoded": "audio",
     "remote-name-changed": "remote_name",
+    "audio-clipping": "file",
+    "audio-level": "file",
+    "audio-leading-silence": "file",
+    "audio-trailing-silence": "file",
+    "audio-dc-offset": "file",
+    "audio-low-sample-rate": "file",
+    "audio-channels-cancel": "file",
 }
+# The codes of the signal checks, as `validate` reports them.
+SIGNAL_CODES: tuple[AcknowledgeableCode, ...] = tuple(
+    code for code, key in ACKNOWLEDGEABLE.items() if key == "file"
+)
 
 
 class Acknowledgement(SettingsModel):
@@ -182,6 +204,11 @@ class Acknowledgement(SettingsModel):
     )
     remote_name: str | None = Field(
         None, description="remote-name-changed: the remote name kept, as the warning names it"
+    )
+    file: str | None = Field(
+        None,
+        description="the audio checks (audio-level, audio-clipping, ...): the file as the "
+        "warning names it, from the repository root, e.g. 'audio/en_US/welcome.wav'",
     )
     reason: str | None = Field(None, description="why it is accepted, for reviewers")
 

@@ -6,17 +6,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ivrsync.acknowledgements import find, unused_problems
-from ivrsync.audio import AudioError, AudioInfo, probe
+from ivrsync.audio import AudioError, AudioInfo
+from ivrsync.audio_cache import AudioCache
+from ivrsync.audio_signal import SignalFinding, signal_findings
 from ivrsync.errors import Problem, Severity, sort_key
 from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest.loader import Project, one_line, read_project
 from ivrsync.providers import PROVIDER_TYPES
-
-if TYPE_CHECKING:  # `ivrsync validate` passes no cache; plan and apply import it themselves
-    from ivrsync.audio_cache import AudioCache
+from ivrsync.settings import SIGNAL_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,17 @@ def validate_repository(
     root: Path, env: Mapping[str, str] | None = None, cache: AudioCache | None = None
 ) -> ValidationReport:
     """Every problem at once: the audio of the prompts that could be read is checked even when
-    the manifests have errors (the report's project is then None)."""
+    the manifests have errors (the report's project is then None).
+
+    Without a cache (`ivrsync validate`), one is opened and saved here, so a second validate
+    neither hashes nor decodes unchanged files again.
+    """
+    if cache is None:
+        cache = AudioCache(root)
+        try:
+            return validate_repository(root, env, cache)
+        finally:
+            cache.save()
     project, problems = read_project(root, env)
     if project is None:
         return ValidationReport(None, sorted(problems, key=sort_key))
@@ -70,20 +79,22 @@ def validate_repository(
     if manifest_ok and not any(p.severity is Severity.ERROR for p in audio_problems):
         # With errors, some audio was not checked: its acknowledgements may be needed yet.
         used = {p.acknowledged.where for p in audio_problems if p.acknowledged}
-        audio_problems += unused_problems(project.acknowledgements, "audio-transcoded", used)
+        for code in ("audio-transcoded", *SIGNAL_CODES):
+            audio_problems += unused_problems(project.acknowledgements, code, used)
     problems = sorted([*problems, *map(one_line, audio_problems)], key=sort_key)
     return ValidationReport(project if manifest_ok else None, problems, audio)
 
 
 def inspect_audio(
-    project: Project, cache: AudioCache | None = None
+    project: Project, cache: AudioCache
 ) -> tuple[dict[str, AudioInfo], list[Problem]]:
-    """Probe each audio file once and check it against every provider it goes to.
+    """Probe and measure each audio file once and check it against every provider it goes to.
 
-    With a cache, files unchanged since the last run are not read again (and are hashed too,
-    for the planner).
+    Files unchanged since the last run are not read again (and are hashed too, for the
+    planner); bytes measured before are not decoded again.
     """
     infos: dict[str, AudioInfo] = {}
+    signals: dict[str, list[SignalFinding]] = {}
     problems: list[Problem] = []
     failed: set[str] = set()
     for resource in project.resources:
@@ -93,7 +104,7 @@ def inspect_audio(
         info = infos.get(path)
         if info is None:
             try:
-                info = cache.facts(path).info if cache else probe(project.root / path)
+                info = cache.facts(path).info
             except AudioError as exc:
                 failed.add(path)
                 problems.append(Problem("audio-invalid", f"{path}: {exc}", resource.where))
@@ -110,6 +121,19 @@ def inspect_audio(
                     )
                 )
                 continue
+            try:
+                signals[path] = signal_findings(cache.signal(path))
+            except AudioError as exc:
+                # Its headers are sound and a platform's own decoder may play it: a warning.
+                signals[path] = []
+                problems.append(
+                    Problem(
+                        "audio-unmeasured",
+                        f"{path}: {exc}; its level, clipping and silence are not checked",
+                        resource.where,
+                        Severity.WARNING,
+                    )
+                )
             logger.debug("%s: %s", path, info)
             infos[path] = info
         rules = PROVIDER_TYPES[resource.provider_type]
@@ -125,6 +149,18 @@ def inspect_audio(
                     f"{resource.address}: {path}: {finding.message}",
                     resource.where,
                     finding.severity,
+                    accepted.acknowledged if accepted else None,
+                )
+            )
+        for found in signals[path]:
+            code = f"audio-{found.code}"
+            accepted = find(project.acknowledgements, code, resource.address, path)
+            problems.append(
+                Problem(
+                    code,
+                    f"{resource.address}: {path}: {found.message}",
+                    resource.where,
+                    found.severity,
                     accepted.acknowledged if accepted else None,
                 )
             )

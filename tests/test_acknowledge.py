@@ -141,18 +141,20 @@ def test_an_acknowledgement_of_audio_that_is_not_transcoded_is_reported(
     [
         (
             "{warning: quota, audio: x}",
-            "prompts.welcome.acknowledge[0].warning: must be one of 'audio-transcoded' or "
-            "'remote-name-changed' (got 'quota')",
+            "prompts.welcome.acknowledge[0].warning: must be one of 'audio-transcoded', "
+            "'remote-name-changed', 'audio-clipping', 'audio-level', 'audio-leading-silence', "
+            "'audio-trailing-silence', 'audio-dc-offset', 'audio-low-sample-rate' or "
+            "'audio-channels-cancel' (got 'quota')",
         ),
         (
             "{warning: audio-transcoded}",
             "prompts.welcome.acknowledge[0]: an acknowledgement of audio-transcoded names "
-            "`audio:` (what the warning names) and no other of: audio, remote_name",
+            "`audio:` (what the warning names) and no other of: audio, file, remote_name",
         ),
         (
             "{warning: remote-name-changed, remote_name: A, audio: B}",
             "prompts.welcome.acknowledge[0]: an acknowledgement of remote-name-changed names "
-            "`remote_name:` (what the warning names) and no other of: audio, remote_name",
+            "`remote_name:` (what the warning names) and no other of: audio, file, remote_name",
         ),
     ],
 )

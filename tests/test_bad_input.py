@@ -23,6 +23,7 @@ import pytest
 from ivrsync.audio import probe
 from ivrsync.providers import huawei_aicc
 from tests.conftest import DATA, RunCli
+from tests.repo_factory import alaw_tone
 
 MARK = "# <-"
 ALAW = (DATA / "alaw_8k_mono.wav").read_bytes()
@@ -52,7 +53,7 @@ prompts:
 
 @dataclass(frozen=True)
 class Wav:
-    """A real A-law WAV of exactly `size` bytes, written sparse so limits cost no time."""
+    """A real A-law WAV of exactly `size` bytes: a clean tone, so that only the limit shows."""
 
     size: int
 
@@ -67,9 +68,7 @@ class Wav:
             + b"data"
             + struct.pack("<I", data)
         )
-        with path.open("wb") as f:
-            f.write(header)
-            f.truncate(self.size)
+        path.write_bytes(header + alaw_tone(data))
 
 
 Content = bytes | str | Wav
