@@ -69,7 +69,7 @@ def process_file(path: Path, recipe: Recipe) -> Processed:
     if recipe.lead is not None or recipe.trail is not None:
         samples = set_silence(samples, rate, recipe.lead, recipe.trail)
     if recipe.normalize is not None:
-        samples = normalize(samples, recipe.normalize, notes)
+        samples = normalize(samples, rate, recipe.normalize, notes)
     samples = np.clip(samples, -1.0, 1.0)
     return Processed(encode(samples, rate, recipe), notes)
 
@@ -100,17 +100,17 @@ def resample(samples: Samples, rate: int, target: int) -> Samples:
     return np.asarray(out, dtype=np.float64).reshape(-1, samples.shape[1])
 
 
-def speech_level(samples: Samples) -> float:
-    """The level normalising aims at, in dBov (0 dBov: the RMS of a full-scale square wave).
+def speech_level(samples: Samples, rate: int) -> float:
+    """The level normalising aims at, in dBov: the ITU-T P.56 active speech level of the
+    channels mixed (pauses left out), as `validate` measures it (audio_signal)."""
+    from ivrsync.audio_signal import active_speech_level
 
-    A plain RMS over the whole file for now, silence included: the `signal` work brings the
-    ITU-T P.56 active speech level, which replaces this one function.
-    """
-    return _rms_db(samples)
+    level, _, _ = active_speech_level(samples.mean(axis=1), rate)
+    return -math.inf if level is None else level
 
 
-def normalize(samples: Samples, target: float, notes: list[str]) -> Samples:
-    level = speech_level(samples)
+def normalize(samples: Samples, rate: int, target: float, notes: list[str]) -> Samples:
+    level = speech_level(samples, rate)
     if level == -math.inf:
         return samples  # silence stays silence
     import numpy as np
