@@ -390,3 +390,19 @@ def test_the_review_page_plays_the_processed_audio(run_cli: RunCli, tmp_path: Pa
     [(kind, _, mime, data)] = players(section(page, "aicc.p00000.en_US"))
     assert (kind, mime) == ("current", "audio/wav")
     assert data == next((repo / CACHE_DIR).glob("*.wav")).read_bytes()  # what callers hear
+
+
+def test_validate_measures_the_processed_audio(run_cli: RunCli, tmp_path: Path) -> None:
+    repo = huawei_repository(tmp_path / "repo", 1, endpoint="https://127.0.0.1:9")
+    rate = 8000
+    t = np.arange(rate) / rate
+    out = io.BytesIO()  # a tone far too quiet: about -49 dBov
+    sf.write(out, 0.005 * np.sin(2 * np.pi * 440 * t), rate, format="WAV", subtype="PCM_16")
+    (repo / "audio/p00000.wav").write_bytes(out.getvalue())
+    code, text, err = run_cli("-C", str(repo), "validate")
+    assert "active speech level -48.9 dBov" in text + err
+    with (repo / "ivrsync.yaml").open("a") as f:
+        f.write("process:\n  aicc: {normalize: -22}\n")
+    code, text, err = run_cli("-C", str(repo), "validate")
+    assert code == 0, text + err
+    assert "active speech level" not in text + err  # the upload is at the target
