@@ -118,6 +118,7 @@ def test_the_order_comes_from_the_schema() -> None:
         "state",
         "providers",
         "defaults",
+        "process",
         "include",
         "prompts",
         "moved",
@@ -133,6 +134,7 @@ def test_the_order_comes_from_the_schema() -> None:
         "providers",
         "voice_type",
         "remote_name",
+        "process",
         "audio",
         "acknowledge",
     )

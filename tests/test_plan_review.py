@@ -85,7 +85,7 @@ def test_a_replacement_shows_its_audio_and_the_file_id_that_stays_live(
     after = change["after"]
     assert (after["duration"], after["format"], after["codec"]) == (2.58, "wav", "alaw")
     assert (after["sample_rate"], after["channels"], after["size"]) == (8000, 1, 20696)
-    assert plan["format_version"] == "1.3"
+    assert plan["format_version"] == "1.4"
 
 
 def test_a_pending_upload_replaced_again_leaves_the_last_approved_file_id_live(
@@ -389,7 +389,7 @@ def test_apply_records_the_settings_it_used_without_secrets(
     assert recorded["endpoint"] == endpoint
     assert recorded["callback_url"] == "http://127.0.0.1:9/ivr/***"
     state_text = (repo / "ivrsync.state.json").read_text()
-    assert '"format_version": 2' in state_text
+    assert '"format_version": 3' in state_text
 
     manifest = repo / "ivrsync.yaml"
     manifest.write_text(manifest.read_text().replace("127.0.0.1:9/", "127.0.0.2:9/"))
@@ -452,7 +452,7 @@ def test_a_state_of_format_1_still_loads_and_is_written_as_2(repo: Path) -> None
         settings={"type": "huawei-aicc"}, since=datetime.now(UTC), type="huawei-aicc"
     )
     store.write(loaded)
-    assert json.loads(path.read_text())["format_version"] == 2
+    assert json.loads(path.read_text())["format_version"] == 3
 
 
 def test_a_plan_of_format_1_1_is_still_shown_and_checked(

@@ -88,6 +88,7 @@ def test_a_declared_prompt_option_is_a_manifest_key_and_reaches_the_upload(
         "voice_type",
         "priority",
         "remote_name",
+        "process",
         "acknowledge",
     ]
     assert result["default"] == {

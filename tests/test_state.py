@@ -130,6 +130,15 @@ def test_new_state_round_trips_with_stable_sorted_output() -> None:
     assert document["serial"] == 0
 
 
+def test_a_format_2_state_reads_as_one_without_processed_uploads() -> None:
+    document = json.loads(full_state().to_json())
+    document["format_version"] = 2
+    for entry in document["resources"].values():
+        del entry["process"], entry["processed_sha256"]
+    state = State.from_json(json.dumps(document).encode(), "ivrsync.state.json")
+    assert all(e.process is None for e in state.resources.values())
+
+
 def test_file_id_stays_a_string() -> None:
     data = full_state().to_json()
     assert f'"file_id": "{HUAWEI_ID}"'.encode() in data

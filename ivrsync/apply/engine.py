@@ -26,7 +26,9 @@ from ivrsync.address import Address
 from ivrsync.apply.cancel import Cancellation
 from ivrsync.apply.ratelimit import RateLimiter
 from ivrsync.apply.retry import RetryPolicy
+from ivrsync.errors import IvrsyncError
 from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
+from ivrsync.processing.cache import ProcessedFacts
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import (
     ItemOutcome,
@@ -304,9 +306,17 @@ def apply_plan(
     reporter: Reporter,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     cancel: Cancellation | None = None,
+    processed: Callable[[ResourceChange], ProcessedFacts] | None = None,
 ) -> ApplyResult:
     """Carry out `plan`. `cancel` stops it: no new request, a bounded wait for those in flight;
-    a second request stops the wait (what was in flight stays in doubt)."""
+    a second request stops the wait (what was in flight stays in doubt). `processed` gives the
+    cached processed audio of a change whose plan says it is processed: what is uploaded."""
+    made: dict[str, ProcessedFacts] = {}
+    for change in plan.changes:
+        if change.sends_audio and change.after is not None and change.after.process is not None:
+            if processed is None:
+                raise IvrsyncError(f"{change.address}: the plan processes its audio; apply cannot")
+            made[change.address] = processed(change)  # before any request: errors stop here
     engine = _Engine(
         plan,
         root,
@@ -317,6 +327,7 @@ def apply_plan(
         reporter,
         clock,
         cancel or Cancellation(),
+        made,
     )
     return engine.run()
 
@@ -338,8 +349,10 @@ class _Engine:
         reporter: Reporter,
         clock: Callable[[], datetime],
         cancel: Cancellation,
+        processed: dict[str, ProcessedFacts],
     ) -> None:
         self.plan = plan
+        self.processed = processed  # by address: the cached bytes uploaded instead of the source
         self.root = root
         self.journal = Journal(store, state)
         self.uploaders = uploaders
@@ -832,7 +845,14 @@ class _Engine:
                 state.resources.pop(change.address, None)
                 state.in_doubt.pop(change.address, None)
             else:
-                record_update(state, change, uploaded, now, reviews=provider.reviews)
+                record_update(
+                    state,
+                    change,
+                    uploaded,
+                    now,
+                    reviews=provider.reviews,
+                    processed=self.processed.get(change.address),
+                )
                 record_settings(state, self.plan, change.provider, now)
 
         try:
@@ -953,12 +973,13 @@ class _Engine:
     def item(self, change: ResourceChange) -> UploadItem:
         after = change.after
         assert after is not None
+        made = self.processed.get(change.address)
         return UploadItem(
             address=change.address,
-            path=self.root / after.audio_path,
+            path=made.path if made else self.root / after.audio_path,
             audio_path=after.audio_path,
-            sha256=after.sha256,
-            size=after.size,
+            sha256=made.sha256 if made else after.sha256,
+            size=made.info.size if made else after.size,
             remote_name=after.remote_name,
             locale=Address.parse(change.address).locale,
             attributes=dict(after.attributes),
@@ -980,9 +1001,10 @@ class _Engine:
         now = self.clock()
 
         review = None if provider.reviews else approved_at_once(now)
+        made = self.processed.get(change.address)
 
         def note(state: State) -> None:
-            record_upload(state, change, uploaded, now, review=review)
+            record_upload(state, change, uploaded, now, review=review, processed=made)
             record_settings(state, self.plan, change.provider, now)
 
         try:
@@ -1040,14 +1062,20 @@ def approved_at_once(now: datetime) -> Review:
 
 
 def record_update(
-    state: State, change: ResourceChange, uploaded: Uploaded, now: datetime, *, reviews: bool
+    state: State,
+    change: ResourceChange,
+    uploaded: Uploaded,
+    now: datetime,
+    *,
+    reviews: bool,
+    processed: ProcessedFacts | None = None,
 ) -> None:
     """An update in place: the FileId stays; the audio, name and attributes are the new ones.
     New audio on a provider that reviews waits for its review like an upload."""
     after = change.after
     assert after is not None
     entry = state.resources.pop(change.previous_address or change.address)
-    new_audio = entry.sha256 != after.sha256
+    new_audio = entry.sha256 != after.sha256 or entry.process != after.process
     state.resources[change.address] = entry.model_copy(
         update={
             "remote_name": uploaded.remote_name,
@@ -1055,6 +1083,8 @@ def record_update(
             "sha256": after.sha256,
             "size": after.size,
             "attributes": dict(after.attributes),
+            "process": after.process,
+            "processed_sha256": processed.sha256 if processed else None,
             "uploaded_at": now if new_audio else entry.uploaded_at,
             "review": (Review() if reviews else approved_at_once(now))
             if new_audio
@@ -1072,11 +1102,12 @@ def record_upload(
     *,
     review: Review | None = None,
     count: bool = True,
+    processed: ProcessedFacts | None = None,
 ) -> None:
     """The new upload becomes current; the previous approved one stays as the fallback.
 
     `count` adds it to today's uploads (for quotas); an imported FileId was counted when it
-    was uploaded.
+    was uploaded. `processed`: the processed audio that was uploaded (its sha256 is kept).
     """
     after = change.after
     assert after is not None
@@ -1106,6 +1137,8 @@ def record_upload(
         sha256=after.sha256,
         size=after.size,
         attributes=dict(after.attributes),
+        process=after.process,
+        processed_sha256=processed.sha256 if processed else after.processed_sha256,
         uploaded_at=now,
         review=review or Review(),
         last_approved=last_approved,

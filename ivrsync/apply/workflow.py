@@ -25,6 +25,8 @@ from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
 from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, settings_digest
 from ivrsync.plan.settings import diff_settings
 from ivrsync.plan.workflow import load_plan, state_store
+from ivrsync.processing.cache import ProcessedCache, ProcessedFacts
+from ivrsync.processing.recipe import content_id
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import Uploaded, Uploader, lister, missing_credentials_together
 from ivrsync.providers.errors import CredentialsMissingError
@@ -61,12 +63,13 @@ class ApplySession:
         self.env = os.environ if env is None else env
         self.lock_timeout = lock_timeout
         self.cache = AudioCache(root)
+        self.processed = ProcessedCache(root, self.cache.facts)
 
     def __enter__(self) -> ApplySession:
         """Validate, lock, read. Whatever fails after the lock is taken releases it: the lock
         is held through `locked()`, as by every command, on an exit stack unwound here on an
         error and by `__exit__` otherwise."""
-        report = validate_repository(self.root, self.env, self.cache)
+        report = validate_repository(self.root, self.env, self.cache, self.processed)
         if report.project is None or not report.valid:
             raise ManifestError(report.shown)
         self.warnings = report.warnings
@@ -75,6 +78,7 @@ class ApplySession:
         self.store: StateStore = state_store(self.project)
         with ExitStack() as stack:
             stack.callback(self.cache.save)
+            stack.callback(self.processed.save)
             self.lock: LockInfo = stack.enter_context(
                 locked(self.store, self.operation, self.lock_timeout)
             )
@@ -91,7 +95,14 @@ class ApplySession:
         self._held.__exit__(kind, value, traceback)
 
     def new_plan(self, options: PlanOptions) -> Plan:
-        return make_plan(self.project, self.state, self.cache.facts, options, datetime.now(UTC))
+        return make_plan(
+            self.project,
+            self.state,
+            self.cache.facts,
+            options,
+            datetime.now(UTC),
+            self.processed.facts,
+        )
 
     def saved_plan(self, path: Path) -> Plan:
         plan = load_plan(path)
@@ -130,6 +141,26 @@ class ApplySession:
             raise
         return made
 
+    def processed_for(self, change: ResourceChange) -> ProcessedFacts:
+        """The processed audio a change uploads, by the recipe the manifests declare now, made
+        again if the cache lacks it (a plan from another machine); a plan whose recipe is not
+        the manifests' any more is stale."""
+        resource = next(
+            (r for r in self.project.resources if str(r.address) == change.address), None
+        )
+        after = change.after
+        assert after is not None
+        if (
+            resource is None
+            or resource.process is None
+            or resource.process.described() != after.process
+        ):
+            raise StalePlanError(
+                f"the saved plan is stale: the processing of {change.address} changed since it "
+                "was made. Make a new one with `ivrsync plan --out FILE`"
+            )
+        return self.processed.checked(resource.audio_path, resource.process)
+
     def apply(
         self,
         plan: Plan,
@@ -148,6 +179,7 @@ class ApplySession:
                 options=options,
                 reporter=reporter,
                 cancel=cancel,
+                processed=self.processed_for,
             )
         finally:
             for uploader in uploaders.values():
@@ -193,7 +225,9 @@ def import_file_id(
             f"{address} records FileId {replaced} (review {current.review.status}); importing "
             f"{file_id} would replace it. Pass --force to replace it"
         )
-    desired = desired_upload(session.project, resource, session.cache.facts)
+    desired = desired_upload(
+        session.project, resource, session.cache.facts, session.processed.facts
+    )
     remote_name, review = desired.remote_name, Review()
     if rules.CAN_LIST:
         settings = session.project.resolved_providers([provider], session.env)[provider]
@@ -206,7 +240,8 @@ def import_file_id(
             uploader.close()
         if not listed:
             raise IvrsyncError(f"{provider} lists no file with FileId {file_id}; check the id")
-        mismatch = rules.content_problem(settings, listed[0].remote_name, desired.sha256)
+        content = content_id(desired.sha256, resource.process)
+        mismatch = rules.content_problem(settings, listed[0].remote_name, content)
         if mismatch:
             raise IvrsyncError(
                 f"FileId {file_id} cannot be {address} ({resource.audio_path}): {mismatch}; "

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("ivrsync.cli.schema:schema", "Print the JSON Schema of the manifest."),
     "plan": ("ivrsync.cli.plan:plan", "Show what apply would upload, replace, move or forget."),
     "show": ("ivrsync.cli.show:show", "Show a saved plan, or the state."),
+    "preview": ("ivrsync.cli.preview:preview", "Write what callers will hear, to listen to."),
     "apply": ("ivrsync.cli.apply:apply", "Upload what a plan says, recording every FileId."),
     "emulator": ("ivrsync.cli.emulator:emulator", "Serve local emulators of the provider APIs."),
     "import": ("ivrsync.cli.import_:import_", "Record an upload's FileId without uploading."),

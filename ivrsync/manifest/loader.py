@@ -28,6 +28,8 @@ from ivrsync.manifest.schema import (
     ROOT_FILE,
     Manifest,
     MovedEntry,
+    Process,
+    ProcessSteps,
     PromptsFile,
     PromptSpec,
     ProviderSettings,
@@ -35,6 +37,7 @@ from ivrsync.manifest.schema import (
     StateSettings,
 )
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
+from ivrsync.processing.recipe import NativeAudio, Recipe
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.secrets import MASK, SECRET_NAME
 from ivrsync.secrets import register as register_secret
@@ -58,6 +61,8 @@ class Resource:
     # The manifest entry naming the audio file, found only when a message needs it.
     document: YamlDocument = field(compare=False, repr=False)
     entry: DataPath = field(compare=False, repr=False)
+    # What processing makes of the audio before it is uploaded; None: uploaded as it is.
+    process: Recipe | None = None
 
     @property
     def where(self) -> Location:
@@ -608,6 +613,14 @@ class _Loader:
                     )
 
         check(manifest.defaults.providers, root_doc, ("defaults", "providers"))
+        for name in manifest.process:
+            if name not in manifest.providers and name not in self.broken_providers:
+                self.error(
+                    "unknown-provider",
+                    f"`process:` names provider '{name}', which is not defined under "
+                    f"`providers:` (defined: {known})",
+                    root_doc.location(("process", name), at_key=True),
+                )
         for name, source in prompts.items():
             check(source.spec.providers, source.document, ("prompts", name, "providers"))
 
@@ -661,6 +674,9 @@ class _Loader:
                             description=spec.description,
                             document=source.document,
                             entry=entry,
+                            process=_recipe(
+                                manifest.process.get(provider), spec.process, rules.NATIVE_AUDIO
+                            ),
                         )
                     )
         return resources
@@ -894,6 +910,33 @@ def _resolved_options(
         value = getattr(spec, key)
         resolved[key] = getattr(manifest.defaults, key) if value is None else value
     return resolved
+
+
+def _recipe(provider: Process | None, prompt: Process | None, native: NativeAudio) -> Recipe | None:
+    """The provider's `process:`, with the keys the prompt's sets (`native` and `off` replace
+    it whole); None when nothing is processed."""
+    steps = _steps(provider)
+    if isinstance(prompt, str | bool) or steps is None:
+        steps = _steps(prompt)
+    elif prompt is not None:
+        steps = steps.model_copy(update={k: getattr(prompt, k) for k in prompt.model_fields_set})
+    if steps is None or steps == ProcessSteps(convert=False):
+        return None
+    trim = steps.trim
+    return Recipe(
+        target=native if steps.convert else None,
+        normalize=steps.normalize,
+        lead=trim.lead if trim else None,
+        trail=trim.trail if trim else None,
+    )
+
+
+def _steps(process: Process | None) -> ProcessSteps | None:
+    if process is None or process is False or process == "off":
+        return None
+    if process is True or process == "native":
+        return ProcessSteps()
+    return process
 
 
 class _PathProblem(Exception):

@@ -98,6 +98,34 @@ def _with_options(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     )
 
 
+class TrimSpec(SettingsModel):
+    """Leading and trailing silence set to these lengths (cut or padded); unset: kept."""
+
+    lead: float | None = Field(
+        None, ge=0, le=10, description="seconds of silence before the speech"
+    )
+    trail: float | None = Field(
+        None, ge=0, le=10, description="seconds of silence after the speech"
+    )
+
+
+class ProcessSteps(SettingsModel):
+    """What processing does to a prompt's audio before it is uploaded (docs/manifest.md)."""
+
+    convert: bool = Field(
+        True, description="convert to the provider's native format (rate, channels, encoding)"
+    )
+    normalize: float | None = Field(
+        None, ge=-60, le=0, description="speech level target in dBov (-26 is usual); unset: kept"
+    )
+    trim: TrimSpec | None = Field(None, description="leading and trailing silence lengths")
+
+
+# `native` (or true): convert only; `off` (or false: YAML reads a bare `off` so): the file as
+# it is; or the steps.
+Process = Literal["native", "off"] | bool | ProcessSteps
+
+
 class Defaults(SettingsModel):
     """What a prompt gets unless it says otherwise."""
 
@@ -120,6 +148,9 @@ class PromptSpec(SettingsModel):
         None,
         description="a base name used instead of the prompt name (the locale is appended), "
         "or an exact name per locale",
+    )
+    process: Process | None = Field(
+        None, description="overrides the provider's `process:` for this prompt (keys it sets)"
     )
     acknowledge: list[Acknowledgement] = acknowledge_field("this prompt")
 
@@ -191,6 +222,10 @@ class Manifest(SettingsModel):
         min_length=1, description="provider names of your choosing -> settings, by `type`"
     )
     defaults: Defaults = Field(default_factory=Defaults)
+    process: dict[Name, Process] = Field(
+        default_factory=dict,
+        description="provider names -> processing of their prompts' audio (default: off)",
+    )
     include: list[str] = Field(default_factory=list, description="globs of files with prompts")
     prompts: dict[Name, PromptSpec] = Field(
         default_factory=dict, description="prompt names -> prompts"

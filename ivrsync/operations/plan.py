@@ -16,6 +16,7 @@ from ivrsync.audio_cache import AudioCache
 from ivrsync.plan.model import Plan
 from ivrsync.plan.planner import PlanOptions, make_plan
 from ivrsync.plan.workflow import state_store, write_document
+from ivrsync.processing.cache import ProcessedCache
 from ivrsync.state.store import locked
 from ivrsync.validate import ValidationReport, validate_repository
 
@@ -40,7 +41,8 @@ def plan_repository(
     """Needs no credentials and no network (it runs on pull requests from forks), unless
     `refresh` asks the providers first (in memory: the state file is not written)."""
     cache = AudioCache(root)
-    report = validate_repository(root, env, cache)
+    processed = ProcessedCache(root, cache.facts)
+    report = validate_repository(root, env, cache, processed)
     project = report.project
     if project is None or not report.valid:
         return PlanOutcome(report, None)
@@ -54,8 +56,9 @@ def plan_repository(
         from ivrsync.refresh import refresh_state
 
         notes = refresh_state(project, state, os.environ if env is None else env, now).notes
-    plan = make_plan(project, state, cache.facts, options, now)
+    plan = make_plan(project, state, cache.facts, options, now, processed.facts)
     cache.save()
+    processed.save()
     return PlanOutcome(report, plan, notes)
 
 

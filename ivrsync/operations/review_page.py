@@ -56,10 +56,11 @@ class ReviewAudio:
 
 
 def upload_source(change: ResourceChange, root: Path) -> Path | None:
-    """The file whose bytes the change uploads (the one place to swap for processed audio)."""
+    """The file whose bytes the change uploads: the processed file where the manifest
+    processes the audio (what callers will hear), else the repository's."""
     if change.after is None or not (change.uploads or change.sends_audio):
         return None
-    return root / change.after.audio_path
+    return root / (change.after.processed_path or change.after.audio_path)
 
 
 def waveform(data: bytes, columns: int = WAVEFORM_COLUMNS) -> Peaks:
@@ -114,9 +115,13 @@ def review_audio(
         source = upload_source(change, root)
         if source is None or change.after is None or change.action is Action.DELETE:
             continue
-        key = (change.after.audio_path, change.after.sha256)
+        after = change.after
+        shown = after.processed_path or after.audio_path
+        # The sha256 the bytes must have: the processed file's, or the one the plan recorded.
+        expected = after.processed_sha256 or plan.files.get(after.audio_path)
+        key = (shown, after.processed_sha256 or after.sha256)
         before = change.before
-        cost = 0 if key in seen else change.after.size
+        cost = 0 if key in seen else (after.processed_size or after.size)
         if before is not None and before.sha256 != change.after.sha256:
             cost += before.size
         if len(result.changes) >= limit or embedded + cost > max_bytes:
@@ -129,16 +134,16 @@ def review_audio(
             note = f"{source.name} cannot be read: {error.strerror}"
             result.changes[change.address] = ChangeAudio(note=note)
             continue
-        expected = plan.files.get(change.after.audio_path)
         if expected is not None and hashlib.sha256(data).hexdigest() != expected:
             note = (
-                f"{change.after.audio_path} has changed since the plan was made (apply refuses "
+                f"{shown} has changed since the plan was made (apply refuses "
                 "this plan): make a new plan to hear it"
             )
             result.changes[change.address] = ChangeAudio(note=note)
             continue
         previous, note = _previous(change, root)
         if key not in seen:  # one file used by many resources is decoded once
-            seen[key] = clip(change.after.audio_path, data, "the working tree")
+            origin = "processed, as uploaded" if after.processed_path else "the working tree"
+            seen[key] = clip(shown, data, origin)
         result.changes[change.address] = ChangeAudio(seen[key], previous, note)
     return result

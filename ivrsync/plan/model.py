@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ivrsync.errors import IvrsyncError
 
-PLAN_FORMAT_VERSION = "1.3"
+PLAN_FORMAT_VERSION = "1.4"
 # The reason of a plain create, left unsaid where the action says it already.
 NEW_REASON = "new in the manifests"
 
@@ -66,6 +66,13 @@ class Desired(_Model):
     codec: str | None = None  # pcm_s16le, pcm_mulaw, mp3, ...
     sample_rate: int | None = None  # Hz
     channels: int | None = None
+    # Processing (added in 1.4): the recipe's steps, and the processed bytes that are uploaded
+    # (cached under .ivrsync/cache/processed/). `sha256` and `size` stay the source file's:
+    # they and the recipe decide an upload; the audio facts above are the processed audio's.
+    process: dict[str, str] | None = None
+    processed_sha256: str | None = None
+    processed_size: int | None = None
+    processed_path: str | None = None  # the cached processed file, relative to the root, POSIX
 
 
 class Recorded(_Model):
@@ -78,6 +85,7 @@ class Recorded(_Model):
     remote_name: str
     attributes: dict[str, str]
     review_status: str
+    process: dict[str, str] | None = None  # the recipe it was uploaded with (1.4)
 
 
 class ResourceChange(_Model):
@@ -111,7 +119,7 @@ class ResourceChange(_Model):
         before, after = self.before, self.after
         if self.action is not Action.UPDATE or before is None or after is None:
             return False
-        return after.sha256 != before.sha256
+        return after.sha256 != before.sha256 or after.process != before.process
 
 
 class AcknowledgedBy(_Model):

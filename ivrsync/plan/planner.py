@@ -42,6 +42,8 @@ from ivrsync.plan.model import (
     Summary,
 )
 from ivrsync.plan.settings import diff_settings, differences, dotted, leaf_paths
+from ivrsync.processing.cache import ProcessedFacts
+from ivrsync.processing.recipe import Recipe, content_id
 from ivrsync.providers import PROVIDER_TYPES, quota_time_zone
 from ivrsync.state.model import InDoubt, ResourceState, State, provider_day
 
@@ -54,15 +56,21 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
 
 
+# The processed audio of (audio path, recipe): ProcessedCache.facts.
+ProcessedFactsOf = Callable[[str, Recipe], ProcessedFacts]
+
+
 def make_plan(
     project: Project,
     state: State | None,
     facts: Callable[[str], FileFacts],
     options: PlanOptions,
     now: datetime,
+    processed: ProcessedFactsOf | None = None,
 ) -> Plan:
+    """`processed` is needed when a resource declares processing (`Resource.process`)."""
     with paused_gc():
-        return _make_plan(project, state, facts, options, now)
+        return _make_plan(project, state, facts, options, now, processed)
 
 
 def _make_plan(
@@ -71,8 +79,9 @@ def _make_plan(
     facts: Callable[[str], FileFacts],
     options: PlanOptions,
     now: datetime,
+    processed: ProcessedFactsOf | None,
 ) -> Plan:
-    desired = _desired(project, facts)
+    desired = _desired(project, facts, processed)
     recorded = state.resources if state else {}
     in_doubt = state.in_doubt if state else {}
     _check_patterns(options, [*desired, *recorded, *in_doubt])
@@ -171,7 +180,10 @@ class _Upload:
     size: int
     remote_name: str
     attributes: dict[str, str]
-    info: AudioInfo  # what the probe found, shown to a reviewer (read once, by the cache)
+    info: AudioInfo  # of the audio uploaded (processed, if it is), shown to a reviewer
+    process: dict[str, str] | None = None  # the recipe's steps
+    processed: ProcessedFacts | None = None
+    processed_path: str | None = None  # relative to the repository root
 
     def model(self) -> Desired:
         # model_construct: every input is validated already.
@@ -186,38 +198,61 @@ class _Upload:
             codec=self.info.codec,
             sample_rate=self.info.sample_rate,
             channels=self.info.channels,
+            process=self.process,
+            processed_sha256=self.processed.sha256 if self.processed else None,
+            processed_size=self.processed.info.size if self.processed else None,
+            processed_path=self.processed_path,
         )
 
 
 def _desired(
-    project: Project, facts: Callable[[str], FileFacts]
+    project: Project, facts: Callable[[str], FileFacts], processed: ProcessedFactsOf | None
 ) -> dict[str, tuple[Resource, _Upload]]:
     return {
-        str(resource.address): (resource, _upload(project, resource, facts))
+        str(resource.address): (resource, _upload(project, resource, facts, processed))
         for resource in project.resources
     }
 
 
 def desired_upload(
-    project: Project, resource: Resource, facts: Callable[[str], FileFacts]
+    project: Project,
+    resource: Resource,
+    facts: Callable[[str], FileFacts],
+    processed: ProcessedFactsOf | None = None,
 ) -> Desired:
     """What an upload of `resource` would send: its content, name and attributes."""
-    return _upload(project, resource, facts).model()
+    return _upload(project, resource, facts, processed).model()
 
 
-def _upload(project: Project, resource: Resource, facts: Callable[[str], FileFacts]) -> _Upload:
+def _upload(
+    project: Project,
+    resource: Resource,
+    facts: Callable[[str], FileFacts],
+    processed: ProcessedFactsOf | None,
+) -> _Upload:
+    """The source's sha256 and size (with the recipe, what decides an upload), and the audio
+    facts and attributes of what is sent: the processed audio where the manifest says so."""
     known = facts(resource.audio_path)
+    made = None
+    if resource.process is not None:
+        if processed is None:
+            raise IvrsyncError(f"{resource.address}: declares processing, and no cache was given")
+        made = processed(resource.audio_path, resource.process)
+    info = made.info if made else known.info
     rules = PROVIDER_TYPES[resource.provider_type]
     settings = project.providers[resource.address.provider]
     return _Upload(
         resource.audio_path,
         known.sha256,
         known.info.size,
-        rules.uploaded_name(settings, resource.remote_name, known.sha256),
-        rules.uploaded_attributes(
-            {**resource.options, "description": resource.description}, known.info
+        rules.uploaded_name(
+            settings, resource.remote_name, content_id(known.sha256, resource.process)
         ),
-        known.info,
+        rules.uploaded_attributes({**resource.options, "description": resource.description}, info),
+        info,
+        resource.process.described() if resource.process else None,
+        made,
+        made.path.relative_to(project.root).as_posix() if made else None,
     )
 
 
@@ -230,6 +265,7 @@ def _recorded(entry: ResourceState) -> Recorded:
         remote_name=entry.remote_name,
         attributes=entry.attributes,
         review_status=entry.review.status,
+        process=entry.process,
     )
 
 
@@ -390,6 +426,7 @@ class _Differ:
                         after=str(want.size),
                     )
                 )
+        why.extend(_process_reasons(entry.process, want.process))
         why.extend(_attribute_reasons(entry.attributes, want.attributes))
         in_place = PROVIDER_TYPES[resource.provider_type].CAN_UPDATE
         if in_place and entry.remote_name != want.remote_name:
@@ -539,6 +576,19 @@ def _pending(address: str, doubt: InDoubt) -> Pending:
 
 def _canonical(attributes: dict[str, str]) -> str:
     return json.dumps(attributes, sort_keys=True)
+
+
+def _process_reasons(before: dict[str, str] | None, after: dict[str, str] | None) -> list[Reason]:
+    """A changed recipe is a new upload, said step by step; the output bytes never are."""
+    if (before or None) == (after or None):
+        return []
+    steps = [
+        f"{dotted(path)} {'none' if old is None else old} -> {'none' if new is None else new}"
+        for path, old, new in differences(before or {}, after or {})
+    ]
+    # One line a reviewer reads: the steps that changed (both recipes are in the plan's
+    # before.process and after.process).
+    return [Reason(message=f"processing recipe changed: {'; '.join(steps)}")]
 
 
 def _attribute_reasons(before: dict[str, str], after: dict[str, str]) -> list[Reason]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from ivrsync.audio import AudioInfo
+from ivrsync.processing.recipe import NativeAudio
 from ivrsync.providers.base import Finding, ReviewReport, Starter, Uploader, megabytes
 from ivrsync.settings import (
     Acknowledgement,
@@ -59,6 +60,7 @@ MAX_AUDIO_SECONDS = 300.0
 SAMPLE_RATE = 8000
 CODEC = "mulaw"
 NATIVE_FORMAT = "WAV mu-law (U-Law), 8000 Hz, mono"
+NATIVE_AUDIO = NativeAudio("wav", CODEC, SAMPLE_RATE, 1)
 # "For all other operations, a RateLimit of 2 per second, and a BurstLimit of 5 per second"
 # (docs/providers/amazon-connect.md#rate-limits).
 DOCUMENTED_RATE_LIMIT = 2.0
@@ -171,7 +173,8 @@ def remote_name_problem(name: str) -> str | None:
 
 def audio_findings(settings: AmazonConnectSettings, audio: AudioInfo) -> list[Finding]:
     """What Amazon Connect would not play: known before anything is sent, since a prompt in
-    another format "won't play correctly" and ivrsync does not transcode yet."""
+    another format "won't play correctly". With `process:` converting, the processed audio is
+    what is checked."""
     wrong = []
     if audio.format != "wav":
         wrong.append(f"{audio.format.upper()}, not WAV")
@@ -187,7 +190,8 @@ def audio_findings(settings: AmazonConnectSettings, audio: AudioInfo) -> list[Fi
             Finding(
                 "unsupported-audio",
                 f"the audio is {'; '.join(wrong)}: Amazon Connect plays {NATIVE_FORMAT} only; "
-                "convert it (ffmpeg -i in.wav -ar 8000 -ac 1 -acodec pcm_mulaw out.wav)",
+                "let ivrsync convert it (`process:` in ivrsync.yaml: this provider's name, "
+                "`native`)",
             )
         )
     if audio.size >= MAX_AUDIO_BYTES:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import ManifestError, Problem, Severity
+from ivrsync.processing.recipe import NativeAudio
 from ivrsync.providers.errors import (
     ContentChangedError,
     CredentialsMissingError,
@@ -195,6 +196,8 @@ class ProviderType(Protocol[SettingsT]):
     EMULATOR: str | None
     # Its entry in the manifest `ivrsync init` writes, or None to leave it out.
     STARTER: Starter | None
+    # The format it plays without transcoding: what `process: {convert: true}` makes.
+    NATIVE_AUDIO: NativeAudio
 
     # The remote name for (prompt, locale) by the documented rule; `base` replaces the prompt.
     def derive_remote_name(self, prompt: str, locale: str, base: str | None) -> str: ...

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ivrsync.audio import AudioInfo
 from ivrsync.errors import Severity
+from ivrsync.processing.recipe import NativeAudio
 from ivrsync.providers.base import (
     Finding,
     ReviewReport,
@@ -62,6 +63,8 @@ _NOT_NAME_CHARS = re.compile(f"[^{NAME_CHARS}]+")
 FILE_ID = re.compile(r"[1-9][0-9]{18}")
 # What the platform transcodes every upload to.
 NATIVE_FORMAT = "WAV A-law, 8000 Hz, mono"
+# The same, as processing makes it.
+NATIVE_AUDIO = NativeAudio("wav", "alaw", 8000, 1)
 # `voiceType` of each upload (docs/providers/huawei-aicc.md#upload): a prompt's, or the default.
 VoiceType = Literal["ivr", "prompt_tone", "fault_tone", "voice_notification"]
 # The emulator `ivrsync emulator` serves (an Emulation), imported only when it is served.
@@ -197,7 +200,8 @@ def audio_findings(settings: HuaweiAiccSettings, audio: AudioInfo) -> list[Findi
             Finding(
                 "transcoded",
                 f"the audio is {described}; Huawei AICC transcodes it to {NATIVE_FORMAT} and "
-                "quality may suffer: upload that format to hear what callers will hear",
+                "quality may suffer: let ivrsync convert it (`process:` in "
+                "ivrsync.yaml: this provider's name, `native`) to hear what callers will hear",
                 Severity.WARNING,
                 subject=described,
             )

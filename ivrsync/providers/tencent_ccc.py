@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from ivrsync.audio import AudioInfo
+from ivrsync.processing.recipe import NativeAudio
 from ivrsync.providers.base import (
     Finding,
     ReviewReport,
@@ -52,6 +53,10 @@ REVIEWS = True
 REVIEW_CALLBACKS: str | None = None
 # `AudioUrl`: "mp3 and wav, file no larger than 5 MB", read as 5,000,000 bytes.
 MAX_AUDIO_BYTES = 5_000_000
+# CCC takes WAV or MP3 (docs/providers/tencent-ccc.md). 16-bit PCM at the telephone rate:
+# lossless, so the one lossy step (G.711 on the line) is the platform's, and ivrsync, not the
+# platform, resamples (soxr VHQ); A-law here would quantise twice.
+NATIVE_AUDIO = NativeAudio("wav", "pcm_s16le", 8000, 1)
 # Hex digits of the content's sha256 in a CustomFileName: collisions among one prompt's
 # versions are 1 in 4 billion.
 CONTENT_HASH_CHARS = 8

@@ -34,8 +34,11 @@ from ivrsync.state.errors import StateCorruptError, StateVersionError
 
 # 2 adds `providers` (the settings last applied to each provider); a state of format 1 reads
 # as one without them, and is written as 2.
-STATE_FORMAT_VERSION = 2
-_READABLE_FORMAT_VERSIONS = (1, 2)
+# 3 adds `process` and `processed_sha256` to resources (processed audio): an older ivrsync,
+# which knows no such keys, refuses it as newer instead of calling it corrupt. Formats 1 and 2
+# read as states without processed uploads.
+STATE_FORMAT_VERSION = 3
+_READABLE_FORMAT_VERSIONS = (1, 2, 3)
 
 # Upload counts older than this are dropped: enough for any daily or monthly quota report.
 UPLOAD_HISTORY_DAYS = 35
@@ -130,6 +133,10 @@ class ResourceState(_Model):
     # Set by refresh when the provider no longer lists the FileId (deleted in its console?):
     # the next plan uploads the audio again.
     missing_since: UtcDateTime | None = None
+    # The processing recipe's steps, when the upload was processed audio, and the sha256 of
+    # the bytes uploaded (`sha256` stays the source's: it and the recipe decide re-uploads).
+    process: dict[str, str] | None = None
+    processed_sha256: str | None = None
     provider: str  # the provider's name in the manifest ("aicc")
     provider_type: str  # a key of ivrsync.providers.PROVIDER_TYPES
     remote_name: str

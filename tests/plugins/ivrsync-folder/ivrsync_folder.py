@@ -23,6 +23,7 @@ from pydantic import AfterValidator, Field
 
 from ivrsync.audio import AudioInfo
 from ivrsync.files import write_atomically
+from ivrsync.processing.recipe import NativeAudio
 from ivrsync.providers.base import (
     Finding,
     ItemOutcome,
@@ -54,6 +55,8 @@ REVIEW_CALLBACKS: str | None = None
 # No prompt-level settings, no emulator (the folder is its own), no entry in `ivrsync init`.
 PROMPT_OPTIONS: Mapping[str, PromptOption] = {}
 EMULATOR: str | None = None
+# What `process: native` makes for a folder: 16-bit PCM at the telephone rate.
+NATIVE_AUDIO = NativeAudio("wav", "pcm_s16le", 8000, 1)
 STARTER: Starter | None = None
 INDEX = "index.json"
 
