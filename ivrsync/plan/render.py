@@ -24,7 +24,7 @@ MARKDOWN_LIMIT = 65_536
 
 Style = Callable[..., str]
 
-_SYMBOLS = {
+SYMBOLS = {
     Action.CREATE: "+",
     Action.REPLACE: "-/+",
     Action.UPDATE: "~",
@@ -234,7 +234,7 @@ def render_text(plan: Plan, style: Style = _plain) -> str:
         out.append("ivrsync will perform these actions:")
         out.append("")
         for change in plan.changes:
-            symbol = _SYMBOLS[change.action]
+            symbol = SYMBOLS[change.action]
             colour = _COLOURS[change.action]
             out.append(style(f"  # {headline(change)}", bold=True))
             out.append(f"{style(f'{symbol:>3}', fg=colour, bold=True)} {change.address}")
@@ -307,7 +307,7 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         listed[provider] = 0
         for change in changes:
             row = (
-                f"\n| `{_SYMBOLS[change.action]}` | `{change.address}` | {_audio_cell(change)} "
+                f"\n| `{SYMBOLS[change.action]}` | `{change.address}` | {_audio_cell(change)} "
                 f"| {_cell(_why(change))} |"
             )
             if len(text) + len(row) > budget:

@@ -10,16 +10,7 @@ from html import escape
 
 from ivrsync.operations.review_page import Clip, ReviewAudio
 from ivrsync.plan.model import Action, Plan, ResourceChange
-from ivrsync.plan.render import acknowledged_line, details, headline, summary_line
-
-_SYMBOLS = {
-    Action.CREATE: "+",
-    Action.REPLACE: "-/+",
-    Action.UPDATE: "~",
-    Action.MOVE: "=>",
-    Action.FORGET: "-",
-    Action.DELETE: "!!!",
-}
+from ivrsync.plan.render import SYMBOLS, acknowledged_line, details, headline, summary_line
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#1b1f23;
@@ -81,7 +72,7 @@ def _change(change: ResourceChange, audio: ReviewAudio) -> str:
     action = change.action.value
     parts = [
         f'<section class="change {action}" id="{escape(change.address)}">',
-        f'<div class="head"><span class="sym">{escape(_SYMBOLS[change.action])}</span>'
+        f'<div class="head"><span class="sym">{escape(SYMBOLS[change.action])}</span>'
         f"{escape(headline(change))}</div>",
     ]
     lines = details(change)
