@@ -5,7 +5,7 @@ Declared once: a field added to a model takes its place in formatted files by it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from ivrsync.manifest.schema import (
@@ -67,6 +67,12 @@ def _reorder(node: Any, order: Sequence[str] | None) -> None:
             mapping.move_to_end(key)
 
 
+def _reorder_by_type(node: dict[Any, Any], orders: Mapping[str, tuple[str, ...]]) -> None:
+    """A map told apart by its `type:` (a provider, an audio source), in that type's order."""
+    kind = node.get("type")
+    _reorder(node, orders.get(kind, ("type",)) if isinstance(kind, str) else ("type",))
+
+
 def reorder_manifest(data: Any) -> None:
     """Put a round-trip manifest (root or included file) in canonical key order, in place."""
     if not isinstance(data, dict):
@@ -79,20 +85,10 @@ def reorder_manifest(data: Any) -> None:
         for settings in providers.values():
             if not isinstance(settings, dict):
                 continue
-            kind = settings.get("type")
-            _reorder(
-                settings,
-                PROVIDER_ORDER.get(kind, ("type",)) if isinstance(kind, str) else ("type",),
-            )
+            _reorder_by_type(settings, PROVIDER_ORDER)
             source = settings.get("audio_source")
             if isinstance(source, dict):
-                source_kind = source.get("type")
-                _reorder(
-                    source,
-                    AUDIO_SOURCE_ORDER.get(source_kind, ("type",))
-                    if isinstance(source_kind, str)
-                    else ("type",),
-                )
+                _reorder_by_type(source, AUDIO_SOURCE_ORDER)
     prompts = data.get("prompts")
     if isinstance(prompts, dict):
         for prompt in prompts.values():
