@@ -52,6 +52,7 @@ __all__ = [
     "StateLockCorruptError",
     "StateLockedError",
     "StateStore",
+    "StateVersion",
     "StateVersionError",
     "locked",
 ]
@@ -110,8 +111,32 @@ class StateLockedError(StateError):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class StateVersion:
+    """One kept version of the state: what `state list-versions` shows and `rollback` takes."""
+
+    id: str  # the backend's name for it, given back to `read_version`
+    serial: int
+    lineage: str
+    written: datetime | None  # when the backend stored it, where it says
+    current: bool  # the version `read()` returns
+
+
 class StateStore(Protocol):
     """What the core needs from a state backend; a remote one can follow without changing it."""
+
+    @property
+    def location(self) -> str:
+        """Where the state is, for messages: a path, or a URL such as s3://bucket/key."""
+        ...
+
+    def versions(self) -> list[StateVersion]:
+        """The versions kept (the current one first, then older ones, newest first)."""
+        ...
+
+    def read_version(self, version_id: str) -> State:
+        """One of `versions()`; StateError when it is no longer kept."""
+        ...
 
     def read(self) -> State | None:
         """The current state, or None when none was written yet."""
@@ -182,6 +207,45 @@ class LocalStateStore:
         # Exists only while an ivrsync removes a lock whose holder is gone.
         self.takeover_path = path.with_name(path.name + ".lock.takeover")
         self._seen: _Seen | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    # -- versions: the file and its backup -------------------------------------------------
+
+    def versions(self) -> list[StateVersion]:
+        kept = []
+        for version_id, path in (("current", self.path), ("backup", self.backup_path)):
+            try:
+                state = self._read_file(path)
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue
+            kept.append(
+                StateVersion(version_id, state.serial, state.lineage, written, path == self.path)
+            )
+        return kept
+
+    def read_version(self, version_id: str) -> State:
+        paths = {"current": self.path, "backup": self.backup_path}
+        if version_id not in paths:
+            raise StateError(
+                f"{self.path} keeps the versions 'current' and 'backup', not {version_id!r}"
+            )
+        try:
+            return self._read_file(paths[version_id])
+        except FileNotFoundError:
+            raise StateError(f"there is no {version_id} version of {self.path}") from None
+
+    def _read_file(self, path: Path) -> State:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StateError(f"cannot read the state file {path}: {exc.strerror}") from None
+        return State.from_json(data, str(path))
 
     # -- reading and writing -------------------------------------------------------------
 
