@@ -19,6 +19,7 @@ BENCHMARKS = [
     "apply_tencent.py",
     "rates_under_jitter.py",
     "upload_memory.py",
+    "audio_processing.py",
 ]
 
 

@@ -121,17 +121,29 @@ class AudioCache:
         """The signal measurements of a repository file, decoded only when its bytes were
         never measured; raises AudioError for audio that cannot be decoded."""
         sha256 = self.facts(relative).sha256
+        known = self.measured(sha256)
+        if known is not None:
+            return known
+        facts = measure_file(Path(self.root_prefix + relative))
+        self.keep_signal(sha256, facts)
+        return facts
+
+    def measured(self, sha256: str) -> SignalFacts | None:
+        """The measurements of these bytes, if they were measured (by this measurement
+        version)."""
         entry = self.signals.get(sha256)
         if entry is not None and entry.get("version") == MEASUREMENT_VERSION:
             try:
                 return SignalFacts.from_json(entry["facts"])
             except (KeyError, TypeError):
                 pass  # an entry of another shape: measure again
+        return None
+
+    def keep_signal(self, sha256: str, facts: SignalFacts) -> None:
+        """Record measurements made here or in a worker process."""
         self.decodes += 1
-        facts = measure_file(Path(self.root_prefix + relative))
         self.signals[sha256] = {"version": MEASUREMENT_VERSION, "facts": facts.to_json()}
         self._dirty = True
-        return facts
 
     def save(self) -> None:
         """Write the cache atomically; a failure to write it is logged, never fatal."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ivrsync.audio import AudioError
 from ivrsync.errors import Severity
@@ -102,7 +102,7 @@ class SignalFinding:
     severity: Severity = Severity.WARNING
 
 
-def decode(path: Path) -> tuple[Samples, int]:
+def decode(path: Path | BinaryIO) -> tuple[Samples, int]:
     """The file's samples as float64 frames x channels in [-1, 1], and its sample rate."""
     import soundfile
 
@@ -189,7 +189,7 @@ def active_speech_level(
     import numpy as np
 
     n = len(mono)
-    energy = float(np.dot(mono, mono))
+    energy = float(np.einsum("i,i->", mono, mono))  # not np.dot: BLAS threads for one sum
     if n == 0 or energy == 0:
         return None, 0.0, None
     if envelope is None:
@@ -277,8 +277,12 @@ def measure(samples: Samples, rate: int) -> SignalFacts:
     )
 
 
-def signal_findings(facts: SignalFacts) -> list[SignalFinding]:
-    """The checks a telephony engineer makes, each naming its measurement and its limit."""
+def signal_findings(facts: SignalFacts, source_rate: int | None = None) -> list[SignalFinding]:
+    """The checks a telephony engineer makes, each naming its measurement and its limit.
+
+    `source_rate`: the rate of the source the measured (processed) audio was made from, since
+    resampling up cannot bring back what a source below 8 kHz never had.
+    """
     found: list[SignalFinding] = []
     if facts.clipped_runs:
         found.append(
@@ -317,11 +321,14 @@ def signal_findings(facts: SignalFacts) -> list[SignalFinding]:
                 f"{MAX_DC_OFFSET * 100:g}%",
             )
         )
-    if facts.sample_rate < MIN_SAMPLE_RATE:
+    rate, whose = facts.sample_rate, "sample rate"
+    if source_rate is not None and source_rate < rate:
+        rate, whose = source_rate, "the source's sample rate"
+    if rate < MIN_SAMPLE_RATE:
         found.append(
             SignalFinding(
                 "low-sample-rate",
-                f"sample rate {facts.sample_rate} Hz, below the telephone network's "
+                f"{whose} {rate} Hz, below the telephone network's "
                 f"{MIN_SAMPLE_RATE} Hz: the audio lacks what callers expect to hear",
             )
         )

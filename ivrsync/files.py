@@ -45,12 +45,15 @@ def write_atomically(
     *,
     mode: int | None = None,
     before_replace: Callable[[], None] | None = None,
+    durable: bool = True,
 ) -> os.stat_result:
     """Replace `path` (not the file a link there points to) with `data` (str: UTF-8), whole.
 
     `mode`: the permissions to give it; by default those of the file it replaces, or for a new
     file the usual ones (0o666 less the umask). `before_replace` runs once the new content is
     durable and before it takes the old one's place (the state store keeps its backup then).
+    `durable=False` skips the fsyncs, for a cache whose reader checks what it reads (a crash
+    may then leave an empty file, never a mix): a cold plan writes thousands of cache files.
     Raises OSError, with the old file and no temp file left. Returns the new file's stat.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -68,7 +71,8 @@ def write_atomically(
                 os.fchmod(file.fileno(), mode)
             file.write(payload)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
             written = os.fstat(file.fileno())
         if mode is not None and not hasattr(os, "fchmod"):
             temp.chmod(mode)
@@ -81,7 +85,8 @@ def write_atomically(
             with contextlib.suppress(OSError):
                 temp.unlink()
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
     return written
 
 

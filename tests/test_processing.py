@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ def test_amazon_connect_takes_processed_audio_and_a_recipe_change_is_planned(
     assert "Apply complete: 1 uploaded" in out
     assert len(made) == 1
     entry = state_of(repo).resources["connect.welcome.en_US"]
-    cached = next((repo / CACHE_DIR).glob("*.wav"))
+    cached = next((repo / CACHE_DIR).glob("*/*.wav"))
     uploaded = cached.read_bytes()
     assert entry.sha256 == hashlib.sha256(source).hexdigest()  # the source decides uploads
     assert entry.processed_sha256 == hashlib.sha256(uploaded).hexdigest()
@@ -183,8 +184,7 @@ def test_amazon_connect_takes_processed_audio_and_a_recipe_change_is_planned(
         return real(samples * 0.999, rate, recipe)
 
     monkeypatch.setattr(convert, "encode", other_bytes)
-    for path in (repo / CACHE_DIR).iterdir():
-        path.unlink()
+    shutil.rmtree(repo / CACHE_DIR)
     code, out, err = run_cli("-C", str(repo), "plan", "--detailed-exitcode")
     assert code == 0, out + err
     assert len(made) == 2
@@ -350,7 +350,7 @@ def test_huawei_gets_the_processed_a_law_bytes(
         (upload,) = running.uploads
         assert upload.file_id == entry.file_id
         assert upload.sha256 == entry.processed_sha256 != hashlib.sha256(source).hexdigest()
-        cached = next((repo / CACHE_DIR).glob("*.wav"))
+        cached = next((repo / CACHE_DIR).glob("*/*.wav"))
         assert sf.info(str(cached)).subtype == "ALAW"
 
 
@@ -389,7 +389,7 @@ def test_the_review_page_plays_the_processed_audio(run_cli: RunCli, tmp_path: Pa
     assert code == 0, err
     [(kind, _, mime, data)] = players(section(page, "aicc.p00000.en_US"))
     assert (kind, mime) == ("current", "audio/wav")
-    assert data == next((repo / CACHE_DIR).glob("*.wav")).read_bytes()  # what callers hear
+    assert data == next((repo / CACHE_DIR).glob("*/*.wav")).read_bytes()  # what callers hear
 
 
 def test_validate_measures_the_processed_audio(run_cli: RunCli, tmp_path: Path) -> None:
@@ -406,3 +406,19 @@ def test_validate_measures_the_processed_audio(run_cli: RunCli, tmp_path: Path) 
     code, text, err = run_cli("-C", str(repo), "validate")
     assert code == 0, text + err
     assert "active speech level" not in text + err  # the upload is at the target
+
+
+def test_a_processed_prompt_from_a_source_below_8_khz_is_still_said(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Converting up to 8 kHz cannot bring back what a 6 kHz recording never had: the check
+    names the source's rate, and the source itself is not measured (only the upload is)."""
+    repo = huawei_repository(tmp_path / "repo", 1, endpoint="https://127.0.0.1:9")
+    (repo / "audio/p00000.wav").write_bytes(tone_wav(rate=6000, channels=1, seconds=1.0))
+    with (repo / "ivrsync.yaml").open("a") as f:
+        f.write("process:\n  aicc: native\n")
+    _, text, err = run_cli("-C", str(repo), "validate")
+    assert "the source's sample rate 6000 Hz, below the telephone network's 8000 Hz" in text + err
+    assert AudioCache(repo).signals == {}  # the source was not measured
+    (record,) = (repo / CACHE_DIR).glob("*/*.json")  # the upload was, once, and kept
+    assert json.loads(record.read_text())["signal"]["facts"]["sample_rate"] == 8000

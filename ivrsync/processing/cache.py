@@ -21,8 +21,10 @@ import orjson
 
 from ivrsync.audio import AudioInfo, probe_bytes
 from ivrsync.audio_cache import FileFacts
+from ivrsync.audio_signal import MEASUREMENT_VERSION, SignalFacts, measure_file
 from ivrsync.files import write_atomically
 from ivrsync.processing.recipe import Recipe
+from ivrsync.processing.work import Made, produce
 
 CACHE_DIR = ".ivrsync/cache/processed"
 INDEX = "index.json"
@@ -37,6 +39,7 @@ class ProcessedFacts:
     info: AudioInfo  # of the processed bytes: what is uploaded
     file: str  # the cached file, absolute (a str: a warm plan makes thousands, unused)
     notes: tuple[str, ...]  # what processing found (channels that cancel, a capped gain)
+    signal: SignalFacts | None  # measured on these bytes; None: not yet (an older record)
 
     @property
     def path(self) -> Path:
@@ -69,7 +72,12 @@ class ProcessedCache:
 
     def _file(self, source_sha256: str, recipe: Recipe) -> str:
         """The path as a str: a warm plan makes thousands, and pathlib is slow to build."""
-        return self._prefix + cache_key(source_sha256, recipe) + recipe.suffix
+        return self._at(cache_key(source_sha256, recipe) + recipe.suffix)
+
+    def _at(self, name: str) -> str:
+        """Files spread over 256 directories by their first two hex digits, as git's objects
+        are: a directory of 100,000 files is slow to list and to write in."""
+        return f"{self._prefix}{name[:2]}{os.sep}{name}"
 
     def facts(self, audio_path: str, recipe: Recipe) -> ProcessedFacts:
         """The processed audio of a repository file; AudioError when it cannot be processed."""
@@ -100,30 +108,58 @@ class ProcessedCache:
 
     def make(self, audio_path: str, source_sha256: str, recipe: Recipe) -> ProcessedFacts:
         """Process the file again and cache the result (apply does this for a missing file)."""
-        from ivrsync.processing.convert import process_file
+        made = produce(self.root / audio_path, recipe)
+        return self.keep(audio_path, source_sha256, recipe, made)
 
-        processed = process_file(self.root / audio_path, recipe)
+    def is_cached(self, source_sha256: str, recipe: Recipe) -> bool:
+        return self._cached(source_sha256, recipe) is not None
+
+    def keep(
+        self, audio_path: str, source_sha256: str, recipe: Recipe, made: Made
+    ) -> ProcessedFacts:
+        """Cache what processing made (here, or in a worker process: `prepare`)."""
         self.made += 1
-        data = processed.data
+        data = made.data
         facts = ProcessedFacts(
             source_sha256,
             recipe,
             hashlib.sha256(data).hexdigest(),
             probe_bytes(data),
             self._file(source_sha256, recipe),
-            tuple(processed.notes),
+            made.notes,
+            made.signal,
         )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(facts.path, data)
-        record = {
+        facts.path.parent.mkdir(parents=True, exist_ok=True)
+        # Not durable: apply checks the bytes against the record's sha256 (`checked`).
+        write_atomically(facts.path, data, durable=False)
+        self._record(facts)
+        self._this_run[(audio_path, recipe)] = facts
+        return facts
+
+    def signal(self, facts: ProcessedFacts) -> SignalFacts:
+        """The processed file's measurements: from its record, else measured now and recorded
+        (AudioError when its bytes cannot be decoded)."""
+        if facts.signal is not None:
+            return facts.signal
+        signal = measure_file(facts.path)
+        facts = dataclasses.replace(facts, signal=signal)
+        self._record(facts)
+        for key, known in self._this_run.items():
+            if known.file == facts.file:
+                self._this_run[key] = facts
+        return signal
+
+    def _record(self, facts: ProcessedFacts) -> None:
+        record: dict[str, Any] = {
             "sha256": facts.sha256,
             "info": dataclasses.asdict(facts.info),
             "notes": list(facts.notes),
         }
-        write_atomically(facts.path.with_suffix(".json"), orjson.dumps(record))
+        if facts.signal is not None:
+            record["signal"] = {"version": MEASUREMENT_VERSION, "facts": facts.signal.to_json()}
+        write_atomically(facts.path.with_suffix(".json"), orjson.dumps(record), durable=False)
         self.index()[facts.path.name] = record
         self._dirty = True
-        return facts
 
     def index(self) -> dict[str, dict[str, Any]]:
         if self._index is None:
@@ -146,7 +182,7 @@ class ProcessedCache:
 
     def _cached(self, source_sha256: str, recipe: Recipe) -> ProcessedFacts | None:
         name = cache_key(source_sha256, recipe) + recipe.suffix
-        file = self._prefix + name
+        file = self._at(name)
         try:
             record = self.index().get(name)
             if record is None:
@@ -164,6 +200,14 @@ class ProcessedCache:
                 AudioInfo(**record["info"]),
                 file,
                 tuple(record.get("notes", ())),
+                _signal(record.get("signal")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None  # no record, or an unreadable one: it is only a cache
+
+
+def _signal(entry: Any) -> SignalFacts | None:
+    """A recorded measurement, unless made by another version of the measurements."""
+    if not isinstance(entry, dict) or entry.get("version") != MEASUREMENT_VERSION:
+        return None
+    return SignalFacts.from_json(entry["facts"])

@@ -1,0 +1,193 @@
+"""Audio is measured and processed on all cores (ivrsync/workers.py): the same bytes as in one
+process, errors reported as ever, and Ctrl-C stops the workers at once."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ivrsync.errors import IvrsyncError
+from ivrsync.processing.cache import CACHE_DIR
+from ivrsync.workers import WORKERS_ENV, parallel_map, worker_count
+
+PROMPTS = 6
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for something observable, never a guess."""
+    event = threading.Event()
+    waited = 0.0
+    while not condition():
+        event.wait(0.01)
+        waited += 0.01
+        if waited > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+
+
+def stereo_wav(number: int, seconds: float = 1.0) -> bytes:
+    """44.1 kHz stereo: each file a different tone, so each is processed."""
+    rate = 44100
+    t = np.arange(round(rate * seconds)) / rate
+    wave = 0.2 * np.sin(2 * np.pi * (300 + 40 * number) * t)
+    out = io.BytesIO()
+    sf.write(out, np.stack([wave, 0.8 * wave], axis=1), rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def repository(root: Path, count: int = PROMPTS, *, broken: bool = False) -> Path:
+    (root / "audio").mkdir(parents=True)
+    prompts = []
+    for number in range(count):
+        (root / "audio" / f"p{number}.wav").write_bytes(stereo_wav(number))
+        prompts.append(f"  p{number}:\n    audio:\n      en_US: audio/p{number}.wav\n")
+    if broken:  # a WAV header over samples libsndfile cannot decode
+        data = bytearray(stereo_wav(99))
+        data[20:22] = (0x55).to_bytes(2, "little")  # format tag: MPEG layer 3, in a WAV
+        (root / "audio" / "broken.wav").write_bytes(bytes(data))
+        prompts.append("  broken:\n    audio:\n      en_US: audio/broken.wav\n")
+    (root / "ivrsync.yaml").write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            providers:
+              aicc:
+                type: huawei-aicc
+                endpoint: https://service.besclouds.com
+            process:
+              aicc: {convert: true, normalize: -22, trim: {lead: 0.2, trail: 0.3}}
+            prompts:
+            """
+        )
+        + "".join(prompts)
+    )
+    return root
+
+
+def plan(repo: Path, workers: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ivrsync", "-v", "-C", str(repo), "plan", "--no-lock", "--json"],
+        env={**os.environ, WORKERS_ENV: str(workers)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def processed(repo: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (repo / CACHE_DIR).glob("*/*.wav")}
+
+
+def test_workers_make_the_bytes_one_process_makes(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo")
+    parallel = plan(repo, 2)
+    assert parallel.returncode == 0, parallel.stderr
+    assert f"processing {PROMPTS} audio files, on 2 worker processes" in parallel.stderr
+    in_parallel = processed(repo)
+    plan_json = json.loads(parallel.stdout)
+
+    (repo / ".ivrsync").rename(tmp_path / "first-cache")
+    alone = plan(repo, 1)
+    assert alone.returncode == 0, alone.stderr
+    assert f"processing {PROMPTS} audio files, in this process" in alone.stderr
+    assert len(in_parallel) == PROMPTS
+    assert processed(repo) == in_parallel  # byte for byte
+    assert json.loads(alone.stdout)["changes"] == plan_json["changes"]
+
+    warm = plan(repo, 2)  # all cached: nothing measured or processed again
+    assert "audio files" not in warm.stderr
+
+
+def test_a_file_that_fails_in_a_worker_is_reported_as_in_one_process(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo", broken=True)
+    done = plan(repo, 2)
+    assert done.returncode == 1
+    assert "audio/broken.wav" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(processed(repo)) == PROMPTS  # the others were processed and kept
+
+
+def test_the_worker_count_is_the_cores_or_the_variable() -> None:
+    assert worker_count({WORKERS_ENV: "3"}) == 3
+    assert worker_count({}) == len(os.sched_getaffinity(0))
+    for wrong in ("0", "two", "-1"):
+        with pytest.raises(IvrsyncError, match=f"{WORKERS_ENV} must be a whole number"):
+            worker_count({WORKERS_ENV: wrong})
+
+
+def square(number: int) -> int:
+    if number == 3:
+        raise ValueError("three")
+    return number * number
+
+
+def test_parallel_map_gives_every_result_or_error_back() -> None:
+    results: dict[int, object] = {}
+    parallel_map(square, list(range(8)), 2, results.__setitem__)
+    assert sorted(results) == list(range(8))
+    assert isinstance(results[3], ValueError)
+    assert {k: v for k, v in results.items() if k != 3} == {k: k * k for k in range(8) if k != 3}
+
+
+# Workers that start, say so with a file, and block until the test lets them go (never here):
+# only Ctrl-C can end the run, so it is certain to arrive while they work.
+SCRIPT = """
+import os, sys, threading
+from pathlib import Path
+from ivrsync.workers import parallel_map
+
+def block(marker: str) -> None:
+    Path(f"{marker}-{os.getpid()}").touch()
+    while not Path(marker + "-go").exists():
+        threading.Event().wait(0.01)
+
+if __name__ == "__main__":
+    base = sys.argv[1]
+    try:
+        parallel_map(block, [f"{base}/w{n}" for n in range(6)], 2, lambda item, result: None)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_stops_the_workers_at_once_and_leaves_no_process(tmp_path: Path) -> None:
+    script = tmp_path / "blocking.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    runner = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    try:
+        wait_until(lambda: len(list(tmp_path.glob("w*-*"))) >= 2, "two workers at work")
+        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
+        out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.returncode == 130, err
+    assert out.strip() == "interrupted"
+    assert "Traceback" not in err
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(runner.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(group_gone, "the workers and the fork server to exit")
