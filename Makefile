@@ -46,15 +46,21 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# tests/test_review_page.py renders the review page in headless Chromium: Debian's package,
-# installed when missing (as root; otherwise: apt-get install chromium, or that test is skipped).
-.PHONY: chromium
-chromium:
-	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "could not install chromium with apt-get" >&2
-	@command -v chromium >/dev/null || echo "chromium is missing: the review page's browser test is skipped (apt-get install chromium)" >&2
+# Debian packages some tests use, installed when missing (as root; otherwise those tests are
+# skipped, saying which package to install): chromium renders the review page in
+# tests/test_review_page.py; espeak-ng speaks the real speech tests/test_audio_signal.py
+# measures. One `apt-get update` for both.
+SYSTEM_PACKAGES := chromium espeak-ng
+.PHONY: system-packages
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } || echo "could not install$$missing with apt-get" >&2; \
+	fi; \
+	for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo "$$p is missing: the tests that need it are skipped (apt-get install $$p)" >&2; done
 
 # One worker per core; a module marked xdist_group keeps its tests (and fixture) together.
-pytest: $(VENV)/.installed-dev node_modules/.installed chromium
+pytest: $(VENV)/.installed-dev node_modules/.installed system-packages
 	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 test: lint typecheck pytest
