@@ -422,3 +422,22 @@ def test_a_processed_prompt_from_a_source_below_8_khz_is_still_said(
     assert AudioCache(repo).signals == {}  # the source was not measured
     (record,) = (repo / CACHE_DIR).glob("*/*.json")  # the upload was, once, and kept
     assert json.loads(record.read_text())["signal"]["facts"]["sample_rate"] == 8000
+
+
+def test_the_text_plan_shows_the_processed_audio_and_its_recipe(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    repo = huawei_repository(tmp_path / "repo", 1, endpoint="https://127.0.0.1:9")
+    source = tone_wav(seconds=1.0)  # 44.1 kHz stereo PCM
+    (repo / "audio/p00000.wav").write_bytes(source)
+    with (repo / "ivrsync.yaml").open("a") as f:
+        f.write("process:\n  aicc: {convert: true, normalize: -22}\n")
+    code, out, err = run_cli("-C", str(repo), "plan")
+    assert code == 0, err
+    processed_size = next((repo / CACHE_DIR).glob("*/*.wav")).stat().st_size
+    assert processed_size != len(source)
+    assert (
+        f"audio:       audio/p00000.wav (processed, 1.00 s, wav alaw, 8,000 Hz, mono, "
+        f"{processed_size:,} bytes)" in out
+    )
+    assert "process:     convert WAV alaw, 8000 Hz, mono; normalize -22 dBov" in out

@@ -109,8 +109,9 @@ _CHANNELS = {1: "mono", 2: "stereo"}
 
 
 def audio_facts(after: Desired) -> str:
-    """What a reviewer checks of an upload's audio: duration, format, rate, channels, size."""
-    parts: list[str] = []
+    """What a reviewer checks of an upload's audio: duration, format, rate, channels, size;
+    of the processed audio where the manifest says so (what is uploaded)."""
+    parts: list[str] = ["processed"] if after.process else []
     if after.duration is not None:
         parts.append(f"{after.duration:.2f} s")
     if after.format:
@@ -120,8 +121,24 @@ def audio_facts(after: Desired) -> str:
         parts.append(f"{after.sample_rate:,} Hz")
     if after.channels:
         parts.append(_CHANNELS.get(after.channels, f"{after.channels} channels"))
-    parts.append(_fmt_size(after.size))
+    parts.append(_fmt_size(after.size if after.processed_size is None else after.processed_size))
     return ", ".join(parts)
+
+
+def recipe_line(after: Desired) -> str | None:
+    """The processing steps, as the manifest resolves them (the pipeline version aside)."""
+    if not after.process:
+        return None
+    steps = [f"{step} {value}" for step, value in after.process.items() if step != "pipeline"]
+    return "process:     " + ("; ".join(steps) or "none (re-encoded as it is)")
+
+
+def _audio_lines(after: Desired) -> list[str]:
+    recipe = recipe_line(after)
+    return [
+        f"audio:       {after.audio_path} ({audio_facts(after)})",
+        *([recipe] if recipe else []),
+    ]
 
 
 def live_file_id(change: ResourceChange) -> str | None:
@@ -139,7 +156,7 @@ def details(change: ResourceChange) -> list[str]:
     after, before = change.after, change.before
     if change.action is Action.CREATE and after:
         lines += [
-            f"audio:       {after.audio_path} ({audio_facts(after)})",
+            *_audio_lines(after),
             f"sha256:      {after.sha256[:16]}",
             f"remote_name: {after.remote_name}",
             *(f"{key + ':':<12} {value}" for key, value in sorted(after.attributes.items())),
@@ -154,7 +171,7 @@ def details(change: ResourceChange) -> list[str]:
             *(f"# CAUTION: {r.message}" for r in change.reasons),
         ]
     if change.action in (Action.REPLACE, Action.UPDATE) and after:
-        lines.append(f"audio:       {after.audio_path} ({audio_facts(after)})")
+        lines += _audio_lines(after)
     for reason in change.reasons:
         if reason.attribute:
             old, new = reason.before or "(none)", reason.after or "(none)"
