@@ -441,3 +441,30 @@ def test_the_text_plan_shows_the_processed_audio_and_its_recipe(
         f"{processed_size:,} bytes)" in out
     )
     assert "process:     convert WAV alaw, 8000 Hz, mono; normalize -22 dBov" in out
+
+
+def test_the_review_page_plays_the_processed_audio_uploaded_before_a_recipe_change(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new recipe of the same recording: the reviewer hears both processed versions."""
+    from tests.test_review_page import players, section
+
+    monkeypatch.setenv("AICC_APP_KEY", APP_KEY)
+    monkeypatch.setenv("AICC_APP_SECRET", APP_SECRET)
+    config = HuaweiEmulatorConfig(app_key=APP_KEY, app_secret=APP_SECRET)
+    with HuaweiEmulator(config) as running:
+        repo = huawei_repository(tmp_path / "repo", 1, endpoint=running.url)
+        (repo / "audio/p00000.wav").write_bytes(tone_wav())
+        manifest = repo / "ivrsync.yaml"
+        manifest.write_text(manifest.read_text() + "process:\n  aicc: {normalize: -26}\n")
+        code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+        assert code == 0, err
+        (uploaded_before,) = running.uploads
+    manifest.write_text(manifest.read_text().replace("normalize: -26", "normalize: -20"))
+    code, page, err = run_cli("-C", str(repo), "plan", "--format", "html")
+    assert code == 0, err
+    found = {kind: data for kind, _, _, data in players(section(page, "aicc.p00000.en_US"))}
+    assert set(found) == {"current", "previous"}
+    assert hashlib.sha256(found["previous"]).hexdigest() == uploaded_before.sha256
+    assert found["current"] != found["previous"]
+    assert "processed, as uploaded" in section(page, "aicc.p00000.en_US")

@@ -90,9 +90,28 @@ def clip(path: str, data: bytes, origin: str) -> Clip:
 
 
 def _previous(change: ResourceChange, root: Path) -> tuple[Clip | None, str]:
+    """The version uploaded now, when the change uploads another: as processed then, where
+    the processed-audio cache still holds it; else the source, from git history."""
     before, after = change.before, change.after
-    if before is None or after is None or before.sha256 == after.sha256:
+    if before is None or after is None:
         return None, ""
+    if (before.sha256, before.process) == (after.sha256, after.process):
+        return None, ""
+    if before.process is not None:
+        from ivrsync.audio_cache import AudioCache
+        from ivrsync.processing.cache import ProcessedCache
+
+        cached = ProcessedCache(root, AudioCache(root).facts).find(before.sha256, before.process)
+        if cached is not None:
+            try:
+                return clip(before.audio_path, cached.read_bytes(), "processed, as uploaded"), ""
+            except OSError:
+                pass  # removed meanwhile: the source, from git, below
+    if before.sha256 == after.sha256:
+        return None, (
+            f"the audio uploaded now ({before.audio_path} as processed by its earlier recipe) "
+            "is no longer in the processed-audio cache"
+        )
     found = recorded_version(root, before.audio_path, before.sha256)
     if found is None:
         return None, (
@@ -100,7 +119,10 @@ def _previous(change: ResourceChange, root: Path) -> tuple[Clip | None, str]:
             f"in the last {HISTORY_DEPTH} commits of its git history"
         )
     data, commit = found
-    return clip(before.audio_path, data, f"commit {commit[:8]}"), ""
+    origin = f"commit {commit[:8]}"
+    if before.process is not None:
+        origin += ", the source before processing"
+    return clip(before.audio_path, data, origin), ""
 
 
 def review_audio(
@@ -122,7 +144,7 @@ def review_audio(
         key = (shown, after.processed_sha256 or after.sha256)
         before = change.before
         cost = 0 if key in seen else (after.processed_size or after.size)
-        if before is not None and before.sha256 != change.after.sha256:
+        if before is not None and (before.sha256, before.process) != (after.sha256, after.process):
             cost += before.size
         if len(result.changes) >= limit or embedded + cost > max_bytes:
             result.left_out.append(change.address)

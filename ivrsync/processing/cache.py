@@ -23,7 +23,7 @@ from ivrsync.audio import AudioInfo, probe_bytes
 from ivrsync.audio_cache import FileFacts
 from ivrsync.audio_signal import MEASUREMENT_VERSION, SignalFacts, measure_file
 from ivrsync.files import write_atomically
-from ivrsync.processing.recipe import Recipe
+from ivrsync.processing.recipe import Recipe, recipe_digest
 from ivrsync.processing.work import Made, produce
 
 CACHE_DIR = ".ivrsync/cache/processed"
@@ -47,7 +47,7 @@ class ProcessedFacts:
 
 
 def cache_key(source_sha256: str, recipe: Recipe) -> str:
-    return f"{source_sha256[:32]}-{recipe.digest()[:32]}"
+    return f"{source_sha256[:32]}-{recipe.digest()[:32]}"  # as `find` makes it
 
 
 class ProcessedCache:
@@ -110,6 +110,14 @@ class ProcessedCache:
         """Process the file again and cache the result (apply does this for a missing file)."""
         made = produce(self.root / audio_path, recipe)
         return self.keep(audio_path, source_sha256, recipe, made)
+
+    def find(self, source_sha256: str, described: dict[str, str]) -> Path | None:
+        """The cached output of a recipe known only as the plan and state describe it (an
+        earlier upload's), if this cache still holds it."""
+        key = f"{source_sha256[:32]}-{recipe_digest(described)[:32]}"
+        shard = Path(self._at(key)).parent
+        found = [p for p in shard.glob(f"{key}.*") if p.suffix != ".json"]
+        return found[0] if found else None
 
     def is_cached(self, source_sha256: str, recipe: Recipe) -> bool:
         return self._cached(source_sha256, recipe) is not None
