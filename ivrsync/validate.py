@@ -141,7 +141,6 @@ def _prepare(project: Project, cache: AudioCache, processed: ProcessedCache | No
     anything that failed is done again there, where its error is reported as usual.
     """
     from ivrsync.processing import work
-    from ivrsync.workers import parallel_map, worker_count
 
     sources: dict[str, str] = {}  # audio path: sha256
     tasks: list[work.Measure | work.Process] = []
@@ -165,6 +164,8 @@ def _prepare(project: Project, cache: AudioCache, processed: ProcessedCache | No
                 tasks.append(task)
     if len(tasks) < 2:
         return
+    from ivrsync.workers import parallel_map, worker_count  # multiprocessing: 20 ms to import
+
     by_path = {str(project.root / path): (path, sha256) for path, sha256 in sources.items()}
 
     def keep(task: work.Measure | work.Process, result: object) -> None:
