@@ -96,19 +96,25 @@ def temp_path(path: Path) -> Path:
     return path.with_name(name)
 
 
+# What follows `.NAME.` in a temp file's name (temp_path): host, pid, random, `.tmp`. One
+# pattern for every file: a cold plan writes thousands, and compiling one per name was most
+# of the cost of writing them.
+_TEMP_TAIL = re.compile(r"([A-Za-z0-9-]*)\.([0-9]+)\.[0-9a-f]{8}\.tmp$")
+
+
 def _remove_leftovers(path: Path) -> None:
     """Remove the temp files of writers of `path` that were killed: made by a process of this
     host that no longer runs, or older than an hour (no write takes that long)."""
-    pattern = re.compile(
-        rf"^\.{re.escape(path.name)}\.([A-Za-z0-9-]*)\.([0-9]+)\.[0-9a-f]{{8}}\.tmp$"
-    )
+    prefix = f".{path.name}."
     now = time.time()
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
         return
     for entry in entries:
-        match = pattern.match(entry.name)
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMP_TAIL.match(entry.name, len(prefix))
         if match is None:
             continue
         host, pid = match.group(1), int(match.group(2))

@@ -28,6 +28,7 @@ import yaml
 from hypothesis import HealthCheck, currently_in_test_context, event, example, given, settings
 from hypothesis import strategies as st
 
+from ivrsync.workers import WORKERS_ENV
 from tests.conftest import EXAMPLES, RunCli
 
 # --- Profiles --------------------------------------------------------------------------------
@@ -163,6 +164,9 @@ def fuzz(
         monkeypatch.delenv(name, raising=False)
     for name, value in SET_VARS.items():
         monkeypatch.setenv(name, value)
+    # The examples' audio is processed in this process: the cases are about manifests, and a
+    # pool of workers would put multiprocessing's own temp dir beside the crash logs.
+    monkeypatch.setenv(WORKERS_ENV, "1")
     yield Fuzz(fuzz_repo, run_cli, crash_dir)
     for name, content in ORIGINALS.items():
         (fuzz_repo / name).write_bytes(content)

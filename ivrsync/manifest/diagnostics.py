@@ -99,8 +99,10 @@ def _problems(
     wrong_types: dict[DataPath, tuple[int, list[str]]] = {}
     paths = [_data_path(document.data, error["loc"])[0] for error in errors]
     # A union member that took the value's shape (a map for `str | dict`) reports errors
-    # inside it; the other members' "wrong type" at the value itself is noise then.
+    # inside it (a key missing from the map counts); the other members' "wrong type" at the
+    # value itself is noise then.
     inside = {path[:depth] for path in paths for depth in range(len(path))}
+    inside |= {path for path, e in zip(paths, errors, strict=True) if e["type"] == "missing"}
     for error, path in zip(errors, paths, strict=True):
         kind = error["type"]
         if kind in _TYPE_WORDS:
@@ -269,8 +271,9 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[DataPath, tuple[A
             and (
                 part in PROVIDER_TYPES
                 or part in ("url", "s3")
-                # a union member's name, such as 'dict[...]', before a key of the data
-                or (index + 1 < len(loc) and loc[index + 1] in current)
+                # a union member's name, such as 'dict[...]', before a key of the data,
+                # or a model's ('AudioFile') before the key it lacks
+                or (index + 1 < len(loc) and (loc[index + 1] in current or part[:1].isupper()))
             )
         ):
             continue

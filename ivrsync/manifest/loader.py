@@ -26,6 +26,7 @@ from ivrsync.gc_pause import paused_gc
 from ivrsync.manifest import diagnostics
 from ivrsync.manifest.schema import (
     ROOT_FILE,
+    AudioFile,
     Manifest,
     MovedEntry,
     Process,
@@ -641,7 +642,11 @@ class _Loader:
                         )
             # Paths are checked whatever providers the prompt goes to (even none that loaded).
             audio_paths = {
-                locale: self.audio_path(raw, source.document, ("prompts", name, "audio", locale))
+                locale: self.audio_path(
+                    raw if isinstance(raw, str) else raw.file,
+                    source.document,
+                    _audio_entry(name, locale, raw),
+                )
                 for locale, raw in spec.audio.items()
             }
             for provider in spec.providers or default_providers:
@@ -675,7 +680,10 @@ class _Loader:
                             document=source.document,
                             entry=entry,
                             process=_recipe(
-                                manifest.process.get(provider), spec.process, rules.NATIVE_AUDIO
+                                rules.NATIVE_AUDIO,
+                                manifest.process.get(provider),
+                                spec.process,
+                                _file_process(spec.audio[locale]),
                             ),
                         )
                     )
@@ -912,14 +920,18 @@ def _resolved_options(
     return resolved
 
 
-def _recipe(provider: Process | None, prompt: Process | None, native: NativeAudio) -> Recipe | None:
-    """The provider's `process:`, with the keys the prompt's sets (`native` and `off` replace
-    it whole); None when nothing is processed."""
-    steps = _steps(provider)
-    if isinstance(prompt, str | bool) or steps is None:
-        steps = _steps(prompt)
-    elif prompt is not None:
-        steps = steps.model_copy(update={k: getattr(prompt, k) for k in prompt.model_fields_set})
+def _recipe(native: NativeAudio, *layers: Process | None) -> Recipe | None:
+    """The processing of one file: the provider's `process:`, then the prompt's, then the
+    file's, each setting the keys it names (`native` and `off` replace all before them);
+    None when nothing is processed."""
+    steps: ProcessSteps | None = None
+    for layer in layers:
+        if layer is None:
+            continue
+        if isinstance(layer, str | bool) or steps is None:
+            steps = _steps(layer)
+        else:
+            steps = steps.model_copy(update={k: getattr(layer, k) for k in layer.model_fields_set})
     if steps is None or steps == ProcessSteps(convert=False):
         return None
     trim = steps.trim
@@ -929,6 +941,16 @@ def _recipe(provider: Process | None, prompt: Process | None, native: NativeAudi
         lead=trim.lead if trim else None,
         trail=trim.trail if trim else None,
     )
+
+
+def _audio_entry(prompt: str, locale: str, raw: str | AudioFile) -> DataPath:
+    """Where a locale's audio path is written: the value, or the `file:` of its map."""
+    entry: DataPath = ("prompts", prompt, "audio", locale)
+    return entry if isinstance(raw, str) else (*entry, "file")
+
+
+def _file_process(entry: str | AudioFile) -> Process | None:
+    return None if isinstance(entry, str) else entry.process
 
 
 def _steps(process: Process | None) -> ProcessSteps | None:

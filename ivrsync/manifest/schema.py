@@ -126,6 +126,17 @@ class ProcessSteps(SettingsModel):
 Process = Literal["native", "off"] | bool | ProcessSteps
 
 
+class AudioFile(SettingsModel):
+    """One locale's audio file with settings of its own (the plain form is the path alone)."""
+
+    file: str = Field(description="the audio file, relative to the file that names it")
+    process: Process | None = Field(
+        None,
+        description="processing of this file: overrides the prompt's and the provider's "
+        "keys (`native` and `off` replace them whole)",
+    )
+
+
 class Defaults(SettingsModel):
     """What a prompt gets unless it says otherwise."""
 
@@ -138,8 +149,10 @@ class PromptSpec(SettingsModel):
     """One prompt: its audio per locale, and where it goes."""
 
     description: str | None = Field(None, description="for people; not uploaded")
-    audio: dict[Locale, str] = Field(
-        min_length=1, description="locale -> audio file, relative to the file that names it"
+    audio: dict[Locale, str | AudioFile] = Field(
+        min_length=1,
+        description="locale -> audio file, relative to the file that names it, or "
+        "{file, process} for a file processed otherwise",
     )
     providers: list[Name] | None = Field(
         None, min_length=1, description="overrides defaults.providers"

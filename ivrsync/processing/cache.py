@@ -66,6 +66,7 @@ class ProcessedCache:
         # does not `save()`, such as validate, still leaves them).
         self._index: dict[str, dict[str, Any]] | None = None
         self._dirty = False
+        self._shards: set[Path] = set()  # directories made in this run
 
     def path_for(self, source_sha256: str, recipe: Recipe) -> Path:
         return Path(self._file(source_sha256, recipe))
@@ -137,7 +138,10 @@ class ProcessedCache:
             made.notes,
             made.signal,
         )
-        facts.path.parent.mkdir(parents=True, exist_ok=True)
+        shard = facts.path.parent
+        if shard not in self._shards:
+            shard.mkdir(parents=True, exist_ok=True)
+            self._shards.add(shard)
         # Not durable: apply checks the bytes against the record's sha256 (`checked`).
         write_atomically(facts.path, data, durable=False)
         self._record(facts)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from ivrsync.manifest.schema import (
+    AudioFile,
     Defaults,
     Manifest,
     MovedEntry,
@@ -38,6 +39,7 @@ AUDIO_SOURCE_ORDER = _by_type(AudioSource)
 _AFTER_AUDIO = ("audio", "acknowledge")
 PROMPT_ORDER = (*(key for key in _keys(PromptSpec) if key not in _AFTER_AUDIO), *_AFTER_AUDIO)
 MOVED_ORDER = _keys(MovedEntry)
+AUDIO_FILE_ORDER = _keys(AudioFile)
 
 
 def canonical_keys(keys: Sequence[Any], order: Sequence[str] | None) -> list[Any]:
@@ -95,7 +97,11 @@ def reorder_manifest(data: Any) -> None:
             if not isinstance(prompt, dict):
                 continue
             _reorder(prompt, PROMPT_ORDER)
-            _reorder(prompt.get("audio"), None)
+            audio = prompt.get("audio")
+            _reorder(audio, None)
+            if isinstance(audio, dict):
+                for entry in audio.values():
+                    _reorder(entry, AUDIO_FILE_ORDER)
             _reorder(prompt.get("remote_name"), None)
     moved = data.get("moved")
     if isinstance(moved, list):
