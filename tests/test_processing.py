@@ -331,6 +331,42 @@ def test_a_prompt_process_overrides_the_provider_keys_it_sets(tmp_path: Path) ->
     }
 
 
+def test_a_file_process_overrides_the_prompt_and_provider_keys_it_sets(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Per provider, prompt or file: `audio: {LOCALE: {file, process}}` is the last layer."""
+    repo = huawei_repository(tmp_path / "repo", 3, endpoint="https://127.0.0.1:9")
+    manifest = repo / "ivrsync.yaml"
+    text = manifest.read_text()
+    text = text.replace(
+        "  p00000:\n    audio:\n      en_US: audio/p00000.wav\n",
+        "  p00000:\n    process: {normalize: -23}\n    audio:\n"
+        "      en_US: {process: {trim: {trail: 0.5}}, file: audio/p00000.wav}\n",
+    )
+    text = text.replace(
+        "      en_US: audio/p00001.wav\n", "      en_US: {file: audio/p00001.wav, process: off}\n"
+    )
+    manifest.write_text(text + "process:\n  aicc: {normalize: -26, trim: {lead: 0.2}}\n")
+    project = load_project(repo)
+    recipes = {str(r.address): r.process for r in project.resources}
+    native = PROVIDER_TYPES["huawei-aicc"].NATIVE_AUDIO
+    assert recipes == {
+        "aicc.p00000.en_US": Recipe(target=native, normalize=-23, trail=0.5),
+        "aicc.p00001.en_US": None,
+        "aicc.p00002.en_US": Recipe(target=native, normalize=-26, lead=0.2),
+    }
+    code, _, err = run_cli("-C", str(repo), "fmt")
+    assert code == 0, err
+    assert "en_US: {file: audio/p00000.wav, process: {trim: {trail: 0.5}}}" in manifest.read_text()
+
+    manifest.write_text(manifest.read_text().replace("file: audio/p00001.wav, ", ""))
+    code, out, err = run_cli("-C", str(repo), "validate")
+    assert code == 1
+    line = next(n for n, t in enumerate(manifest.read_text().splitlines(), 1) if "p00001" in t)
+    assert f"ivrsync.yaml:{line + 2}:7: error: missing required key 'file' in " in err + out
+    assert "must be text" not in err + out  # the map form was meant: no noise about the other
+
+
 def test_huawei_gets_the_processed_a_law_bytes(
     run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
