@@ -23,6 +23,7 @@ from ivrsync.acknowledgements import Acknowledgement
 from ivrsync.address import Address
 from ivrsync.errors import Location, ManifestError, Problem
 from ivrsync.gc_pause import paused_gc
+from ivrsync.git_history import file_at
 from ivrsync.manifest import diagnostics
 from ivrsync.manifest.schema import (
     ROOT_FILE,
@@ -37,7 +38,13 @@ from ivrsync.manifest.schema import (
     RemovedEntry,
     StateSettings,
 )
-from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
+from ivrsync.manifest.yaml_source import (
+    DataPath,
+    YamlDocument,
+    YamlLoadError,
+    load_yaml_bytes,
+    load_yaml_file,
+)
 from ivrsync.processing.recipe import NativeAudio, Recipe
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.secrets import MASK, SECRET_NAME
@@ -354,23 +361,46 @@ def _resolved_problems(exc: ValidationError, deferred: list[SecretSetting]) -> l
     return problems
 
 
-def read_state_path(root: Path) -> Path:
+def read_state_path(root: Path, revision: str | None = None) -> Path:
     """Where the state lives, read without checking the rest of the manifests.
 
     Commands that only touch the state (`force-unlock`, `show`) must work while a manifest or
-    an audio file is broken: that is often when they are needed.
+    an audio file is broken: that is often when they are needed. With `revision`, where
+    ivrsync.yaml as committed at that git revision put it (`state migrate`).
     """
     root = Path(os.path.abspath(root))  # noqa: PTH100 - as in _Loader
     root_file = root / ROOT_FILE
-    if not root_file.is_file():
-        raise ManifestError([_no_manifest(root)])
     try:
-        data = load_yaml_file(root_file, ROOT_FILE).data
+        if revision is None:
+            if not root_file.is_file():
+                raise ManifestError([_no_manifest(root)])
+            data = load_yaml_file(root_file, ROOT_FILE).data
+        else:
+            # Named as git names it: HEAD:ivrsync.yaml, in every problem found in it.
+            data = load_yaml_bytes(
+                _committed_root_file(root, revision), f"{revision}:{ROOT_FILE}"
+            ).data
     except YamlLoadError as exc:
         raise ManifestError(exc.problems) from None
     state = data.get("state") if isinstance(data, dict) else None
     path = state.get("path") if isinstance(state, dict) else None
     return root / (path if isinstance(path, str) else StateSettings().path)
+
+
+def _committed_root_file(root: Path, revision: str) -> bytes:
+    raw = file_at(root, revision, ROOT_FILE)
+    if raw is None:
+        raise ManifestError(
+            [
+                Problem(
+                    "no-manifest",
+                    f"git has no {ROOT_FILE} at revision {revision!r} in {root} (not a git "
+                    "repository, no such revision, or the file was not committed there)",
+                    None,
+                )
+            ]
+        )
+    return raw
 
 
 def _no_manifest(root: Path) -> Problem:
