@@ -186,7 +186,7 @@ class StateWriteError(Exception):
         """How an outcome not recorded says where its news is."""
         if self.kept:
             return "the state could not be written: it is kept with the unsaved state (see the end)"
-        return f"the state could not be written ({self}); keep this FileId"
+        return f"the state could not be written ({self}); keep its FileId"
 
 
 class Journal:
@@ -1061,7 +1061,7 @@ class _Engine:
                     change.address,
                     change.action,
                     Status.UNRECORDED,
-                    f"uploaded as FileId {uploaded.file_id}, but {exc.unrecorded()}",
+                    f"uploaded, but {exc.unrecorded()}",
                     uploaded.file_id,
                     seconds,
                 )
