@@ -39,7 +39,7 @@ from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import Uploaded, Uploader, lister, missing_credentials_together
 from ivrsync.providers.errors import CredentialsMissingError
 from ivrsync.state.model import ResourceState, Review, State
-from ivrsync.state.operations import push_needs_force
+from ivrsync.state.operations import UNSAVED_STATE_FILE, push_needs_force
 from ivrsync.state.store import LockInfo, StateStore, locked
 from ivrsync.validate import validate_repository
 
@@ -206,10 +206,6 @@ class ApplySession:
             result.unsaved = keep_unsaved(self.project.root, self.store, result)
         self.state = result.state
         return result
-
-
-# Next to ivrsync.yaml: the state an apply could not write, for `ivrsync state push`.
-UNSAVED_STATE_FILE = "ivrsync.state.unsaved.json"
 
 
 def keep_unsaved(root: Path, store: StateStore, result: ApplyResult) -> UnsavedState:

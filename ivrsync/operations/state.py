@@ -8,7 +8,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivrsync.apply.workflow import UNSAVED_STATE_FILE
 from ivrsync.errors import IvrsyncError
 from ivrsync.manifest.loader import read_state_path
 from ivrsync.plan.workflow import write_document
@@ -136,7 +135,7 @@ def push(root: Path, path: Path, force: bool, lock_timeout: float) -> Replaced:
     store = state_store(root)
     with locked(store, "state push", lock_timeout):
         replaced = _replace(store, pushed, str(path), force)
-    if path.resolve() == (root / UNSAVED_STATE_FILE).resolve():
+    if path.resolve() == (root / operations.UNSAVED_STATE_FILE).resolve():
         # Consumed: apply refuses to run while it exists (its uploads would be sent again).
         path.unlink()
     return replaced
@@ -178,8 +177,7 @@ def rollback(root: Path, version_id: str, lock_timeout: float) -> Replaced:
             raise IvrsyncError(
                 f"version {version_id} of {store.location} is of another state (lineage "
                 f"{version.lineage}) than the current one (lineage {current.lineage}); "
-                "rollback only goes back within one state. To replace the state with it, "
-                f"`ivrsync state pull` it elsewhere and `ivrsync state push --force` it"
+                "rollback only goes back within one state"
             )
         written = store.write(operations.written_over(current, version))
         return Replaced(

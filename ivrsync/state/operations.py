@@ -11,6 +11,9 @@ from ivrsync.errors import IvrsyncError
 from ivrsync.state.model import State
 from ivrsync.state.store import StateStore
 
+# Next to ivrsync.yaml: the state an apply could not write, for `ivrsync state push`.
+UNSAVED_STATE_FILE = "ivrsync.state.unsaved.json"
+
 
 def matching(state: State, patterns: tuple[str, ...]) -> list[str]:
     """Addresses in the state (recorded or in doubt) matching any of the globs; all if none."""
