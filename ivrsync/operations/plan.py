@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivrsync.audio_cache import AudioCache
-from ivrsync.plan.model import Plan
+from ivrsync.errors import Severity
+from ivrsync.plan.model import AcknowledgedBy, Finding, Plan
 from ivrsync.plan.planner import PlanOptions, make_plan
 from ivrsync.plan.workflow import state_store, write_document
 from ivrsync.processing.cache import ProcessedCache
@@ -57,9 +58,29 @@ def plan_repository(
 
         notes = refresh_state(project, state, os.environ if env is None else env, now).notes
     plan = make_plan(project, state, cache.facts, options, now, processed.facts)
+    plan = plan.model_copy(update={"findings": findings(report)})
     cache.save()
     processed.save()
     return PlanOutcome(report, plan, notes)
+
+
+def findings(report: ValidationReport) -> list[Finding]:
+    """validate's warnings, as the plan carries them (its errors stop a plan being made)."""
+    return [
+        Finding(
+            code=problem.code,
+            message=problem.message,
+            where=str(problem.location) if problem.location else None,
+            address=problem.address,
+            acknowledged=AcknowledgedBy(
+                where=str(problem.acknowledged.where), reason=problem.acknowledged.reason
+            )
+            if problem.acknowledged
+            else None,
+        )
+        for problem in report.problems
+        if problem.severity is Severity.WARNING
+    ]
 
 
 def save_plan(plan: Plan, path: Path) -> None:
