@@ -130,6 +130,13 @@ class StateStore(Protocol):
         """Where the state is, for messages: a path, or a URL such as s3://bucket/key."""
         ...
 
+    @property
+    def readers_lock(self) -> bool:
+        """Whether `plan` takes the lock to read (unless told): yes for a file, where it
+        runs next to the applies; no for a remote state, which plans on pull requests read
+        with read-only credentials (a plan saved at a serial is refused once it moved)."""
+        ...
+
     def versions(self) -> list[StateVersion]:
         """The versions kept (the current one first, then older ones, newest first)."""
         ...
@@ -211,6 +218,10 @@ class LocalStateStore:
     @property
     def location(self) -> str:
         return str(self.path)
+
+    @property
+    def readers_lock(self) -> bool:
+        return True
 
     # -- versions: the file and its backup -------------------------------------------------
 
@@ -378,7 +389,7 @@ class LocalStateStore:
         template = LockInfo(
             id=str(uuid.uuid4()),
             operation=operation,
-            who=f"{_user()}@{HOST}",
+            who=f"{user_name()}@{HOST}",
             host=HOST,
             pid=os.getpid(),
             created=datetime.now(UTC),
@@ -558,7 +569,8 @@ class LocalStateStore:
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
-def _user() -> str:
+def user_name() -> str:
+    """Who runs ivrsync, for lock records."""
     try:
         return getpass.getuser()
     except (KeyError, OSError, ImportError):  # no passwd entry (some containers)
