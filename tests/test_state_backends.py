@@ -209,3 +209,30 @@ def test_force_unlock_removes_a_remote_lock_left_by_a_dead_job(
     assert code == 0, err
     assert f"Lock {left.id} (held by {left.who}, apply, since {left.since}) removed." in err
     assert S3StateStore(BUCKET, KEY, endpoint=moto).current_lock() is None
+
+
+def test_apply_with_a_remote_state_records_every_upload_there(
+    run_cli: RunCli, tmp_path: Path, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each confirmed upload is written at once (a serial each), the history keeps them, the
+    lock is released, and nothing is written next to the manifests."""
+    from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
+
+    monkeypatch.setenv("AICC_APP_KEY", "test-app-key")
+    monkeypatch.setenv("AICC_APP_SECRET", "test-app-secret-3c9f")
+    config = HuaweiEmulatorConfig(app_key="test-app-key", app_secret="test-app-secret-3c9f")
+    with HuaweiEmulator(config) as huawei:
+        repo = huawei_repository(tmp_path / "prompts", 3, endpoint=huawei.url)
+        with_state(repo, s3_state(moto))
+        code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+        assert code == 0, err
+        uploaded = {upload.file_id for upload in huawei.uploads}
+    assert "Apply complete: 3 uploaded" in out
+    remote = S3StateStore(BUCKET, KEY, endpoint=moto)
+    state = remote.read()
+    assert state is not None
+    assert {entry.file_id for entry in state.resources.values()} == uploaded
+    assert [version.serial for version in remote.versions()] == list(range(state.serial, 0, -1))
+    assert state.serial >= 3  # one write per confirmed upload, at least
+    assert remote.current_lock() is None
+    assert not (repo / "ivrsync.state.json").exists()
