@@ -379,3 +379,15 @@ def test_a_failed_history_copy_is_a_warning_and_the_state_is_written(
     written = store_at(endpoint, key, client=s3).write(with_upload(State.new(), 1))
     assert store_at(endpoint, key).read() == written
     assert "cannot keep version 1" in caplog.text and "(the state itself is written)" in caplog.text
+
+
+def test_a_state_removed_since_it_was_read_is_not_written_again(endpoint: str) -> None:
+    """If-Match on a key that is gone: a conflict (moto answers 404, S3 412), never a new
+    state over nothing."""
+    key = new_key()
+    store = store_at(endpoint, key)
+    state = store.write(with_upload(State.new(), 1))
+    client(endpoint).delete_object(Bucket=BUCKET, Key=key)
+    with pytest.raises(StateConflictError, match="it holds no state, this run read serial 1"):
+        store.write(with_upload(state, 2))
+    assert object_keys(endpoint, key) == [f"{key}.history/0000000001.json"]

@@ -256,7 +256,8 @@ class S3StateStore:
         try:
             etag = self._put(self.key, data, **conditions)
         except ClientError as exc:
-            if _code(exc) not in _PRECONDITION_CODES:
+            # If-Match on a key removed meanwhile is answered 404 by some stores, 412 by others.
+            if _code(exc) not in _PRECONDITION_CODES | _MISSING_CODES:
                 raise self._unchanged(_described(exc)) from None
             etag = self._landed(data, state, exc)
         except BotoCoreError as exc:
@@ -267,14 +268,19 @@ class S3StateStore:
 
     def _check_unchanged(self, seen: _Seen, state: State) -> None:
         """The state handed in is the one read: the condition sent with the PUT is its ETag."""
-        if seen.lineage is None and state.serial == 0:
-            return
-        if seen.lineage != state.lineage or seen.serial != state.serial:
-            found = "no state" if seen.lineage is None else f"serial {seen.serial}"
+        if seen.lineage is None:
+            if state.serial == 0:
+                return
             raise StateConflictError(
-                f"the state {self.location} holds {found} (lineage {seen.lineage}), not the "
-                f"one this run read (lineage {state.lineage}, serial {state.serial}); "
-                "run again to work from the stored state"
+                f"the state {self.location} was removed since this run read it (at serial "
+                f"{state.serial}); restore a version from {self.history_prefix} (`ivrsync "
+                "state list-versions`), then run again"
+            )
+        if seen.lineage != state.lineage or seen.serial != state.serial:
+            raise StateConflictError(
+                f"the state {self.location} holds serial {seen.serial} (lineage "
+                f"{seen.lineage}), not the one this run read (lineage {state.lineage}, serial "
+                f"{state.serial}); run again to work from the stored state"
             )
 
     def _landed(self, data: bytes, state: State, refused: Exception) -> str:
