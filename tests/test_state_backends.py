@@ -3,6 +3,7 @@ commands on a remote state: plan without the lock, a stale saved plan refused, f
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,8 +38,8 @@ def with_state(repo: Path, settings: str) -> Path:
     return repo
 
 
-def s3_state(endpoint: str) -> str:
-    return f"state:\n  backend: s3\n  bucket: {BUCKET}\n  key: {KEY}\n  endpoint: {endpoint}\n"
+def s3_state(endpoint: str, key: str = KEY) -> str:
+    return f"state:\n  backend: s3\n  bucket: {BUCKET}\n  key: {key}\n  endpoint: {endpoint}\n"
 
 
 @pytest.fixture
@@ -173,17 +174,24 @@ def test_plan_reads_a_remote_state_with_one_get_and_no_lock(
 
 @pytest.fixture
 def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's server; its objects are the process's (shared by every server it starts), so
+    each test has a key of its own."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     with s3_server(BUCKET) as url:
         yield url
 
 
+@pytest.fixture
+def key() -> str:
+    return f"{uuid.uuid4()}/ivrsync.state.json"
+
+
 def test_a_plan_saved_before_the_remote_state_moved_is_refused_as_stale(
-    run_cli: RunCli, repo: Path, moto: str
+    run_cli: RunCli, repo: Path, moto: str, key: str
 ) -> None:
-    with_state(repo, s3_state(moto))
-    remote = S3StateStore(BUCKET, KEY, endpoint=moto)
+    with_state(repo, s3_state(moto, key))
+    remote = S3StateStore(BUCKET, key, endpoint=moto)
     remote.write(with_upload(State.new(), 1))
     code, _, err = run_cli("-C", str(repo), "plan", "--out", "planned.json")
     assert code == 0, err
@@ -197,22 +205,22 @@ def test_a_plan_saved_before_the_remote_state_moved_is_refused_as_stale(
 
 
 def test_force_unlock_removes_a_remote_lock_left_by_a_dead_job(
-    run_cli: RunCli, repo: Path, moto: str
+    run_cli: RunCli, repo: Path, moto: str, key: str
 ) -> None:
-    with_state(repo, s3_state(moto))
-    left = S3StateStore(BUCKET, KEY, endpoint=moto).lock("apply", timeout=0)
+    with_state(repo, s3_state(moto, key))
+    left = S3StateStore(BUCKET, key, endpoint=moto).lock("apply", timeout=0)
     code, _, err = run_cli("-C", str(repo), "plan", "--lock")
     assert code == 1
-    assert f"the state s3://{BUCKET}/{KEY} is locked by" in err
+    assert f"the state s3://{BUCKET}/{key} is locked by" in err
     assert f"ivrsync force-unlock {left.id}" in err
     code, _, err = run_cli("-C", str(repo), "force-unlock", left.id)
     assert code == 0, err
     assert f"Lock {left.id} (held by {left.who}, apply, since {left.since}) removed." in err
-    assert S3StateStore(BUCKET, KEY, endpoint=moto).current_lock() is None
+    assert S3StateStore(BUCKET, key, endpoint=moto).current_lock() is None
 
 
 def test_apply_with_a_remote_state_records_every_upload_there(
-    run_cli: RunCli, tmp_path: Path, moto: str, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, tmp_path: Path, moto: str, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each confirmed upload is written at once (a serial each), the history keeps them, the
     lock is released, and nothing is written next to the manifests."""
@@ -223,12 +231,12 @@ def test_apply_with_a_remote_state_records_every_upload_there(
     config = HuaweiEmulatorConfig(app_key="test-app-key", app_secret="test-app-secret-3c9f")
     with HuaweiEmulator(config) as huawei:
         repo = huawei_repository(tmp_path / "prompts", 3, endpoint=huawei.url)
-        with_state(repo, s3_state(moto))
+        with_state(repo, s3_state(moto, key))
         code, out, err = run_cli("-C", str(repo), "apply", "--auto-approve")
         assert code == 0, err
         uploaded = {upload.file_id for upload in huawei.uploads}
     assert "Apply complete: 3 uploaded" in out
-    remote = S3StateStore(BUCKET, KEY, endpoint=moto)
+    remote = S3StateStore(BUCKET, key, endpoint=moto)
     state = remote.read()
     assert state is not None
     assert {entry.file_id for entry in state.resources.values()} == uploaded

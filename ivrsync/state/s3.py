@@ -133,29 +133,16 @@ class S3StateStore:
         return self._client_value
 
     def _make_client(self) -> Any:
-        import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError
 
-        from ivrsync.providers.audio_source import register_sigv4_signatures
-        from ivrsync.secrets import register
+        from ivrsync.providers.aws import CREDENTIALS_HINT, AwsCredentialsMissing, aws_session
 
         try:
-            session = boto3.session.Session(region_name=self.region)
-            credentials = session.get_credentials()
-        except BotoCoreError as exc:
-            raise StateError(f"no credentials for the state at {self.location}: {exc}") from None
-        if credentials is None:
+            session = aws_session(self.region, None, os.environ)
+        except AwsCredentialsMissing as exc:
             raise StateError(
-                f"no credentials for the state at {self.location}: set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or "
-                "AWS_PROFILE, or run where a role is attached (boto3's standard chain)"
-            )
-        frozen = credentials.get_frozen_credentials()
-        for secret in (frozen.secret_key, frozen.token):
-            if secret:
-                register(secret)
-        register_sigv4_signatures()
+                f"no credentials for the state at {self.location}: {exc.detail or CREDENTIALS_HINT}"
+            ) from None
         return session.client(
             "s3",
             endpoint_url=self.endpoint,
