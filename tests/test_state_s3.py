@@ -257,6 +257,62 @@ def test_a_lock_released_while_waiting_is_taken(endpoint: str) -> None:
     assert waiter.current_lock() == taken
 
 
+class Churn:
+    """Other runs taking and releasing the lock between a waiter's requests: each lock PUT of
+    the waiter finds the lock there, each read of it finds it gone, `rounds` times over."""
+
+    def __init__(self, endpoint: str, key: str, record: bytes, rounds: int) -> None:
+        self.other = client(endpoint)
+        self.lock_key = f"{key}.lock"
+        self.record = record
+        self.left = rounds
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.left <= 0 or not request.url.split("?")[0].endswith(self.lock_key):
+            return
+        if request.method == "PUT":
+            self.other.put_object(Bucket=BUCKET, Key=self.lock_key, Body=self.record)
+        elif request.method == "GET":
+            self.other.delete_object(Bucket=BUCKET, Key=self.lock_key)
+            self.left -= 1
+
+
+def test_a_waiter_keeps_waiting_while_the_lock_changes_hands(endpoint: str) -> None:
+    """20 applies at once hand the lock on between a waiter's PUT and its read, again and
+    again: the waiter waits on (its timeout), it does not give up."""
+    key = new_key()
+    other = store_at(endpoint, key)
+    other.unlock(other.lock("apply", timeout=0))
+    record = other.lock("apply", timeout=0).model_dump_json().encode()
+    other.force_unlock(other.current_lock().id)  # type: ignore[union-attr]
+    s3 = client(endpoint)
+    s3.meta.events.register("before-send.s3", Churn(endpoint, key, record, rounds=6))
+    clock = FakeClock()
+    waiter = store_at(endpoint, key, client=s3, clock=clock, sleep=clock.sleep)
+    lock = waiter.lock("apply", timeout=120)
+    assert store_at(endpoint, key).current_lock() == lock
+    assert len(clock.sleeps) == 3  # at once thrice, then a poll apart
+
+
+def test_releasing_a_lock_removed_in_between_is_a_warning(
+    endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = new_key()
+    s3 = client(endpoint)
+    store = store_at(endpoint, key, client=s3)
+    lock = store.lock("apply", timeout=0)
+    other = client(endpoint)
+
+    def force_unlocked_meanwhile(request: Any, **_: Any) -> None:
+        if request.method == "DELETE" and request.url.split("?")[0].endswith(f"{key}.lock"):
+            other.delete_object(Bucket=BUCKET, Key=f"{key}.lock")
+
+    s3.meta.events.register("before-send.s3.DeleteObject", force_unlocked_meanwhile)
+    store.unlock(lock)
+    assert store.current_lock() is None
+    assert f"the lock on s3://{BUCKET}/{key} was removed before its release" in caplog.text
+
+
 def test_unlock_never_removes_a_lock_taken_by_someone_else(
     endpoint: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -41,6 +41,7 @@ from ivrsync.state.store import (
     StateLockCorruptError,
     StateLockedError,
     StateVersion,
+    lock_changed_hands,
     user_name,
 )
 
@@ -160,9 +161,17 @@ class S3StateStore:
             ),
         )
 
-    def _call(self, what: str, request: Callable[[], _T], *, conditional: bool = False) -> _T:
+    def _call(
+        self,
+        what: str,
+        request: Callable[[], _T],
+        *,
+        conditional: bool = False,
+        may_be_gone: bool = False,
+    ) -> _T:
         """A request, its failure as a StateError saying what could not be done; with
-        `conditional`, a condition that did not hold (412) is `_Refused` instead."""
+        `conditional`, a condition that did not hold (412) is `_Refused` instead; with
+        `may_be_gone`, a missing key (If-Match on a key removed meanwhile: 404 on S3) `_Gone`."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -170,6 +179,8 @@ class S3StateStore:
         except ClientError as exc:
             if conditional and _code(exc) in _PRECONDITION_CODES:
                 raise _Refused from None
+            if may_be_gone and _code(exc) in _MISSING_CODES:
+                raise _Gone from None
             raise StateError(f"cannot {what}: {_described(exc)}") from None
         except BotoCoreError as exc:
             raise StateError(f"cannot {what}: {exc}") from None
@@ -497,13 +508,10 @@ class S3StateStore:
                     raise
                 holder = None  # being written right now, or unusable: waited on, then reported
             else:
-                if holder is None:  # released in between: try again at once, but not forever
+                if holder is None:  # released in between: try again
                     vanished += 1
-                    if vanished > 3:
-                        raise StateError(
-                            f"the state {self.location} is locked and unlocked again faster "
-                            "than ivrsync can take the lock; run again"
-                        )
+                    remaining = deadline - self._clock()
+                    lock_changed_hands(vanished, remaining, self.location, self._sleep)
                     continue
             remaining = deadline - self._clock()
             if remaining <= 0 and holder is not None:
@@ -578,13 +586,20 @@ class S3StateStore:
                     self._client.delete_object, Bucket=self.bucket, Key=self.lock_key, **conditions
                 ),
                 conditional=True,
+                may_be_gone=True,
             )
         except _Refused:
             log.warning("the lock on %s was replaced before its release: left alone", self.location)
+        except _Gone:
+            log.warning("the lock on %s was removed before its release", self.location)
 
 
 class _Refused(Exception):
     """A conditional request whose condition did not hold (412)."""
+
+
+class _Gone(Exception):
+    """A conditional request on a key that no longer exists (404)."""
 
 
 def _code(exc: Any) -> str:

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,6 +170,27 @@ class StateStore(Protocol):
     def force_unlock(self, lock_id: str) -> LockInfo:
         """Remove the lock if its ID is `lock_id`; return what it said."""
         ...
+
+
+# Tries made at once after a lock was seen taken, then found gone, before waiting between them.
+_IMMEDIATE_RETRIES = 3
+
+
+def lock_changed_hands(
+    vanished: int, remaining: float, location: str, sleep: Callable[[float], None]
+) -> None:
+    """Before the next try for a lock found taken, then gone when read (released in between:
+    other runs taking turns). The first tries are at once, the next ones a poll apart until
+    the timeout: only a lock that still changes hands after it is an error."""
+    if vanished <= _IMMEDIATE_RETRIES:
+        return
+    if remaining > 0:
+        sleep(min(LOCK_POLL_SECONDS, remaining))
+        return
+    raise StateError(
+        f"the state {location} is locked and unlocked again faster than ivrsync can take the "
+        "lock; run again"
+    )
 
 
 @contextmanager
@@ -407,7 +428,7 @@ class LocalStateStore:
             if self._create_lock(info):
                 return info
             if self._take_over_if_gone():
-                vanished += 1  # freed: try again at once, but do not spin forever
+                vanished += 1  # freed: try again
             else:
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
@@ -423,12 +444,8 @@ class LocalStateStore:
                             f"delete {self.takeover_path} and run again"
                         )
                     raise StateLockedError(holder)
-                vanished += 1  # released just now: try once more
-            if vanished > 3:
-                raise StateError(
-                    f"the state {self.path} is locked and unlocked again faster than ivrsync "
-                    "can take the lock; run again"
-                )
+                vanished += 1  # released just now: try again
+            lock_changed_hands(vanished, deadline - time.monotonic(), self.location, time.sleep)
 
     def _take_over_if_gone(self) -> bool:
         """Remove the lock if its holder is provably gone (this host, process not running);
