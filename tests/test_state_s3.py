@@ -146,9 +146,19 @@ def test_two_first_states_at_once_only_one_is_written(endpoint: str) -> None:
     mine, theirs = store_at(endpoint, key), store_at(endpoint, key)
     assert mine.read() is None and theirs.read() is None
     written = theirs.write(with_upload(State.new(), 1))
-    with pytest.raises(StateConflictError, match="it holds serial 1, this run read serial 0"):
+    with pytest.raises(StateConflictError, match="it holds serial 1, this run read no state"):
         mine.write(with_upload(State.new(), 2))
     assert store_at(endpoint, key).read() == written
+
+
+def test_a_state_pushed_where_none_was_found_keeps_counting_up(endpoint: str) -> None:
+    """`state push` / `migrate` onto an empty store: the state keeps its serial (+ 1)."""
+    key = new_key()
+    store = store_at(endpoint, key)
+    assert store.read() is None
+    moved = with_upload(State.new(), 1).model_copy(update={"serial": 41})
+    assert store.write(moved).serial == 42
+    assert store_at(endpoint, key).read() == moved.model_copy(update={"serial": 42})
 
 
 def test_a_corrupt_state_object_is_reported_and_never_overwritten(endpoint: str) -> None:

@@ -237,11 +237,14 @@ class S3StateStore:
 
         self._ensure_probed()
         seen = self._seen
+        # A store that found no state creates one, at any serial (a pushed or migrated state
+        # keeps counting up); one that never read goes by the serial: 0 was never written.
+        created = seen.lineage is None if seen is not None else state.serial == 0
         if seen is None:
             self.read()
             seen = self._seen
             assert seen is not None
-        self._check_unchanged(seen, state)
+        self._check_unchanged(seen, state, created)
         new = state.model_copy(
             update={
                 "format_version": STATE_FORMAT_VERSION,
@@ -257,17 +260,18 @@ class S3StateStore:
             # If-Match on a key removed meanwhile is answered 404 by some stores, 412 by others.
             if _code(exc) not in _PRECONDITION_CODES | _MISSING_CODES:
                 raise self._unchanged(_described(exc)) from None
-            etag = self._landed(data, state, exc)
+            etag = self._landed(data, state, seen.lineage is None, exc)
         except BotoCoreError as exc:
             raise self._unchanged(str(exc), maybe_sent=True) from None
         self._seen = _Seen(etag, new.lineage, new.serial)
         self._keep_in_history(new.serial, data)
         return new
 
-    def _check_unchanged(self, seen: _Seen, state: State) -> None:
-        """The state handed in is the one read: the condition sent with the PUT is its ETag."""
+    def _check_unchanged(self, seen: _Seen, state: State, created: bool) -> None:
+        """The state handed in is the one read: the condition sent with the PUT is its ETag
+        (`If-None-Match: *` for a `created` one, so a state written meanwhile is kept)."""
         if seen.lineage is None:
-            if state.serial == 0:
+            if created:
                 return
             raise StateConflictError(
                 f"the state {self.location} was removed since this run read it (at serial "
@@ -281,7 +285,7 @@ class S3StateStore:
                 f"{state.serial}); run again to work from the stored state"
             )
 
-    def _landed(self, data: bytes, state: State, refused: Exception) -> str:
+    def _landed(self, data: bytes, state: State, created: bool, refused: Exception) -> str:
         """After a 412: the ETag of our own write if it is what the key holds (botocore
         retried a PUT whose answer was lost, and the retry's condition failed), else the
         conflict, naming the serial found and the one read."""
@@ -294,11 +298,11 @@ class S3StateStore:
                 found = f"serial {State.from_json(current.data, self.location).serial}"
             except StateError:
                 found = "an object that is not a state"
+        read = "no state" if created else f"serial {state.serial}"
         raise StateConflictError(
             f"the state {self.location} changed since it was read: it holds {found}, this "
-            f"run read serial {state.serial} ({_described(refused)}). Another ivrsync wrote "
-            "it in between (was its lock removed with force-unlock?); the stored state "
-            "was not overwritten"
+            f"run read {read} ({_described(refused)}). Another ivrsync wrote it in between "
+            "(was its lock removed with force-unlock?); the stored state was not overwritten"
         )
 
     def _unchanged(self, reason: str, *, maybe_sent: bool = False) -> StateError:
