@@ -391,6 +391,38 @@ def test_a_store_that_ignores_conditional_writes_is_refused_before_any_write(
     assert object_keys(endpoint, key.partition("/")[0]) == []  # no lock, no state, no probe
 
 
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def test_a_store_failing_during_the_probe_is_not_called_a_store_without_conditions(
+    endpoint: str,
+) -> None:
+    """A 500 on the probe's conditional PUT proves nothing about conditions: the error says
+    the store failed, and the probe runs again next time."""
+    from botocore.awsrequest import AWSResponse
+
+    s3 = client(endpoint, retries={"total_max_attempts": 1})
+    body = b"<Error><Code>InternalError</Code><Message>internal error</Message></Error>"
+
+    def fail_conditional(request: Any, **_: Any) -> AWSResponse | None:
+        if ".probe/" in request.url and "If-None-Match" in request.headers:
+            return AWSResponse(request.url, 500, {}, _Raw(body))
+        return None
+
+    s3.meta.events.register("before-send.s3.PutObject", fail_conditional)
+    store = store_at(endpoint, new_key(), client=s3)
+    with pytest.raises(StateError) as failed:
+        store.lock("apply", timeout=0)
+    assert not isinstance(failed.value, StateStoreUnsupportedError)
+    assert "InternalError (500)" in str(failed.value)
+    assert s3_module._probed == {}
+
+
 def test_the_probe_runs_once_per_process_and_bucket(endpoint: str) -> None:
     counted = client(endpoint)
     puts: list[str] = []

@@ -434,7 +434,7 @@ class S3StateStore:
         """Create, re-create and overwrite a throwaway object with conditions that must
         fail; True when DeleteObject honours If-Match too (the lock is then released only
         if it is still the one this store wrote)."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         key = f"{self.key}.probe/{uuid.uuid4()}"
         what = f"write the probe object s3://{self.bucket}/{key}"
@@ -446,16 +446,22 @@ class S3StateStore:
                 ("If-Match", {"IfMatch": _WRONG_ETAG}),
             ):
                 try:
-                    self._call(what, partial(self._put, key, body, **conditions), conditional=True)
-                except _Refused:
-                    continue
-                except StateError as exc:
-                    raise self._unsupported(header, f"it answered: {exc}") from None
+                    self._put(key, body, **conditions)
+                except ClientError as exc:
+                    if _code(exc) in _PRECONDITION_CODES:
+                        continue  # refused, as it must be
+                    if _status(exc) >= 500:  # the store failing, which proves nothing
+                        raise StateError(f"cannot {what}: {_described(exc)}") from None
+                    raise self._unsupported(header, f"it answered {_described(exc)}") from None
+                except BotoCoreError as exc:
+                    raise StateError(f"cannot {what}: {exc}") from None
                 raise self._unsupported(header, "it overwrote an object the condition protects")
             try:
                 self._client.delete_object(Bucket=self.bucket, Key=key, IfMatch=_WRONG_ETAG)
             except ClientError as exc:
                 return _code(exc) in _PRECONDITION_CODES
+            except BotoCoreError:
+                return False  # unknown: the lock is then released without the condition
             return False  # deleted regardless of the condition
         finally:
             try:
@@ -609,6 +615,10 @@ class _Gone(Exception):
 def _code(exc: Any) -> str:
     error = exc.response.get("Error", {})
     return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
 def _described(exc: Any) -> str:
