@@ -244,3 +244,30 @@ def test_apply_with_a_remote_state_records_every_upload_there(
     assert state.serial >= 3  # one write per confirmed upload, at least
     assert remote.current_lock() is None
     assert not (repo / "ivrsync.state.json").exists()
+
+
+@pytest.mark.skipif(
+    "honour_conditions" not in S3EmulatorConfig.__dataclass_fields__,
+    reason="the bundled S3 emulator learns conditional writes in part s3emu",
+)
+def test_apply_refuses_a_store_that_ignores_conditional_writes(
+    run_cli: RunCli, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundled emulator playing a store that writes whatever the conditions say: the
+    probe finds it out before the lock or the state is written."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEMO_SECRET_ACCESS_KEY)
+    config = S3EmulatorConfig(buckets=[BUCKET], honour_conditions=False)  # type: ignore[call-arg,unused-ignore]
+    server = S3Emulator(config).start()
+    try:
+        with_state(repo, s3_state(server.url))
+        code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+        objects = server.objects(BUCKET)
+    finally:
+        server.stop()
+    assert code == 1
+    assert (
+        "this store ignores If-None-Match: conditional writes are needed for the state lock" in err
+    )
+    assert "Traceback" not in err
+    assert objects == {}  # no lock, no state; the probe object deleted
