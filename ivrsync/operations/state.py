@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivrsync.errors import IvrsyncError
-from ivrsync.manifest.loader import read_state_path
+from ivrsync.manifest.loader import read_state_settings
 from ivrsync.state import operations
+from ivrsync.state.backends import open_store
 from ivrsync.state.model import InDoubt, ResourceState, State
-from ivrsync.state.store import LocalStateStore, LockInfo, locked
+from ivrsync.state.store import LockInfo, StateStore, locked
 
 
-def state_store(root: Path) -> LocalStateStore:
-    """The store the project at `root` names (ivrsync.yaml's state.path), without validating
-    the manifests: reading the state must work while they are broken."""
-    return LocalStateStore(read_state_path(root))
+def state_store(root: Path) -> StateStore:
+    """The store the project at `root` names (ivrsync.yaml's `state:`), without validating
+    the rest of the manifests: reading the state must work while they are broken."""
+    return open_store(root, read_state_settings(root))
 
 
 def read_state(root: Path) -> State | None:
@@ -26,19 +27,19 @@ def read_state(root: Path) -> State | None:
 
 @dataclass(frozen=True)
 class StateFile:
-    path: Path
+    path: str  # the store's location: a file, or s3://bucket/key
     state: State | None  # None: nothing has been uploaded yet
 
 
 def state_file(root: Path) -> StateFile:
     store = state_store(root)
-    return StateFile(store.path, store.read())
+    return StateFile(store.location, store.read())
 
 
-def _existing(store: LocalStateStore) -> State:
+def _existing(store: StateStore) -> State:
     state = store.read()
     if state is None:
-        raise IvrsyncError(f"there is no state yet ({store.path}): nothing has been uploaded")
+        raise IvrsyncError(f"there is no state yet ({store.location}): nothing has been uploaded")
     return state
 
 
