@@ -55,6 +55,7 @@ class Problem:
     location: Location | None = None
     severity: Severity = Severity.ERROR
     acknowledged: Acknowledged | None = None
+    address: str | None = None  # the resource it is about, where it is about one
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""

@@ -127,6 +127,7 @@ def _processed(
             f"{resource.address}: {path}: {note}",
             resource.where,
             Severity.WARNING,
+            address=str(resource.address),
         )
         for note in facts.notes
     ]
@@ -257,6 +258,7 @@ class _Inspection:
                     resource.where,
                     finding.severity,
                     accepted.acknowledged if accepted else None,
+                    str(resource.address),
                 )
             )
         for signal in found:
@@ -269,6 +271,7 @@ class _Inspection:
                     resource.where,
                     signal.severity,
                     accepted.acknowledged if accepted else None,
+                    str(resource.address),
                 )
             )
 

@@ -116,7 +116,8 @@ def _code(value: str) -> str:
 _HEADINGS = {
     "Manifest": "Root file: ivrsync.yaml",
     "PromptsFile": "Included file",
-    "StateSettings": "state",
+    "LocalStateSettings": "state: local",
+    "S3StateSettings": "state: s3",
     "Defaults": "defaults",
     "PromptSpec": "Prompt",
     "MovedEntry": "Moved entry",

@@ -274,7 +274,12 @@ def test_every_allowed_provider_mention_is_still_there() -> None:
 # The modules that open the state and take its lock (the store; ApplySession, which holds the
 # lock for apply, import and refresh): only operations (ivrsync/operations/) and the workflows
 # they call reach them, so every command takes and releases the lock the same way.
-_STATE_STORE_MODULES = {"ivrsync.state.store", "ivrsync.apply.workflow"}
+_STATE_STORE_MODULES = {
+    "ivrsync.state.store",
+    "ivrsync.state.backends",
+    "ivrsync.state.s3",
+    "ivrsync.apply.workflow",
+}
 
 
 def _cli_modules() -> list[str]:

@@ -342,6 +342,30 @@ def test_plan_shows_the_finding_as_validate_does(run_cli: RunCli, repo: Path) ->
     assert f"warning: aicc.welcome.en_US: {quiet}: active speech level -4" in err
 
 
+def test_the_plan_carries_the_findings_for_its_reviews(run_cli: RunCli, repo: Path) -> None:
+    """A pull request's reviewers read the plan's comment and page, not the job's stderr."""
+    quiet = make_quiet(repo)
+    code, out, err = run_cli("-C", str(repo), "plan", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    found = [f for f in plan["findings"] if f["code"] == "audio-level"]
+    assert {f["address"] for f in found} == {"aicc.welcome.en_US", "ccc.welcome.en_US"}
+    assert all(f["where"].startswith("ivrsync.yaml:") and quiet in f["message"] for f in found)
+    assert all(f["acknowledged"] is None for f in found)
+    assert any(f["acknowledged"] for f in plan["findings"])  # the examples acknowledge one
+
+    code, markdown, err = run_cli("-C", str(repo), "plan", "--format", "markdown")
+    assert code == 0, err
+    folded = markdown.split("<details><summary>", 1)[1].split("</details>", 1)[0]
+    assert folded.startswith(f"{len(plan['findings']) - 1} warning(s) from validate")
+    assert f"{quiet}: active speech level -4" in folded
+
+    code, page, err = run_cli("-C", str(repo), "plan", "--format", "html")
+    assert code == 0, err
+    section = page.split('id="aicc.welcome.en_US"', 1)[1].split("</section>", 1)[0]
+    assert f'<div class="warning">audio-level: aicc.welcome.en_US: {quiet}: active' in section
+
+
 def test_audio_libsndfile_cannot_decode_is_a_warning_naming_it_once(
     run_cli: RunCli, repo: Path
 ) -> None:

@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +19,9 @@ import soundfile as sf
 from ivrsync.errors import IvrsyncError
 from ivrsync.processing.cache import CACHE_DIR
 from ivrsync.workers import WORKERS_ENV, parallel_map, worker_count
+from tests.test_cancel import wait_until
 
 PROMPTS = 6
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for something observable, never a guess."""
-    event = threading.Event()
-    waited = 0.0
-    while not condition():
-        event.wait(0.01)
-        waited += 0.01
-        if waited > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
 
 
 def stereo_wav(number: int, seconds: float = 1.0) -> bytes:

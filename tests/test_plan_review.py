@@ -85,7 +85,7 @@ def test_a_replacement_shows_its_audio_and_the_file_id_that_stays_live(
     after = change["after"]
     assert (after["duration"], after["format"], after["codec"]) == (2.58, "wav", "alaw")
     assert (after["sample_rate"], after["channels"], after["size"]) == (8000, 1, 20696)
-    assert plan["format_version"] == "1.4"
+    assert plan["format_version"] == "1.5"
 
 
 def test_a_pending_upload_replaced_again_leaves_the_last_approved_file_id_live(

@@ -367,27 +367,32 @@ def test_a_file_process_overrides_the_prompt_and_provider_keys_it_sets(
     assert "must be text" not in err + out  # the map form was meant: no noise about the other
 
 
-def test_huawei_gets_the_processed_a_law_bytes(
-    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def huawei(monkeypatch: pytest.MonkeyPatch) -> Iterator[HuaweiEmulator]:
+    """The Huawei emulator, and the credentials it takes in the environment."""
     monkeypatch.setenv("AICC_APP_KEY", APP_KEY)
     monkeypatch.setenv("AICC_APP_SECRET", APP_SECRET)
-    config = HuaweiEmulatorConfig(app_key=APP_KEY, app_secret=APP_SECRET)
-    with HuaweiEmulator(config) as running:
-        repo = huawei_repository(tmp_path / "repo", 1, endpoint=running.url)
-        source = tone_wav(rate=48000)
-        (repo / "audio/p00000.wav").write_bytes(source)
-        with (repo / "ivrsync.yaml").open("a") as f:
-            f.write("process:\n  aicc: native\n")
-        code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
-        assert code == 0, err
-        assert "transcodes" not in err  # nothing left for AICC to transcode
-        entry = state_of(repo).resources["aicc.p00000.en_US"]
-        (upload,) = running.uploads
-        assert upload.file_id == entry.file_id
-        assert upload.sha256 == entry.processed_sha256 != hashlib.sha256(source).hexdigest()
-        cached = next((repo / CACHE_DIR).glob("*/*.wav"))
-        assert sf.info(str(cached)).subtype == "ALAW"
+    with HuaweiEmulator(HuaweiEmulatorConfig(app_key=APP_KEY, app_secret=APP_SECRET)) as running:
+        yield running
+
+
+def test_huawei_gets_the_processed_a_law_bytes(
+    run_cli: RunCli, tmp_path: Path, huawei: HuaweiEmulator
+) -> None:
+    repo = huawei_repository(tmp_path / "repo", 1, endpoint=huawei.url)
+    source = tone_wav(rate=48000)
+    (repo / "audio/p00000.wav").write_bytes(source)
+    with (repo / "ivrsync.yaml").open("a") as f:
+        f.write("process:\n  aicc: native\n")
+    code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 0, err
+    assert "transcodes" not in err  # nothing left for AICC to transcode
+    entry = state_of(repo).resources["aicc.p00000.en_US"]
+    (upload,) = huawei.uploads
+    assert upload.file_id == entry.file_id
+    assert upload.sha256 == entry.processed_sha256 != hashlib.sha256(source).hexdigest()
+    cached = next((repo / CACHE_DIR).glob("*/*.wav"))
+    assert sf.info(str(cached)).subtype == "ALAW"
 
 
 def test_a_name_that_carries_the_content_tells_recipes_apart(tmp_path: Path) -> None:
@@ -480,22 +485,18 @@ def test_the_text_plan_shows_the_processed_audio_and_its_recipe(
 
 
 def test_the_review_page_plays_the_processed_audio_uploaded_before_a_recipe_change(
-    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, tmp_path: Path, huawei: HuaweiEmulator
 ) -> None:
     """A new recipe of the same recording: the reviewer hears both processed versions."""
     from tests.test_review_page import players, section
 
-    monkeypatch.setenv("AICC_APP_KEY", APP_KEY)
-    monkeypatch.setenv("AICC_APP_SECRET", APP_SECRET)
-    config = HuaweiEmulatorConfig(app_key=APP_KEY, app_secret=APP_SECRET)
-    with HuaweiEmulator(config) as running:
-        repo = huawei_repository(tmp_path / "repo", 1, endpoint=running.url)
-        (repo / "audio/p00000.wav").write_bytes(tone_wav())
-        manifest = repo / "ivrsync.yaml"
-        manifest.write_text(manifest.read_text() + "process:\n  aicc: {normalize: -26}\n")
-        code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
-        assert code == 0, err
-        (uploaded_before,) = running.uploads
+    repo = huawei_repository(tmp_path / "repo", 1, endpoint=huawei.url)
+    (repo / "audio/p00000.wav").write_bytes(tone_wav())
+    manifest = repo / "ivrsync.yaml"
+    manifest.write_text(manifest.read_text() + "process:\n  aicc: {normalize: -26}\n")
+    code, _, err = run_cli("-C", str(repo), "apply", "--auto-approve")
+    assert code == 0, err
+    (uploaded_before,) = huawei.uploads
     manifest.write_text(manifest.read_text().replace("normalize: -26", "normalize: -20"))
     code, page, err = run_cli("-C", str(repo), "plan", "--format", "html")
     assert code == 0, err

@@ -338,3 +338,101 @@ def test_an_apply_whose_only_upload_went_unrecorded_is_partial_not_failed() -> N
 
     outcome = ResourceOutcome("aicc.p.en_US", Action.CREATE, Status.UNRECORDED, "kept", "123")
     assert ApplyResult([outcome], State.new()).status == "partial"
+
+
+# -- with the remote state (moto's S3 server on loopback) --------------------------------------
+
+from tests.test_state_backends import (  # noqa: E402 - fixtures of the remote state's tests
+    BUCKET,
+    fresh_process,  # noqa: F401 - autouse: no AWS settings of the machine
+    key,  # noqa: F401
+    moto,  # noqa: F401
+    s3_state,
+    with_state,
+)
+
+
+def test_migrate_from_the_local_file_to_s3_then_versions_and_rollback_there(
+    run_cli: RunCli,
+    applied: Path,
+    moto: str,
+    key: str,  # noqa: F811
+) -> None:
+    from ivrsync.state.s3 import S3StateStore
+
+    _git(applied, "init", "-q")
+    _git(applied, "add", "ivrsync.yaml")
+    _git(applied, "commit", "-q", "-m", "prompts")
+    source = stored(applied / "ivrsync.state.json")
+    with_state(applied, s3_state(moto, key))
+    code, _, err = run_cli("-C", str(applied), "state", "migrate")
+    assert code == 0, err
+    assert f"to s3://{BUCKET}/{key}: state serial {source.serial + 1}" in err
+    remote = S3StateStore(BUCKET, key, endpoint=moto)
+    migrated = remote.read()
+    assert migrated is not None
+    assert (migrated.lineage, file_ids(migrated)) == (source.lineage, file_ids(source))
+    assert remote.current_lock() is None
+    # The local copy left behind is older: pushing it to the remote state is refused.
+    code, _, err = run_cli("-C", str(applied), "state", "push", "ivrsync.state.json")
+    assert code == 1
+    assert f"s3://{BUCKET}/{key} is at serial {source.serial + 1}, newer than" in err
+
+    code, _, err = run_cli("-C", str(applied), "state", "rm", "aicc.p00001.en_US")
+    assert code == 0, err
+    code, out, _ = run_cli("-C", str(applied), "state", "list-versions", "--json")
+    versions = json.loads(out)
+    assert [(v["serial"], v["current"]) for v in versions] == [
+        (source.serial + 2, True),
+        (source.serial + 1, False),
+    ]
+    code, _, err = run_cli("-C", str(applied), "state", "rollback", versions[1]["id"])
+    assert code == 0, err
+    rolled = remote.read()
+    assert rolled is not None
+    assert (rolled.serial, file_ids(rolled)) == (source.serial + 3, file_ids(source))
+
+
+def test_an_apply_whose_remote_state_moved_keeps_its_state_and_push_force_restores_it(
+    run_cli: RunCli,
+    tmp_path: Path,
+    huawei: HuaweiEmulator,
+    moto: str,
+    key: str,  # noqa: F811
+) -> None:
+    """Another writer (its lock broken) wrote the remote state between two uploads: the
+    If-Match write fails, and nothing this apply uploaded is lost."""
+    from ivrsync.state.s3 import S3StateStore
+
+    repo = with_state(
+        huawei_repository(tmp_path / "prompts", 4, endpoint=huawei.url), s3_state(moto, key)
+    )
+    remote = S3StateStore(BUCKET, key, endpoint=moto)
+
+    def another_writer() -> None:
+        other = S3StateStore(BUCKET, key, endpoint=moto)
+        state = other.read()
+        assert state is not None
+        other.write(state)
+
+    _replace_state_at_upload(huawei, 2, another_writer)
+    code, out, err = run_cli(
+        "-C", str(repo), "apply", "--auto-approve", "--parallelism", "1", "--json"
+    )
+    huawei.on_request = None
+    assert code == 3, err
+    assert json.loads(out)["unsaved_state"]["push_command"] == (
+        "ivrsync state push --force ivrsync.state.unsaved.json"
+    )
+    assert len(huawei.uploads) == 2
+    assert remote.current_lock() is None
+    code, _, err = run_cli(
+        "-C", str(repo), "state", "push", "--force", "ivrsync.state.unsaved.json"
+    )
+    assert code == 0, err
+    assert "no longer records" not in err  # the other writer's state held nothing more
+    assert run_cli("-C", str(repo), "apply", "--auto-approve")[0] == 0
+    assert len(huawei.uploads) == 4
+    final = remote.read()
+    assert final is not None
+    assert set(file_ids(final).values()) == {u.file_id for u in huawei.uploads}

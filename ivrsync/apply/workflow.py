@@ -32,12 +32,13 @@ from ivrsync.manifest.loader import Project
 from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
 from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, settings_digest
 from ivrsync.plan.settings import diff_settings
-from ivrsync.plan.workflow import load_plan, state_store
+from ivrsync.plan.workflow import load_plan
 from ivrsync.processing.cache import ProcessedCache, ProcessedFacts
 from ivrsync.processing.recipe import content_id
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.providers.base import Uploaded, Uploader, lister, missing_credentials_together
 from ivrsync.providers.errors import CredentialsMissingError
+from ivrsync.state.backends import open_store
 from ivrsync.state.model import ResourceState, Review, State
 from ivrsync.state.operations import UNSAVED_STATE_FILE, push_needs_force
 from ivrsync.state.store import LockInfo, StateStore, locked
@@ -93,7 +94,7 @@ class ApplySession:
                 f"{UNSAVED_STATE_FILE}` (add --force if it says so), or delete it if it was "
                 "pushed already"
             )
-        self.store: StateStore = state_store(self.project)
+        self.store: StateStore = open_store(self.root, self.project.manifest.state)
         with ExitStack() as stack:
             stack.callback(self.cache.save)
             stack.callback(self.processed.save)

@@ -154,9 +154,15 @@ def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
 
 def state_file(workdir: str) -> Path:
     """Where ivrsync keeps the state of the repository in `workdir` (state.path)."""
-    from ivrsync.manifest.loader import read_state_path
+    from ivrsync.manifest.loader import read_state_settings
+    from ivrsync.state.backends import local_state_path
 
-    return read_state_path(Path(workdir))
+    root = Path(workdir).absolute()
+    settings = read_state_settings(root)
+    path = local_state_path(root, settings)
+    if path is None:
+        raise CiError(f"the state is kept in a {settings.backend} backend, not in a file")
+    return path
 
 
 def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:

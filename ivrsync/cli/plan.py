@@ -63,7 +63,11 @@ def review_page(plan: Plan) -> str:
     is_flag=True,
     help="Ask the providers for review results and drift first (needs credentials).",
 )
-@click.option("--lock/--no-lock", default=True, help="Hold the state lock while reading it.")
+@click.option(
+    "--lock/--no-lock",
+    default=None,
+    help="Hold the state lock while reading it (default: a local state yes, a remote one no).",
+)
 @lock_timeout_option
 def plan(
     out_path: str | None,
@@ -73,7 +77,7 @@ def plan(
     targets: tuple[str, ...],
     replace: tuple[str, ...],
     refresh: bool,
-    lock: bool,
+    lock: bool | None,
     lock_timeout: float,
 ) -> int:
     """Compare the manifests with the state and show what apply would do.

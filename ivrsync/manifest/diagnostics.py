@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ivrsync.errors import Problem
+from ivrsync.manifest.schema import STATE_BACKENDS
 from ivrsync.manifest.yaml_source import DataPath, YamlDocument
 from ivrsync.providers import PROVIDER_TYPES, UNUSABLE
 
@@ -192,7 +193,7 @@ def _problem(model: type[BaseModel], document: YamlDocument, error: ErrorDetails
         or (is_prompt and kind in ("model_type", "dict_type"))
     )
     if kind == "union_tag_invalid":
-        location = document.location((*path, "type"))
+        location = document.location((*path, _tag_key(error)))
     else:
         location = document.location(path, at_key=where_key)
     message = _message(error, path, key)
@@ -214,7 +215,9 @@ def _message(error: ErrorDetails, path: DataPath, key: str) -> str:
         return message
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
-        message = f"{subject}: unknown type '{tag}'; allowed: {ctx.get('expected_tags')}"
+        message = (
+            f"{subject}: unknown {_tag_key(error)} '{tag}'; allowed: {ctx.get('expected_tags')}"
+        )
         if path[:1] == ("providers",):
             if tag in UNUSABLE:
                 return f"{subject}: {UNUSABLE[tag]}"
@@ -253,6 +256,11 @@ def _message(error: ErrorDetails, path: DataPath, key: str) -> str:
     return f"{subject}: {error['msg']}" if subject else error["msg"]
 
 
+def _tag_key(error: ErrorDetails) -> str:
+    """The key that tells a union's members apart: `type`, or `backend` for the state."""
+    return str(error.get("ctx", {}).get("discriminator", "'type'")).strip("'")
+
+
 def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[DataPath, tuple[Any, ...]]:
     """The part of pydantic's `loc` that exists in the data, and what is left of it.
 
@@ -270,7 +278,7 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[DataPath, tuple[A
             and isinstance(part, str)
             and (
                 part in PROVIDER_TYPES
-                or part in ("url", "s3")
+                or part in ("url", "s3", *STATE_BACKENDS)
                 # a union member's name, such as 'dict[...]', before a key of the data,
                 # or a model's ('AudioFile') before the key it lacks
                 or (index + 1 < len(loc) and (loc[index + 1] in current or part[:1].isupper()))
@@ -344,7 +352,8 @@ def _step(tp: Any, part: int | str) -> Any:
             if member is type(None):
                 continue
             if isinstance(member, type) and issubclass(member, BaseModel):
-                type_field = member.model_fields.get("type")
+                fields = member.model_fields
+                type_field = fields.get("type") or fields.get("backend")  # the union's tag
                 if type_field and get_origin(type_field.annotation) is Literal:
                     if part in get_args(type_field.annotation):
                         return member

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from ivrsync.acknowledgements import Acknowledgement
 from ivrsync.address import Address
@@ -28,6 +28,7 @@ from ivrsync.manifest import diagnostics
 from ivrsync.manifest.schema import (
     ROOT_FILE,
     AudioFile,
+    LocalStateSettings,
     Manifest,
     MovedEntry,
     Process,
@@ -49,7 +50,7 @@ from ivrsync.processing.recipe import NativeAudio, Recipe
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.secrets import MASK, SECRET_NAME
 from ivrsync.secrets import register as register_secret
-from ivrsync.settings import ENV_REFERENCE, PromptOption
+from ivrsync.settings import ENV_REFERENCE, PromptOption, SettingsModel
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
 _PLAIN_SUFFIXES = (*AUDIO_SUFFIXES, *(suffix.upper() for suffix in AUDIO_SUFFIXES))
@@ -361,30 +362,39 @@ def _resolved_problems(exc: ValidationError, deferred: list[SecretSetting]) -> l
     return problems
 
 
-def read_state_path(root: Path, revision: str | None = None) -> Path:
-    """Where the state lives, read without checking the rest of the manifests.
+class _StateSection(SettingsModel):
+    """The root manifest's `state:` alone: the rest is not looked at."""
 
-    Commands that only touch the state (`force-unlock`, `show`) must work while a manifest or
-    an audio file is broken: that is often when they are needed. With `revision`, where
-    ivrsync.yaml as committed at that git revision put it (`state migrate`).
-    """
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: StateSettings = Field(default_factory=LocalStateSettings)
+
+
+def read_state_settings(root: Path, revision: str | None = None) -> StateSettings:
+    """Where the state lives (`state:` of ivrsync.yaml), checked without the rest of the
+    manifests: commands that only touch the state (`force-unlock`, `state ...`) must work
+    while a manifest or an audio file is broken, which is often when they are needed. A
+    wrong `state:` itself is an error at its line, as in a full load. With `revision`, the
+    `state:` of ivrsync.yaml as committed at that git revision (`state migrate`)."""
     root = Path(os.path.abspath(root))  # noqa: PTH100 - as in _Loader
     root_file = root / ROOT_FILE
     try:
         if revision is None:
             if not root_file.is_file():
                 raise ManifestError([_no_manifest(root)])
-            data = load_yaml_file(root_file, ROOT_FILE).data
+            document = load_yaml_file(root_file, ROOT_FILE)
         else:
             # Named as git names it: HEAD:ivrsync.yaml, in every problem found in it.
-            data = load_yaml_bytes(
+            document = load_yaml_bytes(
                 _committed_root_file(root, revision), f"{revision}:{ROOT_FILE}"
-            ).data
+            )
     except YamlLoadError as exc:
         raise ManifestError(exc.problems) from None
-    state = data.get("state") if isinstance(data, dict) else None
-    path = state.get("path") if isinstance(state, dict) else None
-    return root / (path if isinstance(path, str) else StateSettings().path)
+    data = document.data if isinstance(document.data, dict) else {}
+    checked = diagnostics.validate(_StateSection, {"state": data.get("state", {})}, document)
+    if checked.problems or checked.model is None:
+        raise ManifestError([one_line(problem) for problem in checked.problems])
+    return cast("_StateSection", checked.model).state
 
 
 def _committed_root_file(root: Path, revision: str) -> bytes:

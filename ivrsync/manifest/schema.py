@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    WithJsonSchema,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.settings import (
     Acknowledgement,
+    EndpointUrl,
     PromptOption,
     ProviderSettingsBase,
     SettingsModel,
@@ -62,12 +70,81 @@ def _file_path(value: str) -> str:
     return value
 
 
-class StateSettings(SettingsModel):
-    """Where the state file lives."""
+# Versions of a remote state kept besides the current one, unless `history:` says.
+DEFAULT_STATE_HISTORY = 20
+# S3's rules for a bucket name (COS and OBS follow them): 3-63 lower-case letters, digits,
+# dots and hyphens, starting and ending with a letter or digit.
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
+
+def _object_key(value: str) -> str:
+    """An object key the state and the objects next to it (`KEY.lock`, ...) can share."""
+    _file_path(value)
+    if value.startswith("/") or value.endswith("/"):
+        raise PydanticCustomError(
+            "invalid_key",
+            "'{value}' starts or ends with '/': write a key such as team/ivrsync.state.json",
+            {"value": value},
+        )
+    return value
+
+
+class LocalStateSettings(SettingsModel):
+    """The state in a file next to the manifests (the default)."""
+
+    backend: Literal["local"] = Field("local", description="the state in a local file")
     path: Annotated[str, AfterValidator(_file_path)] = Field(
         "ivrsync.state.json", description="the state file, relative to ivrsync.yaml"
     )
+
+
+class S3StateSettings(SettingsModel):
+    """The state in S3-compatible object storage (S3, COS, OBS, MinIO), with its lock there;
+    credentials from the standard AWS chain, never from here (docs/state-backends.md)."""
+
+    backend: Literal["s3"] = Field(description="the state in an S3-compatible bucket")
+    bucket: Annotated[
+        str,
+        pattern_check(
+            BUCKET_PATTERN,
+            "bucket name",
+            "3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter "
+            "or digit",
+        ),
+        WithJsonSchema({"type": "string", "pattern": BUCKET_PATTERN}),
+    ] = Field(description="the bucket holding the state")
+    key: Annotated[str, AfterValidator(_object_key)] = Field(
+        description="the state object's key, e.g. contact-center/ivrsync.state.json"
+    )
+    endpoint: EndpointUrl | None = Field(
+        None, description="the storage endpoint (COS, OBS, MinIO); omit for AWS S3"
+    )
+    region: str | None = Field(None, description="the storage region, where it needs one")
+    history: int = Field(
+        DEFAULT_STATE_HISTORY,
+        ge=0,
+        le=1000,
+        description="versions kept besides the current one (KEY.history/)",
+    )
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def _local_by_default(value: Any) -> Any:
+    """`state:` without `backend:` is the local file, as before backends existed."""
+    if isinstance(value, dict) and "backend" not in value:
+        return {"backend": "local", **value}
+    return value
+
+
+# Where the state lives, told apart by `backend:` (absent: local).
+StateSettings = Annotated[
+    Annotated[LocalStateSettings | S3StateSettings, Field(discriminator="backend")],
+    BeforeValidator(_local_by_default),
+]
+STATE_BACKENDS = ("local", "s3")
 
 
 def prompt_options() -> dict[str, PromptOption]:
@@ -230,7 +307,10 @@ class Manifest(SettingsModel):
     """`ivrsync.yaml`, the root of a prompt repository."""
 
     version: Literal[1] = Field(description="the manifest format; always 1")
-    state: StateSettings = Field(default_factory=StateSettings)
+    state: StateSettings = Field(
+        default_factory=LocalStateSettings,
+        description="where the state lives: `backend: local` (default) or `s3`",
+    )
     providers: dict[Name, ProviderSettings] = Field(
         min_length=1, description="provider names of your choosing -> settings, by `type`"
     )

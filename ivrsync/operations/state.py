@@ -9,18 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivrsync.errors import IvrsyncError
-from ivrsync.manifest.loader import read_state_path
+from ivrsync.manifest.loader import read_state_settings
 from ivrsync.plan.workflow import write_document
 from ivrsync.state import operations
+from ivrsync.state.backends import open_store
 from ivrsync.state.model import InDoubt, ResourceState, State
-from ivrsync.state.store import LocalStateStore, LockInfo, StateStore, StateVersion, locked
+from ivrsync.state.store import LockInfo, StateStore, StateVersion, locked
 
 
-def state_store(root: Path, revision: str | None = None) -> LocalStateStore:
-    """The store the project at `root` names (ivrsync.yaml's state.path), without validating
-    the manifests: reading the state must work while they are broken. With `revision`, the
-    one ivrsync.yaml named at that git revision."""
-    return LocalStateStore(read_state_path(root, revision))
+def state_store(root: Path, revision: str | None = None) -> StateStore:
+    """The store the project at `root` names (ivrsync.yaml's `state:`), without validating
+    the rest of the manifests: reading the state must work while they are broken. With
+    `revision`, the one ivrsync.yaml named at that git revision."""
+    return open_store(root, read_state_settings(root, revision))
 
 
 def read_state(root: Path) -> State | None:
@@ -30,13 +31,13 @@ def read_state(root: Path) -> State | None:
 
 @dataclass(frozen=True)
 class StateFile:
-    path: Path
+    path: str  # the store's location: a file, or s3://bucket/key
     state: State | None  # None: nothing has been uploaded yet
 
 
 def state_file(root: Path) -> StateFile:
     store = state_store(root)
-    return StateFile(store.path, store.read())
+    return StateFile(store.location, store.read())
 
 
 def _existing(store: StateStore) -> State:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ivrsync.errors import IvrsyncError
 
-PLAN_FORMAT_VERSION = "1.4"
+PLAN_FORMAT_VERSION = "1.5"
 # The reason of a plain create, left unsaid where the action says it already.
 NEW_REASON = "new in the manifests"
 
@@ -138,6 +138,18 @@ class PlanWarning(_Model):
     acknowledged: AcknowledgedBy | None = None
 
 
+class Finding(_Model):
+    """A warning `validate` made of the manifests or the audio (added in 1.5): the plan carries
+    it so that a review (the Markdown comment, the review page, a script) sees what the
+    terminal showed before the plan."""
+
+    code: str
+    message: str
+    where: str | None = None  # file:line:column of the manifest entry
+    address: str | None = None  # the resource it is about, where it is about one
+    acknowledged: AcknowledgedBy | None = None
+
+
 class StateRef(_Model):
     """The state a plan was made against: apply refuses the plan once it has changed."""
 
@@ -236,6 +248,8 @@ class Plan(_Model):
     # Every change but no-ops (counted in the summary), sorted by address.
     changes: list[ResourceChange]
     warnings: list[PlanWarning] = Field(default_factory=list)
+    # validate's warnings, in its order (added in 1.5).
+    findings: list[Finding] = Field(default_factory=list)
     # Uploads in doubt that need a decision, sorted by address (added in 1.1).
     pending: list[Pending] = Field(default_factory=list)
     # sha256 of every file an upload in this plan reads: apply refuses the plan if one differs.

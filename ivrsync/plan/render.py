@@ -476,8 +476,31 @@ def _markdown_head(plan: Plan) -> list[str]:
         head.append("")
     if plan.acknowledged_warnings:  # nothing new: no call-out
         head += [f"_{acknowledged_line(plan.acknowledged_warnings)}_", ""]
+    head += _findings(plan)
     head += _settings_table(plan)
     return head
+
+
+# How many of validate's warnings a comment lists (folded) before "... and N more".
+_FINDINGS_LISTED = 50
+
+
+def _findings(plan: Plan) -> list[str]:
+    """validate's warnings (the audio checks, a transcode), folded: a reviewer opens them."""
+    listed = [f for f in plan.findings if f.acknowledged is None]
+    accepted = len(plan.findings) - len(listed)
+    if not listed:
+        return [f"_{acknowledged_line(accepted)}_", ""] if accepted else []
+    summary = f"{len(listed)} warning(s) from validate (audio and manifests)"
+    lines = ["<details><summary>" + summary + "</summary>", ""]
+    for finding in listed[:_FINDINGS_LISTED]:
+        where = f"`{_cell(finding.where)}` " if finding.where else ""
+        lines.append(f"- {where}{_cell(finding.message)}")
+    if len(listed) > _FINDINGS_LISTED:
+        lines.append(f"- ... and {len(listed) - _FINDINGS_LISTED} more: run `ivrsync validate`")
+    if accepted:
+        lines += ["", f"_{acknowledged_line(accepted)}_"]
+    return [*lines, "", "</details>", ""]
 
 
 _MIN_FOLDED = 1000

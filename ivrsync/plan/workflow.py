@@ -1,6 +1,6 @@
-"""Where a plan's inputs and files live: the project's state store, and saved plans (written
-atomically, read back for `apply PLANFILE` and `show`). The `plan` command itself is
-operations/plan.py."""
+"""Where a plan's files live: saved plans, written atomically, read back for `apply PLANFILE`
+and `show`. The `plan` command itself is operations/plan.py; the state's store is opened by
+state/backends.py."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from pathlib import Path
 
 from ivrsync.errors import IvrsyncError
 from ivrsync.files import write_atomically
-from ivrsync.manifest.loader import Project
 from ivrsync.plan.model import Plan, PlanFileError
-from ivrsync.state.store import LocalStateStore
-
-
-def state_store(project: Project) -> LocalStateStore:
-    return LocalStateStore(project.root / project.manifest.state.path)
 
 
 def write_document(path: Path, text: str, what: str) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ivrsync.providers.audio_source import S3Staging, register_sigv4_signatures
+from ivrsync.providers.aws import CREDENTIALS_HINT, AwsCredentialsMissing
+from ivrsync.providers.aws import aws_session as shared_session
 from ivrsync.providers.base import ItemOutcome, RemoteFile, Uploaded, UploadItem
 from ivrsync.providers.errors import (
     AmbiguousOutcome,
@@ -28,7 +30,6 @@ from ivrsync.providers.errors import (
     ThrottledError,
     TransientError,
 )
-from ivrsync.secrets import register as register_secret
 from ivrsync.settings import S3AudioSource
 
 logger = logging.getLogger(__name__)
@@ -71,39 +72,17 @@ class PromptSummary:
 
 
 def aws_session(name: str, region: str, profile: str | None, env: Mapping[str, str]) -> Any:
-    """A boto3 session with credentials from the standard AWS chain: the profile the settings
-    name, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in `env`, else boto3's own chain
-    (~/.aws, SSO, an instance role). Its secret key and token are secrets from here on."""
-    import boto3
-
+    """A boto3 session for provider `name`, from the standard AWS chain (providers/aws.py)."""
     try:
-        if profile:
-            session = boto3.session.Session(profile_name=profile, region_name=region)
-        elif env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-            session = boto3.session.Session(
-                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
-                region_name=region,
-            )
-        else:
-            session = boto3.session.Session(region_name=region)
-        credentials = session.get_credentials()
-    except BotoCoreError as exc:
-        raise CredentialsMissingError(f"{name}: no AWS credentials: {exc}") from None
-    if credentials is None:
-        where = f"profile {profile}" if profile else "the standard chain"
+        return shared_session(region, profile, env)
+    except AwsCredentialsMissing as exc:
+        if exc.detail:
+            raise CredentialsMissingError(f"{name}: no AWS credentials: {exc.detail}") from None
         raise CredentialsMissingError(
-            f"{name}: no AWS credentials found ({where}): set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role is attached",
+            f"{name}: no AWS credentials found ({exc.where}): {CREDENTIALS_HINT}",
             # As other providers' missing variables are named, when several are missing.
             [(name, "the AWS credential chain", "AWS_ACCESS_KEY_ID")],
-        )
-    frozen = credentials.get_frozen_credentials()
-    for secret in (frozen.secret_key, frozen.token):
-        if secret:
-            register_secret(secret)
-    return session
+        ) from None
 
 
 def classify(exc: ClientError, what: str) -> ProviderError:

@@ -22,7 +22,10 @@ class StateCorruptError(StateError):
 
     error_code = "state_corrupt"
 
-    def __init__(self, source: str, reason: str, backup: Path | None = None) -> None:
+    def __init__(
+        self, source: str, reason: str, backup: Path | None = None, *, fix: str | None = None
+    ) -> None:
+        """`fix`: how to restore it where that is not git (a remote backend's history)."""
         self.source = source
         self.reason = reason
         self.backup = backup
@@ -31,7 +34,7 @@ class StateCorruptError(StateError):
             fix = f"repair it or restore it (from {backup.name} or git)"
         else:
             where = ""
-            fix = "repair it or restore it from git"
+            fix = fix or "repair it or restore it from git"
         super().__init__(
             f"the state file {source} is corrupt: {reason}. {where}"
             f"ivrsync will not overwrite it: {fix}, then run again."

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,6 +130,13 @@ class StateStore(Protocol):
         """Where the state is, for messages: a path, or a URL such as s3://bucket/key."""
         ...
 
+    @property
+    def readers_lock(self) -> bool:
+        """Whether `plan` takes the lock to read (unless told): yes for a file, where it
+        runs next to the applies; no for a remote state, which plans on pull requests read
+        with read-only credentials (a plan saved at a serial is refused once it moved)."""
+        ...
+
     def versions(self) -> list[StateVersion]:
         """The versions kept (the current one first, then older ones, newest first)."""
         ...
@@ -165,6 +172,27 @@ class StateStore(Protocol):
     def force_unlock(self, lock_id: str) -> LockInfo:
         """Remove the lock if its ID is `lock_id`; return what it said."""
         ...
+
+
+# Tries made at once after a lock was seen taken, then found gone, before waiting between them.
+_IMMEDIATE_RETRIES = 3
+
+
+def lock_changed_hands(
+    vanished: int, remaining: float, location: str, sleep: Callable[[float], None]
+) -> None:
+    """Before the next try for a lock found taken, then gone when read (released in between:
+    other runs taking turns). The first tries are at once, the next ones a poll apart until
+    the timeout: only a lock that still changes hands after it is an error."""
+    if vanished <= _IMMEDIATE_RETRIES:
+        return
+    if remaining > 0:
+        sleep(min(LOCK_POLL_SECONDS, remaining))
+        return
+    raise StateError(
+        f"the state {location} is locked and unlocked again faster than ivrsync can take the "
+        "lock; run again"
+    )
 
 
 @contextmanager
@@ -213,6 +241,10 @@ class LocalStateStore:
     @property
     def location(self) -> str:
         return str(self.path)
+
+    @property
+    def readers_lock(self) -> bool:
+        return True
 
     # -- versions: the file and its backup -------------------------------------------------
 
@@ -384,7 +416,7 @@ class LocalStateStore:
         template = LockInfo(
             id=str(uuid.uuid4()),
             operation=operation,
-            who=f"{_user()}@{HOST}",
+            who=f"{user_name()}@{HOST}",
             host=HOST,
             pid=os.getpid(),
             created=datetime.now(UTC),
@@ -402,7 +434,7 @@ class LocalStateStore:
             if self._create_lock(info):
                 return info
             if self._take_over_if_gone():
-                vanished += 1  # freed: try again at once, but do not spin forever
+                vanished += 1  # freed: try again
             else:
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
@@ -418,12 +450,8 @@ class LocalStateStore:
                             f"delete {self.takeover_path} and run again"
                         )
                     raise StateLockedError(holder)
-                vanished += 1  # released just now: try once more
-            if vanished > 3:
-                raise StateError(
-                    f"the state {self.path} is locked and unlocked again faster than ivrsync "
-                    "can take the lock; run again"
-                )
+                vanished += 1  # released just now: try again
+            lock_changed_hands(vanished, deadline - time.monotonic(), self.location, time.sleep)
 
     def _take_over_if_gone(self) -> bool:
         """Remove the lock if its holder is provably gone (this host, process not running);
@@ -564,7 +592,8 @@ class LocalStateStore:
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
-def _user() -> str:
+def user_name() -> str:
+    """Who runs ivrsync, for lock records."""
     try:
         return getpass.getuser()
     except (KeyError, OSError, ImportError):  # no passwd entry (some containers)

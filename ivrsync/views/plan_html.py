@@ -6,10 +6,11 @@ each change is the terminal plan's (plan/render.py), so the page says what `plan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
 from ivrsync.operations.review_page import Clip, ReviewAudio
-from ivrsync.plan.model import Action, Plan, ResourceChange
+from ivrsync.plan.model import Action, Finding, Plan, ResourceChange
 from ivrsync.plan.render import SYMBOLS, acknowledged_line, details, headline, summary_line
 
 _STYLE = """
@@ -68,7 +69,9 @@ def _caps(audio: ReviewAudio) -> str:
     )
 
 
-def _change(change: ResourceChange, audio: ReviewAudio) -> str:
+def _change(
+    change: ResourceChange, audio: ReviewAudio, findings: Mapping[str, list[Finding]]
+) -> str:
     action = change.action.value
     parts = [
         f'<section class="change {action}" id="{escape(change.address)}">',
@@ -78,6 +81,10 @@ def _change(change: ResourceChange, audio: ReviewAudio) -> str:
     lines = details(change)
     if lines:
         parts.append(f"<pre>{escape(chr(10).join(lines))}</pre>")
+    parts += [
+        f'<div class="warning">{escape(f.code)}: {escape(f.message)}</div>'
+        for f in findings.get(change.address, ())
+    ]
     media = audio.changes.get(change.address)
     if media is not None:
         figures = []
@@ -141,7 +148,11 @@ def render_html(plan: Plan, audio: ReviewAudio) -> str:
             f'<p class="note">Players for the first {len(audio.changes)} changes that send '
             f"audio ({_caps(audio)}); {len(audio.left_out)} more are listed without one.</p>"
         )
-    body += [_change(change, audio) for change in plan.changes]
+    by_address: dict[str, list[Finding]] = {}
+    for finding in plan.findings:  # the audio checks, shown with the change they are about
+        if finding.address is not None and finding.acknowledged is None:
+            by_address.setdefault(finding.address, []).append(finding)
+    body += [_change(change, audio, by_address) for change in plan.changes]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -6,7 +6,7 @@ Declared once: a field added to a model takes its place in formatted files by it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from ivrsync.manifest.schema import (
     AudioFile,
@@ -25,14 +25,16 @@ def _keys(model: Any) -> tuple[str, ...]:
     return tuple(info.alias or name for name, info in model.model_fields.items())
 
 
-def _by_type(union: Any) -> dict[str, tuple[str, ...]]:
-    """`type` value -> key order, for a discriminated union such as ProviderSettings."""
-    members = get_args(get_args(union)[0])  # Annotated[A | B, ...] -> (A, B)
-    return {get_args(model.model_fields["type"].annotation)[0]: _keys(model) for model in members}
+def _by_type(union: Any, tag: str = "type") -> dict[str, tuple[str, ...]]:
+    """`tag` value -> key order, for a discriminated union such as ProviderSettings."""
+    while get_origin(union) is Annotated:  # Annotated[A | B, ...] -> A | B
+        union = get_args(union)[0]
+    members = get_args(union)
+    return {get_args(model.model_fields[tag].annotation)[0]: _keys(model) for model in members}
 
 
 ROOT_ORDER = _keys(Manifest)
-STATE_ORDER = _keys(StateSettings)
+STATE_ORDER = _by_type(StateSettings, "backend")
 DEFAULTS_ORDER = _keys(Defaults)
 PROVIDER_ORDER = _by_type(ProviderSettings)
 AUDIO_SOURCE_ORDER = _by_type(AudioSource)
@@ -69,10 +71,16 @@ def _reorder(node: Any, order: Sequence[str] | None) -> None:
             mapping.move_to_end(key)
 
 
-def _reorder_by_type(node: dict[Any, Any], orders: Mapping[str, tuple[str, ...]]) -> None:
-    """A map told apart by its `type:` (a provider, an audio source), in that type's order."""
-    kind = node.get("type")
-    _reorder(node, orders.get(kind, ("type",)) if isinstance(kind, str) else ("type",))
+def _reorder_by_type(
+    node: dict[Any, Any],
+    orders: Mapping[str, tuple[str, ...]],
+    tag: str = "type",
+    default: str = "",
+) -> None:
+    """A map told apart by its `type:` (a provider, an audio source) or another `tag` (the
+    state's `backend:`, `default` when absent), in that type's order."""
+    kind = node.get(tag, default)
+    _reorder(node, orders.get(kind, (tag,)) if isinstance(kind, str) else (tag,))
 
 
 def reorder_manifest(data: Any) -> None:
@@ -80,7 +88,9 @@ def reorder_manifest(data: Any) -> None:
     if not isinstance(data, dict):
         return
     _reorder(data, ROOT_ORDER)
-    _reorder(data.get("state"), STATE_ORDER)
+    state = data.get("state")
+    if isinstance(state, dict):
+        _reorder_by_type(state, STATE_ORDER, "backend", "local")
     _reorder(data.get("defaults"), DEFAULTS_ORDER)
     providers = data.get("providers")
     if isinstance(providers, dict):
