@@ -22,6 +22,12 @@ def _git(root: Path, *args: str) -> bytes | None:
     return result.stdout
 
 
+def file_at(root: Path, revision: str, path: str) -> bytes | None:
+    """`path` (relative to `root`) as committed at `revision`; None when git cannot say (no
+    git, not a repository, no such revision, or the file is not in it)."""
+    return _git(root, "show", f"{revision}:./{path}")
+
+
 def recorded_version(
     root: Path, path: str, sha256: str, depth: int = HISTORY_DEPTH
 ) -> tuple[bytes, str] | None:

@@ -307,7 +307,10 @@ def test_completion_lists_every_command_though_they_load_lazily(shell: str) -> N
     [
         ("ivrsync s", ["schema", "show", "state", "status"]),
         ("ivrsync -C repo va", ["validate"]),
-        ("ivrsync state ", ["list", "mv", "rm", "show"]),
+        (
+            "ivrsync state ",
+            ["list", "list-versions", "migrate", "mv", "pull", "push", "rm", "rollback", "show"],
+        ),
         ("ivrsync plan --form", ["--format"]),
         ("ivrsync plan --format ", ["text", "markdown", "json", "html"]),
         ("ivrsync emulator ", ["huawei", "tencent", "amazon-connect", "all"]),
@@ -338,7 +341,18 @@ def test_bash_completion_function_completes_commands() -> None:
         '_ivrsync_completion ivrsync; printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
     out = _run([bash, "--norc", "--noprofile", "-c", program], _environment())
-    assert out.split() == ["validate", "list", "mv", "rm", "show"]
+    assert out.split() == [
+        "validate",
+        "list",
+        "list-versions",
+        "migrate",
+        "mv",
+        "pull",
+        "push",
+        "rm",
+        "rollback",
+        "show",
+    ]
 
 
 def test_zsh_completion_function_completes_commands() -> None:

@@ -809,3 +809,15 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_or_the_new_state(path: Pat
     assert last is not None
     store.write(last)  # cleans what the killed writers left
     assert temp_files(path.parent) == []
+
+
+def test_a_state_written_where_none_was_found_keeps_its_serial(path: Path) -> None:
+    """A pushed or migrated state lands at its own serial + 1, so a copy of it left behind
+    is older than the stored one and a push of that copy is refused."""
+    store = LocalStateStore(path)
+    assert store.read() is None
+    moved = State.new().model_copy(update={"serial": 41})
+    assert store.write(moved).serial == 42
+    path.unlink()
+    with pytest.raises(StateConflictError, match="was removed"):
+        store.write(moved.model_copy(update={"serial": 42}))

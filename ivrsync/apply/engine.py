@@ -109,11 +109,25 @@ class ApplyOptions:
     lookup_interval: float = 2.0
 
 
+@dataclass(frozen=True)
+class UnsavedState:
+    """The state apply holds but the store refused: kept in a local file, to be pushed."""
+
+    error: str  # why the store refused it
+    path: Path | None  # where it is kept; None when that failed too (`kept_error`)
+    push_command: str  # what puts it back, --force included where the push needs it
+    kept_error: str | None = None
+
+
 @dataclass
 class ApplyResult:
     outcomes: list[ResourceOutcome]
     state: State
     settings: list[SettingsOutcome] = field(default_factory=list)
+    # Why the last state write failed, when `state` holds more than the store does.
+    write_error: str | None = None
+    # Where that state was kept (set by the apply workflow, which knows the project).
+    unsaved: UnsavedState | None = None
 
     def count(self, status: Status, *actions: Action) -> int:
         return sum(
@@ -130,9 +144,11 @@ class ApplyResult:
         done = self.count(Status.DONE) + self.settings_count(Status.DONE)
         if done == len(self.outcomes) + len(self.settings):
             return "complete"
-        # Uploads in doubt may have landed, and deferred ones wait for tomorrow's quota:
-        # either way there is more to do, not nothing done.
-        if done == 0 and not self.count(Status.DEFERRED) and not self.count(Status.IN_DOUBT):
+        # Uploads in doubt may have landed, deferred ones wait for tomorrow's quota, and
+        # unrecorded ones were uploaded: either way there is more to do, not nothing done.
+        if done == 0 and not any(
+            self.count(s) for s in (Status.DEFERRED, Status.IN_DOUBT, Status.UNRECORDED)
+        ):
             return "failed"
         return "partial"
 
@@ -159,7 +175,18 @@ class ApplyResult:
 
 
 class StateWriteError(Exception):
-    pass
+    """A committed change is not in the store; `kept`: it is in the journal's state (which
+    the apply keeps as the unsaved state), not refused by a closed journal."""
+
+    def __init__(self, message: str, *, kept: bool) -> None:
+        super().__init__(message)
+        self.kept = kept
+
+    def unrecorded(self) -> str:
+        """How an outcome not recorded says where its news is."""
+        if self.kept:
+            return "the state could not be written: it is kept with the unsaved state (see the end)"
+        return f"the state could not be written ({self}); keep its FileId"
 
 
 class Journal:
@@ -169,10 +196,15 @@ class Journal:
     large state does not hold uploads back; `commit` returns once its change is on disk.
     Once closed it refuses changes: a worker still running after a cancelled apply gave up on
     it must not write a state whose lock is released.
+
+    A change whose write fails stays in `state` (every later write carries it again), and
+    `unsaved` says why until a write succeeds: nothing an upload returned is dropped, and
+    the apply can keep the state the store refused.
     """
 
     def __init__(self, store: StateStore, state: State) -> None:
         self.state = state
+        self.unsaved: Exception | None = None
         self._store = store
         self._queue: queue.Queue[tuple[Callable[[State], None], _Ticket] | None] = queue.Queue()
         self._closed = False
@@ -184,11 +216,11 @@ class Journal:
         ticket = _Ticket()
         with self._lock:
             if self._closed:
-                raise StateWriteError("the apply stopped before this could be recorded")
+                raise StateWriteError("the apply stopped before this could be recorded", kept=False)
             self._queue.put((change, ticket))
         ticket.done.wait()
         if ticket.error is not None:
-            raise StateWriteError(str(ticket.error)) from ticket.error
+            raise StateWriteError(str(ticket.error), kept=ticket.kept) from ticket.error
 
     def close(self) -> None:
         """Write what was committed so far, then refuse more."""
@@ -216,14 +248,21 @@ class Journal:
                     break
                 batch.append(more)
             error: Exception | None = None
+            kept = False
             try:
                 for change, _ in batch:
                     change(self.state)
-                self.state = self._store.write(self.state)
-            except Exception as exc:  # reported to every waiting worker
+            except Exception as exc:  # a bug: reported to every waiting worker
                 error = exc
+            else:
+                try:
+                    self.state = self._store.write(self.state)
+                    self.unsaved = None
+                except Exception as exc:  # reported to every waiting worker
+                    error = self.unsaved = exc
+                    kept = True
             for _, ticket in batch:
-                ticket.error = error
+                ticket.error, ticket.kept = error, kept
                 ticket.done.set()
 
 
@@ -231,6 +270,7 @@ class Journal:
 class _Ticket:
     done: threading.Event = field(default_factory=threading.Event)
     error: Exception | None = None
+    kept: bool = False  # the change is in the journal's state, not in the store
 
 
 class _Stopped(Exception):
@@ -393,7 +433,13 @@ class _Engine:
         order = {c.address: i for i, c in enumerate(self.plan.changes)}
         with self.outcomes_lock:
             outcomes = sorted(self.outcomes, key=lambda o: order.get(o.address, 0))
-        return ApplyResult(outcomes, self.journal.state, self.settings)
+        unsaved = self.journal.unsaved
+        return ApplyResult(
+            outcomes,
+            self.journal.state,
+            self.settings,
+            write_error=None if unsaved is None else str(unsaved),
+        )
 
     def apply_local_changes(self) -> None:
         """Moves, forgets and the providers' settings touch only the state: one write for all.
@@ -865,8 +911,7 @@ class _Engine:
                     change.address,
                     change.action,
                     Status.UNRECORDED,
-                    f"FileId {before.file_id} was {done}, but the state could not be written "
-                    f"({exc}); the next plan proposes it again",
+                    f"FileId {before.file_id} was {done}, but {exc.unrecorded()}",
                     before.file_id,
                     seconds,
                 )
@@ -1016,8 +1061,7 @@ class _Engine:
                     change.address,
                     change.action,
                     Status.UNRECORDED,
-                    f"uploaded as FileId {uploaded.file_id}, but the state could not be "
-                    f"written ({exc}); keep this FileId",
+                    f"uploaded, but {exc.unrecorded()}",
                     uploaded.file_id,
                     seconds,
                 )

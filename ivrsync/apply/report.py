@@ -18,7 +18,7 @@ from ivrsync.errors import IvrsyncError, ManifestError
 from ivrsync.plan.model import AcknowledgedBy, Action, Pending, Plan, StateRef
 from ivrsync.state.model import State
 
-APPLY_RESULT_FORMAT_VERSION = "1.1"
+APPLY_RESULT_FORMAT_VERSION = "1.2"
 
 # Exit codes (docs/cli.md); the result carries the meaning of the one it ends with.
 EXIT_COMPLETE = 0
@@ -113,6 +113,15 @@ class ResultError(_Model):
     reasons: list[str] = []
 
 
+class UnsavedStateResult(_Model):
+    """Added in 1.2: the state could not be written (a conflict, a network error); what this
+    apply did is kept in `path`, to be put back with `push_command`."""
+
+    path: str | None  # null when even that file could not be written (`error` says)
+    push_command: str
+    error: str
+
+
 class ApplyReport(_Model):
     format_version: str = APPLY_RESULT_FORMAT_VERSION
     ivrsync_version: str = __version__
@@ -127,6 +136,7 @@ class ApplyReport(_Model):
     settings: list[SettingsResult] = []
     pending: list[Pending] = []
     error: ResultError | None = None
+    unsaved_state: UnsavedStateResult | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -202,15 +212,30 @@ def applied(
         code, outcome = cancelled_by, "cancelled"
     elif plan.pending and code == EXIT_COMPLETE:  # the state does not match the manifests yet
         code, outcome = EXIT_PARTIAL, "partial"
+    unsaved = result.unsaved if result else None
+    meaning = EXIT_MEANINGS.get(code, f"exit {code}")
+    if unsaved is not None:
+        # Not "in the state", whatever the code: the store refused the state.
+        if code == EXIT_COMPLETE:
+            code, outcome = EXIT_PARTIAL, "partial"
+        meaning = f"{outcome}: the state could not be written; {unsaved.push_command} puts it back"
     return ApplyReport(
         outcome=outcome,
         exit_code=code,
-        exit_meaning=EXIT_MEANINGS.get(code, f"exit {code}"),
+        exit_meaning=meaning,
         state=_state_ref(state),
         summary=summary,
         resources=resources,
         settings=settings,
         pending=plan.pending,
+        unsaved_state=None
+        if unsaved is None
+        else UnsavedStateResult(
+            path=str(unsaved.path) if unsaved.path else None,
+            push_command=unsaved.push_command,
+            error=unsaved.error
+            + (f"; and it could not be kept: {unsaved.kept_error}" if unsaved.kept_error else ""),
+        ),
     )
 
 

@@ -16,10 +16,18 @@ from types import TracebackType
 
 from ivrsync.address import Address
 from ivrsync.apply.cancel import Cancellation
-from ivrsync.apply.engine import ApplyOptions, ApplyResult, Reporter, apply_plan, record_upload
+from ivrsync.apply.engine import (
+    ApplyOptions,
+    ApplyResult,
+    Reporter,
+    UnsavedState,
+    apply_plan,
+    record_upload,
+)
 from ivrsync.audio import AudioError
 from ivrsync.audio_cache import AudioCache
 from ivrsync.errors import IvrsyncError, ManifestError
+from ivrsync.files import write_atomically
 from ivrsync.manifest.loader import Project
 from ivrsync.plan.model import Action, Plan, ProviderRef, ResourceChange
 from ivrsync.plan.planner import PlanOptions, desired_upload, make_plan, settings_digest
@@ -32,6 +40,7 @@ from ivrsync.providers.base import Uploaded, Uploader, lister, missing_credentia
 from ivrsync.providers.errors import CredentialsMissingError
 from ivrsync.state.backends import open_store
 from ivrsync.state.model import ResourceState, Review, State
+from ivrsync.state.operations import UNSAVED_STATE_FILE, push_needs_force
 from ivrsync.state.store import LockInfo, StateStore, locked
 from ivrsync.validate import validate_repository
 
@@ -76,6 +85,15 @@ class ApplySession:
         self.warnings = report.warnings
         self.acknowledged = len(report.acknowledged)  # counted, not listed
         self.project: Project = report.project
+        unsaved = self.project.root / UNSAVED_STATE_FILE
+        if unsaved.exists():
+            # Its uploads are not in the state: applying now would upload them again.
+            raise IvrsyncError(
+                f"{unsaved} holds the state an earlier apply could not write (uploads the "
+                f"state does not record yet): push it first, `ivrsync state push "
+                f"{UNSAVED_STATE_FILE}` (add --force if it says so), or delete it if it was "
+                "pushed already"
+            )
         self.store: StateStore = open_store(self.root, self.project.manifest.state)
         with ExitStack() as stack:
             stack.callback(self.cache.save)
@@ -185,8 +203,24 @@ class ApplySession:
         finally:
             for uploader in uploaders.values():
                 uploader.close()
+        if result.write_error is not None:
+            result.unsaved = keep_unsaved(self.project.root, self.store, result)
         self.state = result.state
         return result
+
+
+def keep_unsaved(root: Path, store: StateStore, result: ApplyResult) -> UnsavedState:
+    """Write the state the store refused (a conflict, a network error) to a local file, whole
+    and atomically, and say how to push it: every FileId this apply got is in it."""
+    assert result.write_error is not None
+    path = root / UNSAVED_STATE_FILE
+    force = " --force" if push_needs_force(store, result.state) else ""
+    command = f"ivrsync state push{force} {UNSAVED_STATE_FILE}"
+    try:
+        write_atomically(path, result.state.to_json())
+    except OSError as exc:
+        return UnsavedState(result.write_error, None, command, f"cannot write {path}: {exc}")
+    return UnsavedState(result.write_error, path, command)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "refresh": ("ivrsync.cli.refresh:refresh", "Record review results and drift from providers."),
     "status": ("ivrsync.cli.status:status", "Show where each upload stands in review."),
     "output": ("ivrsync.cli.outputs:output", "Print the FileIds for IVR flows (json/yaml/env)."),
-    "state": ("ivrsync.cli.state:state", "List, show, move or remove state entries."),
+    "state": ("ivrsync.cli.state:state", "List, change, pull, push or roll back the state."),
     "review-server": (
         "ivrsync.cli.review_server:review_server",
         "Receive providers' review callbacks and serve them to refresh.",

@@ -30,6 +30,10 @@ class Console:
     def data(self, text: str) -> None:
         click.echo(redact(text), file=sys.stdout, color=colour_wanted(sys.stdout, self.no_color))
 
+    def document(self, text: str) -> None:
+        """A document to stdout exactly as given (no newline added, no colour): `state pull`."""
+        click.echo(redact(text), file=sys.stdout, nl=False)
+
     def json(self, value: Any) -> None:
         click.echo(redact(json.dumps(value, indent=2, ensure_ascii=False)), file=sys.stdout)
 

@@ -23,6 +23,7 @@ from ivrsync.acknowledgements import Acknowledgement
 from ivrsync.address import Address
 from ivrsync.errors import Location, ManifestError, Problem
 from ivrsync.gc_pause import paused_gc
+from ivrsync.git_history import file_at
 from ivrsync.manifest import diagnostics
 from ivrsync.manifest.schema import (
     ROOT_FILE,
@@ -38,7 +39,13 @@ from ivrsync.manifest.schema import (
     RemovedEntry,
     StateSettings,
 )
-from ivrsync.manifest.yaml_source import DataPath, YamlDocument, YamlLoadError, load_yaml_file
+from ivrsync.manifest.yaml_source import (
+    DataPath,
+    YamlDocument,
+    YamlLoadError,
+    load_yaml_bytes,
+    load_yaml_file,
+)
 from ivrsync.processing.recipe import NativeAudio, Recipe
 from ivrsync.providers import PROVIDER_TYPES
 from ivrsync.secrets import MASK, SECRET_NAME
@@ -363,17 +370,24 @@ class _StateSection(SettingsModel):
     state: StateSettings = Field(default_factory=LocalStateSettings)
 
 
-def read_state_settings(root: Path) -> StateSettings:
+def read_state_settings(root: Path, revision: str | None = None) -> StateSettings:
     """Where the state lives (`state:` of ivrsync.yaml), checked without the rest of the
     manifests: commands that only touch the state (`force-unlock`, `state ...`) must work
     while a manifest or an audio file is broken, which is often when they are needed. A
-    wrong `state:` itself is an error at its line, as in a full load."""
+    wrong `state:` itself is an error at its line, as in a full load. With `revision`, the
+    `state:` of ivrsync.yaml as committed at that git revision (`state migrate`)."""
     root = Path(os.path.abspath(root))  # noqa: PTH100 - as in _Loader
     root_file = root / ROOT_FILE
-    if not root_file.is_file():
-        raise ManifestError([_no_manifest(root)])
     try:
-        document = load_yaml_file(root_file, ROOT_FILE)
+        if revision is None:
+            if not root_file.is_file():
+                raise ManifestError([_no_manifest(root)])
+            document = load_yaml_file(root_file, ROOT_FILE)
+        else:
+            # Named as git names it: HEAD:ivrsync.yaml, in every problem found in it.
+            document = load_yaml_bytes(
+                _committed_root_file(root, revision), f"{revision}:{ROOT_FILE}"
+            )
     except YamlLoadError as exc:
         raise ManifestError(exc.problems) from None
     data = document.data if isinstance(document.data, dict) else {}
@@ -381,6 +395,22 @@ def read_state_settings(root: Path) -> StateSettings:
     if checked.problems or checked.model is None:
         raise ManifestError([one_line(problem) for problem in checked.problems])
     return cast("_StateSection", checked.model).state
+
+
+def _committed_root_file(root: Path, revision: str) -> bytes:
+    raw = file_at(root, revision, ROOT_FILE)
+    if raw is None:
+        raise ManifestError(
+            [
+                Problem(
+                    "no-manifest",
+                    f"git has no {ROOT_FILE} at revision {revision!r} in {root} (not a git "
+                    "repository, no such revision, or the file was not committed there)",
+                    None,
+                )
+            ]
+        )
+    return raw
 
 
 def _no_manifest(root: Path) -> Problem:

@@ -89,8 +89,12 @@ def load_yaml_file(path: Path, display_path: str) -> YamlDocument:
         raise YamlLoadError(
             [Problem("unreadable", f"cannot read: {exc.strerror}", Location(display_path))]
         ) from None
-    text = _decode(raw, display_path)
-    return parse_yaml(text, display_path)
+    return load_yaml_bytes(raw, display_path)
+
+
+def load_yaml_bytes(raw: bytes, display_path: str) -> YamlDocument:
+    """Parse a manifest's bytes read from elsewhere (git: `state migrate`) as a file's."""
+    return parse_yaml(_decode(raw, display_path), display_path)
 
 
 def parse_yaml(text: str, display_path: str) -> YamlDocument:

@@ -1,4 +1,5 @@
-"""Edits of the state that `ivrsync state mv|rm` make, as Terraform's state commands do."""
+"""Edits of the state that `ivrsync state mv|rm|push|rollback|migrate` make, as Terraform's
+state commands do."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from dataclasses import dataclass
 from ivrsync.address import Address
 from ivrsync.errors import IvrsyncError
 from ivrsync.state.model import State
+from ivrsync.state.store import StateStore
+
+# Next to ivrsync.yaml: the state an apply could not write, for `ivrsync state push`.
+UNSAVED_STATE_FILE = "ivrsync.state.unsaved.json"
 
 
 def matching(state: State, patterns: tuple[str, ...]) -> list[str]:
@@ -41,6 +46,56 @@ def remove(state: State, patterns: tuple[str, ...]) -> list[str]:
         state.resources.pop(address, None)
         state.in_doubt.pop(address, None)
     return removed
+
+
+def replace_problem(stored: State | None, incoming: State, where: str, what: str) -> str | None:
+    """Why writing `incoming` (`what`: a file pushed, a version) over `stored` (at `where`)
+    could lose uploads, as `terraform state push` checks: `stored` is another state (lineage),
+    or was written since `incoming` was read from it (a higher serial). None when it is safe."""
+    if stored is None:
+        return None
+    if stored.lineage != incoming.lineage:
+        return (
+            f"{where} holds another state (lineage {stored.lineage}, serial {stored.serial}) "
+            f"than {what} (lineage {incoming.lineage}, serial {incoming.serial})"
+        )
+    if incoming.serial < stored.serial:
+        return (
+            f"{where} is at serial {stored.serial}, newer than {what} (serial "
+            f"{incoming.serial}): it holds writes that {what} lacks"
+        )
+    return None
+
+
+def push_needs_force(store: StateStore, pushed: State) -> bool:
+    """Whether `state push` of `pushed` to `store` would need --force now (a store that cannot
+    be read now says nothing: the push itself will tell)."""
+    try:
+        stored = store.read()
+    except IvrsyncError:
+        return False
+    return replace_problem(stored, pushed, store.location, "it") is not None
+
+
+def dropped_file_ids(stored: State | None, incoming: State) -> list[tuple[str, str]]:
+    """(address, FileId) that `stored` records and `incoming` does not: what replacing one with
+    the other makes the state forget (the files stay at the provider)."""
+    if stored is None:
+        return []
+    return [
+        (address, entry.file_id)
+        for address, entry in sorted(stored.resources.items())
+        if (kept := incoming.resources.get(address)) is None or kept.file_id != entry.file_id
+    ]
+
+
+def written_over(stored: State | None, incoming: State) -> State:
+    """`incoming`'s content, to be written over `stored`: at its serial (the write makes it
+    serial + 1) and lineage, as the store's conditional write wants; a plan saved against
+    `stored` is stale afterwards. Over no state, `incoming` is written as it is."""
+    if stored is None:
+        return incoming
+    return incoming.model_copy(update={"lineage": stored.lineage, "serial": stored.serial})
 
 
 @dataclass

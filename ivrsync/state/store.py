@@ -153,7 +153,9 @@ class StateStore(Protocol):
         """Write `state` over the version it was read from; return it with serial + 1.
 
         Raises StateConflictError when the stored state is no longer `state.lineage` at
-        `state.serial` (for a new state: when one exists at all).
+        `state.serial`. Where the store found no state (its `read()` returned None), it is
+        created, at its own serial + 1 (a pushed or migrated state keeps counting up), and
+        the conflict is that one exists now.
         """
         ...
 
@@ -325,8 +327,11 @@ class LocalStateStore:
         does not (or a person edited the file meanwhile). The returned state shares its
         resources with `state`: keep using the returned one.
         """
+        seen = self._seen
         disk = self._on_disk()
-        self._check_unchanged(disk, state)
+        # A store that never read goes by the serial: only a state at 0 was never written.
+        created = seen.lineage is None if seen is not None else state.serial == 0
+        self._check_unchanged(disk, state, created)
         new = state.model_copy(
             update={
                 "format_version": STATE_FORMAT_VERSION,
@@ -343,9 +348,10 @@ class LocalStateStore:
         self._seen = _Seen(fingerprint, new.lineage, new.serial)
         return new
 
-    def _check_unchanged(self, disk: _Seen, state: State) -> None:
+    def _check_unchanged(self, disk: _Seen, state: State, created: bool) -> None:
+        """`created`: this store found no state, so `state` is a new one (of any serial)."""
         if disk.lineage is None:
-            if state.serial != 0:
+            if not created:
                 raise StateConflictError(
                     f"the state file {self.path} was removed since it was read "
                     f"(at serial {state.serial}); restore it from {self.backup_path.name} "
@@ -353,7 +359,7 @@ class LocalStateStore:
                 )
             return
         if disk.lineage != state.lineage:
-            if state.serial == 0:
+            if created:
                 raise StateConflictError(
                     f"a state already exists at {self.path} (serial {disk.serial}), written "
                     "since this run found none; ivrsync will not replace it: run again"

@@ -58,7 +58,22 @@ def approval_question(plan: Plan) -> str:
 
 
 def next_steps(plan: Plan, report: ApplyReport) -> list[str]:
-    """What the user is told after the engine ran: a cancel, uploads in doubt, decisions."""
+    """What the user is told after the engine ran: a cancel, uploads in doubt, decisions,
+    and first of all a state that could not be written."""
+    unsaved = report.unsaved_state
+    if unsaved is not None:
+        where = (
+            f"Everything this apply did is kept in {unsaved.path}: run `{unsaved.push_command}` "
+            "(docs/reliability.md)."
+            if unsaved.path
+            else "The FileIds are listed above: keep them."
+        )
+        first = [f"Error: the state could not be written: {unsaved.error}. {where}"]
+        return first + _other_steps(plan, report)
+    return _other_steps(plan, report)
+
+
+def _other_steps(plan: Plan, report: ApplyReport) -> list[str]:
     summary = report.summary
     if report.outcome == "cancelled":
         return [
