@@ -355,7 +355,7 @@ from tests.test_state_backends import (  # noqa: E402 - fixtures of the remote s
 def test_migrate_from_the_local_file_to_s3_then_versions_and_rollback_there(
     run_cli: RunCli,
     applied: Path,
-    moto: str,
+    moto: str,  # noqa: F811
     key: str,  # noqa: F811
 ) -> None:
     from ivrsync.state.s3 import S3StateStore
@@ -397,7 +397,7 @@ def test_an_apply_whose_remote_state_moved_keeps_its_state_and_push_force_restor
     run_cli: RunCli,
     tmp_path: Path,
     huawei: HuaweiEmulator,
-    moto: str,
+    moto: str,  # noqa: F811
     key: str,  # noqa: F811
 ) -> None:
     """Another writer (its lock broken) wrote the remote state between two uploads: the
