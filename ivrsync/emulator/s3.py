@@ -172,6 +172,9 @@ class S3Emulator(Served):
         self._buckets: dict[str, dict[str, S3Object]] = {b: {} for b in self.config.buckets}
         self._requests = 0
         self._events: deque[S3Event] = deque(maxlen=MAX_EVENTS)
+        # Called with each request before it is handled, as the provider emulators do: a test
+        # acts at a known moment (kills a client as its n-th request arrives).
+        self.on_request: Callable[[Request], None] | None = None
 
     def start(self) -> Self:
         self._serving.start(_S3HTTPServer(self.host, self._requested_port, self))
@@ -211,6 +214,9 @@ class S3Emulator(Served):
     def answer(self, request: Request) -> _Answer:
         with self._lock:
             self._requests += 1
+        hook = self.on_request
+        if hook is not None:
+            hook(request)
         request_id = uuid.uuid4().hex[:16].upper()
         try:
             answer = self._answer(request)
