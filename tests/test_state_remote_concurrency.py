@@ -15,7 +15,6 @@ one lock, so it can prove mutual exclusion) and the Tencent CCC emulator.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -34,16 +33,13 @@ from ivrsync.apply import workflow as apply_workflow
 from ivrsync.emulator.common import Request
 from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig, S3Event
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from ivrsync.state.errors import StateError
 from ivrsync.state.model import State
+from ivrsync.state.s3 import S3StateStore
 from tests.conftest import RunCli, use_env
 from tests.repo_factory import tencent_repository
 from tests.static_server import static_files
 from tests.test_crash_and_faults import KillAt
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("ivrsync.state.s3") is None,
-    reason="the S3 state store comes from part s3store, not merged here yet",
-)
 
 BUCKET = "ivr-prompts-state"
 KEY = "contact-center/ivrsync.state.json"
@@ -290,3 +286,45 @@ def test_a_state_write_that_fails_keeps_every_upload_in_the_unsaved_file(
     code, out, err = run_cli("-C", str(world.repo), "state", "push", str(unsaved))
     assert code == 0, out + err
     assert check_nothing_lost(world.state(), world.tencent) == (PROMPTS, 0)
+
+
+class Churn:
+    """The S3 emulator's hook, playing other applies that take and release the lock between a
+    waiter's requests: each refused lock PUT finds the lock there, each read of it finds it gone,
+    `rounds` times over; then the lock is free."""
+
+    def __init__(self, s3: S3Emulator, record: bytes, rounds: int) -> None:
+        self.s3 = s3
+        self.record = record
+        self.left = rounds
+
+    def __call__(self, request: Request) -> None:
+        if urllib.parse.unquote(request.path) != f"/{BUCKET}/{LOCK}" or self.left <= 0:
+            return
+        if request.method == "PUT":
+            self.s3.put(BUCKET, LOCK, self.record, "application/json")
+        elif request.method == "GET":
+            self.s3.delete(BUCKET, LOCK)
+            self.left -= 1
+
+
+@pytest.mark.xfail(
+    reason="part s3store: S3StateStore.lock gives up after 3 locks released between its PUT "
+    "and its read ('locked and unlocked again faster than ivrsync can take the lock') "
+    "whatever --lock-timeout says; seen in 1 of 3 runs of the 20-applies test",
+    raises=StateError,
+    strict=True,
+)
+def test_a_waiter_keeps_waiting_while_the_lock_changes_hands(world: World) -> None:
+    other = S3StateStore(BUCKET, KEY, endpoint=world.s3.url, region="us-east-1")
+    taken = other.lock("apply", timeout=0)
+    record = world.s3.objects(BUCKET)[LOCK].data
+    other.unlock(taken)
+    sleeps: list[float] = []
+    waiter = S3StateStore(
+        BUCKET, KEY, endpoint=world.s3.url, region="us-east-1", sleep=sleeps.append
+    )
+    world.s3.on_request = Churn(world.s3, record, rounds=5)
+    lock = waiter.lock("apply", timeout=120)
+    world.s3.on_request = None
+    assert world.lock_id() == lock.id
