@@ -13,12 +13,13 @@ S3 sends it.
 
 Conditional writes, as S3 documents them: a PUT with `If-None-Match: *` is refused with 412
 PreconditionFailed when the key exists, a PUT or DELETE with `If-Match: "etag"` when the key's
-ETag differs (or, for a PUT, when the key is missing). The condition is checked AND the write
-made under one lock, so of many writers racing on one key with the same condition exactly one
-wins and every other one gets 412: this is what makes the emulator usable to prove a lock built
-on it (moto's server checks and writes in two steps, and can let two win). S3 itself answers
-409 ConditionalRequestConflict to a writer that overlapped another one mid-upload; here the
-check and the write are one step, so no write overlaps another and 409 never happens.
+ETag differs (and with 404 NoSuchKey when there is no object to compare with). The condition
+is checked AND the write made under one lock, so of many writers racing on one key with the
+same condition exactly one wins and every other one gets 412: this is what makes the emulator
+fit to prove a lock built on it (moto's server checks and writes in two steps with no lock
+between them, so only timing keeps a second writer from winning). S3 itself answers 409
+ConditionalRequestConflict to a writer that overlapped another one mid-upload; here the check
+and the write are one step, so no write overlaps another and 409 never happens.
 `S3EmulatorConfig(honour_conditions=False)` plays the S3-compatible stores reported to ignore
 the conditional headers: they write anyway and answer 200.
 
