@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from ivrsync.apply import workflow as apply_workflow
 from ivrsync.emulator.common import Request
 from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig, S3Event
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from ivrsync.state import operations as state_operations
 from ivrsync.state.errors import StateError
 from ivrsync.state.model import State
 from ivrsync.state.s3 import S3StateStore
@@ -266,7 +266,7 @@ class FailStateWritesAfter:
 
 
 @pytest.mark.xfail(
-    not hasattr(apply_workflow, "UNSAVED_STATE_FILE"),
+    not hasattr(state_operations, "UNSAVED_STATE_FILE"),
     reason="the unsaved-state file comes from part statecli, not merged here yet",
     strict=True,
 )
