@@ -34,13 +34,11 @@ from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig, S3Event
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
 from ivrsync.state import operations as state_operations
 from ivrsync.state.model import State
+from ivrsync.state.s3 import S3StateStore
 from tests.conftest import RunCli, use_env
 from tests.repo_factory import tencent_repository
 from tests.static_server import static_files
 from tests.test_crash_and_faults import KillAt
-
-# The S3 state store comes from part s3store: these tests run once it is merged.
-s3_state = pytest.importorskip("ivrsync.state.s3", reason="the S3 state store is not merged")
 
 BUCKET = "ivr-prompts-state"
 KEY = "contact-center/ivrsync.state.json"
@@ -313,12 +311,12 @@ class Churn:
 
 
 def test_a_waiter_keeps_waiting_while_the_lock_changes_hands(world: World) -> None:
-    other = s3_state.S3StateStore(BUCKET, KEY, endpoint=world.s3.url, region="us-east-1")
+    other = S3StateStore(BUCKET, KEY, endpoint=world.s3.url, region="us-east-1")
     taken = other.lock("apply", timeout=0)
     record = world.s3.objects(BUCKET)[LOCK].data
     other.unlock(taken)
     sleeps: list[float] = []
-    waiter = s3_state.S3StateStore(
+    waiter = S3StateStore(
         BUCKET, KEY, endpoint=world.s3.url, region="us-east-1", sleep=sleeps.append
     )
     world.s3.on_request = Churn(world.s3, record, rounds=5)
@@ -328,7 +326,7 @@ def test_a_waiter_keeps_waiting_while_the_lock_changes_hands(world: World) -> No
 
 
 def test_releasing_a_lock_removed_in_between_is_not_an_error(world: World) -> None:
-    store = s3_state.S3StateStore(BUCKET, KEY, endpoint=world.s3.url, region="us-east-1")
+    store = S3StateStore(BUCKET, KEY, endpoint=world.s3.url, region="us-east-1")
     lock = store.lock("apply", timeout=0)
 
     def force_unlocked_meanwhile(request: Request) -> None:
