@@ -32,7 +32,6 @@ import pytest
 from ivrsync.emulator.common import Request
 from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig, S3Event
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
-from ivrsync.state import operations as state_operations
 from ivrsync.state.model import State
 from ivrsync.state.s3 import S3StateStore
 from tests.conftest import RunCli, use_env
@@ -254,11 +253,6 @@ class FailStateWritesAfter:
                 self.s3.config.fail_puts_matching = f"^{re.escape(KEY)}$"
 
 
-@pytest.mark.xfail(
-    not hasattr(state_operations, "UNSAVED_STATE_FILE"),
-    reason="the unsaved-state file comes from part statecli, not merged here yet",
-    strict=True,
-)
 def test_a_state_write_that_fails_keeps_every_upload_in_the_unsaved_file(
     world: World, run_cli: RunCli
 ) -> None:
