@@ -51,6 +51,16 @@ def _name(text: str) -> str:
     return text
 
 
+# --s3-conditional-writes: whether the S3 emulator honours If-Match / If-None-Match on writes.
+_CONDITIONAL_WRITES = {"honour": True, "ignore": False}
+
+
+def _conditional_writes(text: str) -> bool:
+    if text not in _CONDITIONAL_WRITES:
+        raise ValueError(f"{text!r} is not one of: {', '.join(_CONDITIONAL_WRITES)}")
+    return _CONDITIONAL_WRITES[text]
+
+
 def _prepare(setup: Setup) -> Prepared:
     """Credentials from the environment, else the demo's; the S3 emulator on --s3-port."""
     key = setup.env.get(ACCESS_KEY_VARIABLE) or DEMO_ACCESS_KEY_ID
@@ -58,6 +68,8 @@ def _prepare(setup: Setup) -> Prepared:
     instances: tuple[str, ...] = setup.options.get("instance-id") or (DEMO_INSTANCE_ID,)
     buckets: tuple[str, ...] = setup.options.get("bucket") or (DEMO_BUCKET,)
     s3_port: int = setup.options.get("s3-port") or 0
+    honour: bool | None = setup.options.get("s3-conditional-writes")
+    honour_conditions = honour is not False
     key_note = (
         f"access key from {ACCESS_KEY_VARIABLE}"
         if setup.env.get(ACCESS_KEY_VARIABLE)
@@ -66,7 +78,9 @@ def _prepare(setup: Setup) -> Prepared:
 
     def start(port: int) -> Server:
         s3 = S3Emulator(
-            S3EmulatorConfig(key, secret, buckets=buckets), host=setup.host, port=s3_port
+            S3EmulatorConfig(key, secret, buckets=buckets, honour_conditions=honour_conditions),
+            host=setup.host,
+            port=s3_port,
         ).start()
         try:
             config = AmazonConnectEmulatorConfig(
@@ -87,7 +101,9 @@ def _prepare(setup: Setup) -> Prepared:
         assert isinstance(server, _Served)
         return (
             f"Amazon Connect emulator on {server.url} (S3 on {server.s3.url}, bucket "
-            f"{', '.join(buckets)}; instance {', '.join(instances)}; {key_note})"
+            f"{', '.join(buckets)}"
+            f"{'' if honour_conditions else ', conditional writes ignored'}; "
+            f"instance {', '.join(instances)}; {key_note})"
         )
 
     return Prepared(start=start, describe=describe)
@@ -120,5 +136,13 @@ EMULATION = Emulation(
             multiple=True,
         ),
         EmulatorOption("s3-port", "PORT", "The S3 emulator's port (default: any free one).", _port),
+        EmulatorOption(
+            "s3-conditional-writes",
+            "|".join(_CONDITIONAL_WRITES),
+            "Whether the S3 emulator honours If-None-Match / If-Match on writes (default "
+            "honour); `ignore` plays an S3-compatible store that writes anyway, which the "
+            "remote state backend must refuse.",
+            _conditional_writes,
+        ),
     ),
 )
