@@ -10,6 +10,7 @@ the job's log as it comes, for people to read.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -152,17 +153,73 @@ def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
     return ApplyRun(code, log, result)
 
 
-def state_file(workdir: str) -> Path:
-    """Where ivrsync keeps the state of the repository in `workdir` (state.path)."""
-    from ivrsync.manifest.loader import read_state_settings
-    from ivrsync.state.backends import local_state_path
+# Where apply keeps a state it could not write to a remote backend, next to ivrsync.yaml
+# (`ivrsync state push FILE` sends it on); the run's state artifact then.
+UNSAVED_STATE_FILE = "ivrsync.state.unsaved.json"
 
-    root = Path(workdir).absolute()
+
+@dataclass(frozen=True)
+class StateWhere:
+    """Where the manifest in a working directory keeps the state, as a pipeline needs it:
+    a local file is taken from and committed to a branch; a remote backend holds its own
+    state, history and lock, and nothing of it is in the repository."""
+
+    backend: str  # "local", or a remote backend ("s3")
+    location: str  # the file, or the remote state's URL (s3://bucket/key)
+    file: Path | None  # the local state file; None with a remote backend
+    unsaved: Path  # where apply left a state the remote backend refused, if it did
+
+    @property
+    def remote(self) -> bool:
+        return self.file is None
+
+    @property
+    def kept(self) -> Path:
+        """The file a run keeps as its state artifact: the state itself, or (remote) the
+        state apply could not write, which the user then pushes."""
+        return self.file if self.file is not None else self.unsaved
+
+    def unsaved_state(self) -> bytes | None:
+        """The state apply left in `unsaved` (remote backend only), or None: compared before
+        and after an apply, whether this one left it."""
+        if self.file is not None or not self.unsaved.is_file():
+            return None
+        return self.unsaved.read_bytes()
+
+    def unsaved_message(self, kept_as: str) -> str:
+        """What to do with the state an apply could not write to the remote backend."""
+        name = self.unsaved.name
+        return (
+            f"ivrsync could not write the state to {self.location}; the state with every "
+            f"upload this run confirmed is {name}, kept as {kept_as}. Before the next apply, "
+            f"download it and run `ivrsync state push {name}` in the prompt repository."
+        )
+
+
+def state_where(workdir: str) -> StateWhere:
+    """Where ivrsync keeps the state of the prompt repository in `workdir`, from its
+    `state:` settings read by ivrsync's own reader (a wrong `state:` is a ManifestError)."""
+    from ivrsync.manifest.loader import read_state_settings
+    from ivrsync.state.backends import local_state_path, open_store
+
+    root = Path(os.path.abspath(workdir))  # noqa: PTH100 - as the loader does
     settings = read_state_settings(root)
     path = local_state_path(root, settings)
-    if path is None:
-        raise CiError(f"the state is kept in a {settings.backend} backend, not in a file")
-    return path
+    location = str(path) if path is not None else open_store(root, settings).location
+    return StateWhere(settings.backend, location, path, root / UNSAVED_STATE_FILE)
+
+
+def state_version(workdir: str) -> tuple[str, int] | None:
+    """Lineage and serial of the state as ivrsync reads it, from whichever backend (without
+    the lock); None when there is none yet or it cannot be read. Compared before and after
+    an apply: whether the state changed."""
+    from ivrsync.operations.state import read_state
+
+    try:
+        state = read_state(Path(workdir))
+    except IvrsyncError:
+        return None
+    return (state.lineage, state.serial) if state is not None else None
 
 
 def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:
