@@ -464,6 +464,78 @@ def test_commit_state_commits_only_the_state_onto_a_branch_that_moved(tmp_path: 
     assert git(seed, "ls-tree", "--name-only", "FETCH_HEAD") == "ivrsync.state.json"
 
 
+# --- A remote state backend (state.backend: s3) ---------------------------------------------
+
+STATE_BUCKET = "ivr-prompts-state"
+STATE_KEY = "contact-center/ivrsync.state.json"
+STATE_URL = f"s3://{STATE_BUCKET}/{STATE_KEY}"
+
+
+def use_remote_state(repo: Path, endpoint: str = "http://127.0.0.1:9") -> None:
+    """ivrsync.yaml keeps the state in a bucket (docs/manifest.md) instead of a file."""
+    manifest = repo / "ivrsync.yaml"
+    local = "state:\n  path: ivrsync.state.json\n"
+    remote = (
+        f"state:\n  backend: s3\n  bucket: {STATE_BUCKET}\n  key: {STATE_KEY}\n"
+        f"  endpoint: {endpoint}\n  region: us-east-1\n"
+    )
+    assert local in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace(local, remote))
+
+
+def outputs_of(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def test_with_a_remote_state_no_branch_is_read_or_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repository still has the state file from before the state moved to a bucket, and
+    a state branch: the steps neither take a state from the branch nor commit one, and the
+    state artifact is the unsaved state apply would leave, not that stale file."""
+    url, seed = make_origin(tmp_path)
+    add_prompts(seed)
+    use_remote_state(seed)
+    (seed / "ivrsync.state.json").write_text('{"serial": 3}\n')
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "prompts, their state in a bucket")
+    git(seed, "push", "--quiet", "origin", "main", "main:ivrsync-state")
+    before = git(seed, "ls-remote", "origin")
+    workspace = tmp_path / "ws"
+    git(tmp_path, "clone", "--quiet", "--depth=1", url, str(workspace))
+    (workspace / "ivrsync.state.json").write_text('{"serial": 4}\n')
+    monkeypatch.chdir(workspace)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_OUTPUT": str(tmp_path / "outputs"),
+        "IVRSYNC_COMMAND": "apply",
+        "IVRSYNC_COMMIT_STATE": "true",
+        "IVRSYNC_STATE_BRANCH": "ivrsync-state",
+        "IVRSYNC_PLAN_FROM_PR": "off",
+    }
+    assert ci_github.main(["prepare"], env) == 0
+    outputs = outputs_of(tmp_path / "outputs")
+    assert outputs["state-file"] == ""
+    assert outputs["state-artifact-path"] == "ivrsync.state.unsaved.json"
+    for step in ("fetch-state", "commit-state"):
+        assert ci_github.main([step], {**env, "IVRSYNC_STATE_FILE": ""}) == 0
+    assert (workspace / "ivrsync.state.json").read_text() == '{"serial": 4}\n'
+    assert git(seed, "ls-remote", "origin") == before
+    out = capsys.readouterr().out
+    assert (
+        f"::notice title=ivrsync action::ivrsync.yaml keeps the state in {STATE_URL} (backend "
+        "s3): it is neither taken from nor committed to a branch, so commit-state and "
+        "state-branch do nothing."
+    ) in out
+    assert f"The state is in {STATE_URL} (backend s3): no branch holds it." in out
+    assert f"The state is in {STATE_URL} (backend s3), written there by apply: nothing to " in out
+
+
 # --- The workflow's commands against the emulators -----------------------------------------
 
 

@@ -34,6 +34,7 @@ from tests.test_ci_examples import (  # the emulators, and the prompt repository
     git,
     make_origin,
     publish,
+    use_remote_state,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +130,31 @@ def test_only_the_default_branch_applies(
         "feature: merge the change to apply it\n"
     )
     assert not (tmp_path / gitlab.ARTIFACTS / gitlab.PLAN_FILE).exists()
+
+
+def test_with_a_remote_state_nothing_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state file from before the state moved to a bucket is still in the project:
+    commit-state neither pushes it nor keeps it as the job's artifact."""
+    _, project = make_origin(tmp_path)
+    add_prompts(project / "ivr")
+    use_remote_state(project / "ivr")
+    (project / "ivr" / "ivrsync.state.json").write_text('{"serial": 3}\n')
+    git(project, "add", ".")
+    git(project, "commit", "--quiet", "-m", "prompts, their state in a bucket")
+    git(project, "push", "--quiet", "origin", "main")
+    before = git(project, "ls-remote", "origin")
+    (project / "ivr" / "ivrsync.state.json").write_text('{"serial": 4}\n')
+    monkeypatch.chdir(project)
+    env = {"CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main", "IVRSYNC_DIR": "ivr/"}
+    assert gitlab.main(["commit-state"], env) == 0
+    assert git(project, "ls-remote", "origin") == before
+    assert capsys.readouterr().out == (
+        "The state is in s3://ivr-prompts-state/contact-center/ivrsync.state.json (backend s3), "
+        "written there by apply: nothing to commit.\n"
+    )
+    assert not (project / gitlab.ARTIFACTS).exists()
 
 
 # --- The notes API ---------------------------------------------------------------------------
