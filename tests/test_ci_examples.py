@@ -521,7 +521,7 @@ def test_with_a_remote_state_no_branch_is_read_or_written(
     assert ci_github.main(["prepare"], env) == 0
     outputs = outputs_of(tmp_path / "outputs")
     assert outputs["state-file"] == ""
-    assert outputs["state-artifact-path"] == "ivrsync.state.unsaved.json"
+    assert outputs["unsaved-state-file"] == "ivrsync.state.unsaved.json"
     for step in ("fetch-state", "commit-state"):
         assert ci_github.main([step], {**env, "IVRSYNC_STATE_FILE": ""}) == 0
     assert (workspace / "ivrsync.state.json").read_text() == '{"serial": 4}\n'
@@ -711,7 +711,8 @@ def test_the_init_workflow_applies_retries_a_refused_push_and_keeps_the_state(
     assert commit_step["if"].startswith("always()")
     assert artifact["if"] == "always()"
     assert artifact["uses"].startswith("actions/upload-artifact@")
-    assert (workspace / artifact["with"]["path"]).is_file()
+    assert artifact["with"]["path"].split() == ["ivrsync.state.json", "ivrsync.state.unsaved.json"]
+    assert (workspace / "ivrsync.state.json").is_file()
 
 
 NO_PAGE = {"page-file": "", "page-url": ""}  # apply makes no review page
@@ -740,7 +741,8 @@ class ActionRunner:
         self.action = load(ACTION)
         self.base_env = base_env
         self.temp = temp
-        self.artifacts: dict[int, dict[str, tuple[str, bytes]]] = {}
+        # run id -> artifact name -> file name -> content
+        self.artifacts: dict[int, dict[str, dict[str, bytes]]] = {}
 
     def run(self, workspace: Path, inputs: dict[str, str], github: dict[str, str]) -> Run:
         declared = self.action["inputs"]
@@ -816,22 +818,25 @@ class ActionRunner:
             elif step_id == "install":
                 out = {"python": sys.executable}  # installing is pip's business
             elif uses == "actions/upload-artifact":
-                source = workspace / with_["path"]
-                if source.is_file():
+                # One path a line; empty lines are skipped, as @actions/glob does.
+                paths = [workspace / line.strip() for line in with_["path"].splitlines()]
+                sources = [p for p in paths if p != workspace and p.is_file()]
+                if sources:
                     stored = self.artifacts.setdefault(run_id, {})
                     # archive: false uploads the file as it is, named after it.
                     unzipped = with_.get("archive", "").lower() == "false"
-                    name = source.name if unzipped else with_["name"]
-                    stored[name] = (source.name, source.read_bytes())
+                    name = sources[0].name if unzipped else with_["name"]
+                    stored[name] = {source.name: source.read_bytes() for source in sources}
                     out = {"artifact-url": f"https://github.com/{REPOSITORY}/actions/runs/"
                            f"{run_id}/artifacts/{len(stored)}"}  # fmt: skip
                 else:
                     ok = with_.get("if-no-files-found") == "ignore"
             elif uses == "actions/download-artifact":
                 assert with_["github-token"] == TOKEN
-                name, data = self.artifacts[int(with_["run-id"])][with_["name"]]
+                files = self.artifacts[int(with_["run-id"])][with_["name"]]
                 Path(with_["path"]).mkdir(parents=True, exist_ok=True)
-                (Path(with_["path"]) / name).write_bytes(data)
+                for name, data in files.items():
+                    (Path(with_["path"]) / name).write_bytes(data)
             else:
                 ok, out, text, told = self._bash(step, interpolate, workspace, github, runner_temp)
                 log.append(text)
@@ -946,7 +951,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     assert pr.outcomes["run"] == "success", pr.log
     assert "ivrsync-plan" in runner.artifacts[501]
     # The review page: an artifact of its own, one HTML file with a player per upload.
-    _, page = runner.artifacts[501]["ivrsync-plan-page.html"]
+    [page] = runner.artifacts[501]["ivrsync-plan-page.html"].values()
     assert page.startswith(b"<!DOCTYPE html>") and page.count(b"<audio controls") == 18
     assert pr.summary.startswith("### ivrsync plan\n\n**Plan: 18 to upload, 0 to replace")
     [comment] = github_api.comments[7]
@@ -1005,7 +1010,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     assert "**Apply complete** (the plan `ivrsync.plan.json`)" in applied.summary
     assert "Apply complete: 18 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.summary
     assert applied.outcomes["commit-state"] == "success", applied.log
-    assert "ivrsync-state" in runner.artifacts[601]
+    assert set(runner.artifacts[601]["ivrsync-state"]) == {"ivrsync.state.json"}
     git(seed, "pull", "--quiet", "origin", "main")
     assert git(seed, "log", "-1", "--format=%an %s").startswith(
         "github-actions[bot] ivrsync: state after apply of"

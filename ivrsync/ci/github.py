@@ -296,7 +296,7 @@ def cmd_prepare(env: Mapping[str, str]) -> int:
             print(f"Could not read the state settings from the manifest: {exc}")
         else:
             state = os.path.relpath(where.file) if where.file is not None else ""
-            kept = os.path.relpath(where.kept) if settings.command == "apply" else ""
+            kept = os.path.relpath(where.unsaved) if settings.command == "apply" else ""
             if where.remote and (settings.state_branch or settings.commit_state):
                 annotate(
                     "notice",
@@ -314,7 +314,7 @@ def cmd_prepare(env: Mapping[str, str]) -> int:
         artifact_name=settings.artifact_name,
         state_artifact_name=settings.state_artifact_name,
         state_file=state,
-        state_artifact_path=kept,
+        unsaved_state_file=kept,
         reviewed_run_id=str(reviewed.run_id) if reviewed else "",
         reviewed_dir=(
             str(Path(temp) / f"{settings.artifact_name}-reviewed-{reviewed.run_id}")
@@ -467,7 +467,7 @@ def cmd_apply(env: Mapping[str, str]) -> int:
     except Exception:  # a broken manifest: apply says what is wrong
         where = None
     before = state_version(settings.workdir)
-    unsaved = where.unsaved_state() if where else None
+    unsaved = where.unsaved_state() if where else None  # left by an earlier apply
     temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
     result_file = Path(temp) / f"{settings.artifact_name}-apply-result.json"
     run = run_apply(settings.workdir, plan, result_file)
@@ -484,7 +484,7 @@ def cmd_apply(env: Mapping[str, str]) -> int:
         result_file=str(result_file) if run.result else "",
     )
     if where and where.unsaved_state() not in (None, unsaved):
-        # Confirmed uploads the remote state does not have yet: they must reach it.
+        # Confirmed uploads the stored state does not have: they must reach it.
         kept_as = f"the artifact `{settings.state_artifact_name}`"
         annotate("error", where.unsaved_message(kept_as), "ivrsync apply: state not saved")
         return 1

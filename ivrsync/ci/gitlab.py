@@ -114,11 +114,11 @@ def _state(settings: Settings) -> StateWhere | None:
 
 
 def _keep_state(settings: Settings, where: StateWhere | None) -> None:
-    """A copy of the state in the artifacts, whatever happens to the push; with a remote
-    backend, the state apply could not write there (if it left one), to push by hand."""
-    if where is not None and where.kept.is_file():
+    """A copy of the state file in the artifacts, whatever happens to the push, and of the
+    state apply could not write (if it left one), to push by hand."""
+    for path in where.kept() if where is not None else []:
         settings.artifacts.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(where.kept, settings.artifacts / where.kept.name)
+        shutil.copyfile(path, settings.artifacts / path.name)
 
 
 def _default_branch_only(env: Mapping[str, str]) -> str:

@@ -153,8 +153,9 @@ def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
     return ApplyRun(code, log, result)
 
 
-# Where apply keeps a state it could not write to a remote backend, next to ivrsync.yaml
-# (`ivrsync state push FILE` sends it on); the run's state artifact then.
+# Where apply keeps a state it could not write (a network failure, a newer state written
+# meanwhile), next to ivrsync.yaml, for `ivrsync state push FILE`; kept with the run's state
+# artifact.
 UNSAVED_STATE_FILE = "ivrsync.state.unsaved.json"
 
 
@@ -167,24 +168,21 @@ class StateWhere:
     backend: str  # "local", or a remote backend ("s3")
     location: str  # the file, or the remote state's URL (s3://bucket/key)
     file: Path | None  # the local state file; None with a remote backend
-    unsaved: Path  # where apply left a state the remote backend refused, if it did
+    unsaved: Path  # where apply left a state it could not write, if it did
 
     @property
     def remote(self) -> bool:
         return self.file is None
 
-    @property
-    def kept(self) -> Path:
-        """The file a run keeps as its state artifact: the state itself, or (remote) the
-        state apply could not write, which the user then pushes."""
-        return self.file if self.file is not None else self.unsaved
+    def kept(self) -> list[Path]:
+        """What a run keeps as its state artifact: the state file (none with a remote
+        backend) and the state apply could not write, those that exist."""
+        return [path for path in (self.file, self.unsaved) if path is not None and path.is_file()]
 
     def unsaved_state(self) -> bytes | None:
-        """The state apply left in `unsaved` (remote backend only), or None: compared before
-        and after an apply, whether this one left it."""
-        if self.file is not None or not self.unsaved.is_file():
-            return None
-        return self.unsaved.read_bytes()
+        """The state apply left in `unsaved`, or None: compared before and after an apply,
+        whether this one left it."""
+        return self.unsaved.read_bytes() if self.unsaved.is_file() else None
 
     def unsaved_message(self, kept_as: str) -> str:
         """What to do with the state an apply could not write to the remote backend."""
