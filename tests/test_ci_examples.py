@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import yaml
 
@@ -36,6 +37,7 @@ from ivrsync.emulator.amazon_connect import AmazonConnectEmulator, AmazonConnect
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from tests.s3_server import s3_server
 from tests.static_server import serving, static_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -884,6 +886,31 @@ class ActionRunner:
         return done.returncode == 0, outputs, text, files["s"].read_text()
 
 
+def github_context(
+    tmp_path: Path,
+    api: FakeGitHub,
+    event_name: str,
+    run_id: int,
+    sha: str,
+    event: dict[str, Any],
+) -> dict[str, str]:
+    """The `github` context of a run of the workflow on pull request 7 or on main."""
+    path = tmp_path / f"event-{run_id}.json"
+    path.write_text(json.dumps({**event, "repository": {"default_branch": "main"}}))
+    return {
+        "event_name": event_name,
+        "event_path": str(path),
+        "run_id": str(run_id),
+        "sha": sha,
+        "ref_name": "7/merge" if event_name == "pull_request" else "main",
+        "ref": "refs/pull/7/merge" if event_name == "pull_request" else "refs/heads/main",
+        "repository": REPOSITORY,
+        "api_url": api.url,
+        "server_url": "https://github.com",
+        "workflow_ref": f"{REPOSITORY}/.github/workflows/ivrsync.yml@refs/heads/main",
+    }
+
+
 def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
 ) -> None:
@@ -906,20 +933,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
         return workspace
 
     def context(event_name: str, run_id: int, sha: str, event: dict[str, Any]) -> dict[str, str]:
-        path = tmp_path / f"event-{run_id}.json"
-        path.write_text(json.dumps({**event, "repository": {"default_branch": "main"}}))
-        return {
-            "event_name": event_name,
-            "event_path": str(path),
-            "run_id": str(run_id),
-            "sha": sha,
-            "ref_name": "7/merge" if event_name == "pull_request" else "main",
-            "ref": "refs/pull/7/merge" if event_name == "pull_request" else "refs/heads/main",
-            "repository": REPOSITORY,
-            "api_url": github_api.url,
-            "server_url": "https://github.com",
-            "workflow_ref": f"{REPOSITORY}/.github/workflows/ivrsync.yml@refs/heads/main",
-        }
+        return github_context(tmp_path, github_api, event_name, run_id, sha, event)
 
     # A pull request adds the prompts.
     git(seed, "checkout", "--quiet", "-b", "prompts")
@@ -1131,3 +1145,81 @@ def test_apply_from_a_branch_other_than_the_default_is_refused(
     assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 1
     scheduled = {**env, "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule"}
     assert ci_github.main(["prepare"], scheduled) == 0
+
+
+def test_with_a_remote_state_the_action_applies_and_commits_nothing(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    """The example workflow as it is (commit-state: true) on a prompt repository whose state
+    is in a bucket (a real S3 server on loopback): the pull request plans against the bucket,
+    the merge applies, the state is in the bucket and nothing is pushed to origin."""
+    url, seed = make_origin(tmp_path)
+    jobs = load(WORKFLOW)["jobs"]
+    ours = {
+        n: next(s for s in j["steps"] if "ivrsync@" in s.get("uses", "")) for n, j in jobs.items()
+    }
+    runner = ActionRunner(clouds.env, tmp_path / "temp")
+    with s3_server(STATE_BUCKET) as endpoint:
+        git(seed, "checkout", "--quiet", "-b", "prompts")
+        add_prompts(seed)
+        use_remote_state(seed, endpoint)
+        git(seed, "add", ".")
+        git(seed, "commit", "--quiet", "-m", "Add the prompts, their state in a bucket")
+        git(seed, "push", "--quiet", "origin", "prompts")
+        head = git(seed, "rev-parse", "HEAD")
+        publish(tmp_path, seed)
+
+        def run(name: str, ref: str, inputs: dict[str, Any], github: dict[str, str]) -> Run:
+            workspace = tmp_path / name
+            git(tmp_path, "clone", "--quiet", "--depth=1", "--branch", ref, url, str(workspace))
+            given = {
+                k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in inputs.items()
+            }
+            return runner.run(workspace, given, github)
+
+        pr_event = {"pull_request": {"number": 7, "head": {"sha": head}}}
+        planned = run(
+            "pr", "prompts", ours["plan"]["with"],
+            github_context(tmp_path, github_api, "pull_request", 501, head, pr_event),
+        )  # fmt: skip
+        assert planned.outcomes["run"] == "success", planned.log
+        assert planned.outputs["exitcode"] == "2"
+        assert "**Plan: 18 to upload" in github_api.comments[7][0]["body"]
+
+        git(seed, "checkout", "--quiet", "main")
+        git(seed, "merge", "--quiet", "--no-ff", "-m", "Merge pull request #7", "prompts")
+        git(seed, "push", "--quiet", "origin", "main")
+        merge = git(seed, "rev-parse", "HEAD")
+        before = git(seed, "ls-remote", "origin")
+        apply_inputs = {**ours["apply"]["with"], "plan-from-pr": "off"}
+        runner.base_env = {**clouds.env, **SECRETS}
+        applied = run(
+            "main", "main", apply_inputs,
+            github_context(tmp_path, github_api, "workflow_dispatch", 601, merge, {}),
+        )  # fmt: skip
+        assert applied.outcomes["run"] == "success", applied.log
+        assert applied.outputs["has-changes"] == "true"
+        assert "Apply complete: 18 uploaded" in applied.summary
+        assert applied.outcomes["fetch-state"] == applied.outcomes["commit-state"] == "success"
+        assert f"The state is in {STATE_URL} (backend s3), written there by apply" in applied.log
+        assert git(seed, "ls-remote", "origin") == before  # nothing pushed
+        assert not (tmp_path / "main" / "ivrsync.state.json").exists()
+        assert 601 not in runner.artifacts  # no unsaved state to keep
+        stored = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=SECRETS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=SECRETS["AWS_SECRET_ACCESS_KEY"],
+        ).get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)
+        state = json.loads(stored["Body"].read())
+        assert len(state["resources"]) == 18
+        for secret in SECRETS.values():
+            assert secret not in applied.log + applied.summary
+
+        # The next plan reads the applied state in the bucket: nothing to do.
+        again = run(
+            "pr-2", "main", ours["plan"]["with"],
+            github_context(tmp_path, github_api, "pull_request", 502, merge, pr_event),
+        )  # fmt: skip
+        assert again.outputs["exitcode"] == "0", again.log

@@ -185,7 +185,7 @@ class StateWhere:
         return self.unsaved.read_bytes() if self.unsaved.is_file() else None
 
     def unsaved_message(self, kept_as: str) -> str:
-        """What to do with the state an apply could not write to the remote backend."""
+        """What to do with the state an apply could not write."""
         name = self.unsaved.name
         return (
             f"ivrsync could not write the state to {self.location}; the state with every "
