@@ -190,7 +190,8 @@ class StateWhere:
         return (
             f"ivrsync could not write the state to {self.location}; the state with every "
             f"upload this run confirmed is {name}, kept as {kept_as}. Before the next apply, "
-            f"download it and run `ivrsync state push {name}` in the prompt repository."
+            f"download it into the prompt repository and push it with the `ivrsync state push "
+            f"{name}` command apply printed above (with --force when it says so)."
         )
 
 
