@@ -11,6 +11,7 @@ repository as origin).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import os
 import re
@@ -34,9 +35,13 @@ from ivrsync.ci import github as ci_github
 from ivrsync.ci import github_api as ci_github_api
 from ivrsync.ci import markdown as ci_markdown
 from ivrsync.emulator.amazon_connect import AmazonConnectEmulator, AmazonConnectEmulatorConfig
+from ivrsync.emulator.common import Request
+from ivrsync.emulator.huawei import UPLOAD_PATH as HUAWEI_UPLOAD_PATH
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from ivrsync.state.model import State
+from ivrsync.state.store import LocalStateStore
 from tests.s3_server import s3_server
 from tests.static_server import serving, static_files
 
@@ -473,12 +478,15 @@ STATE_KEY = "contact-center/ivrsync.state.json"
 STATE_URL = f"s3://{STATE_BUCKET}/{STATE_KEY}"
 
 
-def use_remote_state(repo: Path, endpoint: str = "http://127.0.0.1:9") -> None:
-    """ivrsync.yaml keeps the state in a bucket (docs/manifest.md) instead of a file."""
+def use_remote_state(
+    repo: Path, endpoint: str = "http://127.0.0.1:9", key: str = STATE_KEY
+) -> None:
+    """ivrsync.yaml keeps the state in a bucket (docs/state-backends.md) instead of a file.
+    Each test its own `key`: moto's servers in one process share their buckets."""
     manifest = repo / "ivrsync.yaml"
     local = "state:\n  path: ivrsync.state.json\n"
     remote = (
-        f"state:\n  backend: s3\n  bucket: {STATE_BUCKET}\n  key: {STATE_KEY}\n"
+        f"state:\n  backend: s3\n  bucket: {STATE_BUCKET}\n  key: {key}\n"
         f"  endpoint: {endpoint}\n  region: us-east-1\n"
     )
     assert local in manifest.read_text()
@@ -1223,3 +1231,49 @@ def test_with_a_remote_state_the_action_applies_and_commits_nothing(
             github_context(tmp_path, github_api, "pull_request", 502, merge, pr_event),
         )  # fmt: skip
         assert again.outputs["exitcode"] == "0", again.log
+
+
+def test_a_state_apply_could_not_write_is_kept_and_named(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    """Another writer replaces the state while apply uploads (a second pipeline, a restored
+    file): apply keeps what it did in ivrsync.state.unsaved.json, the step fails naming the
+    artifact and the command that pushes it (from the apply result), and the artifact holds
+    it with every upload confirmed."""
+    url, seed = make_origin(tmp_path)
+    add_prompts(seed)
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "prompts")
+    git(seed, "push", "--quiet", "origin", "main")
+    publish(tmp_path, seed)
+    workspace = tmp_path / "ws"
+    git(tmp_path, "clone", "--quiet", "--depth=1", url, str(workspace))
+    state = workspace / "ivrsync.state.json"
+    uploads = itertools.count(1)
+
+    def another_writer(request: Request) -> None:
+        if request.path == HUAWEI_UPLOAD_PATH and next(uploads) == 2:
+            state.unlink()
+            LocalStateStore(state).write(State.new())
+
+    clouds.huawei.on_request = another_writer
+    runner = ActionRunner({**clouds.env, **SECRETS}, tmp_path / "temp")
+    github = github_context(tmp_path, github_api, "workflow_dispatch", 900, "f" * 40, {})
+    applied = runner.run(workspace, {"command": "apply", "plan-from-pr": "off"}, github)
+    clouds.huawei.on_request = None
+    assert applied.outcomes["run"] == "failure", applied.log
+    assert applied.outputs["exitcode"] == "3"
+    [annotation] = [line for line in applied.log.splitlines() if "state not saved" in line]
+    assert annotation.startswith(
+        "::error title=ivrsync apply%3A state not saved::the state could not be written ("
+    )
+    assert annotation.endswith(
+        "); every upload this run confirmed is in ivrsync.state.unsaved.json, kept as the "
+        "artifact `ivrsync-state`. Before the next apply, put it in the prompt repository "
+        "and run `ivrsync state push --force ivrsync.state.unsaved.json`"
+    )
+    kept = runner.artifacts[900]["ivrsync-state"]
+    assert set(kept) == {"ivrsync.state.json", "ivrsync.state.unsaved.json"}
+    unsaved = json.loads(kept["ivrsync.state.unsaved.json"])
+    recorded = {entry["file_id"] for entry in unsaved["resources"].values()}
+    assert {upload.file_id for upload in clouds.huawei.uploads} <= recorded

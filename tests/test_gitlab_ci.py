@@ -30,7 +30,6 @@ from tests.s3_server import s3_server
 from tests.static_server import serving
 from tests.test_ci_examples import (  # the emulators, and the prompt repository's git
     STATE_BUCKET,
-    STATE_URL,
     Clouds,
     add_prompts,
     clouds,  # noqa: F401 - a fixture
@@ -44,6 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "examples" / "ci" / "gitlab-ci.yml"
 GITLAB_CI_LOCAL = REPO_ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
 TOKEN = "glpat-test-0123456789"
+GITLAB_KEY = "gitlab/ivrsync.state.json"  # the state in a bucket, in this module's tests
+GITLAB_URL = f"s3://{STATE_BUCKET}/{GITLAB_KEY}"
 
 
 def template() -> dict[str, Any]:
@@ -490,7 +491,7 @@ def test_with_a_remote_state_the_template_applies_and_commits_nothing(
     with s3_server(STATE_BUCKET) as endpoint:
         git(project, "checkout", "--quiet", "-b", "prompts")
         add_prompts(project / "ivr")
-        use_remote_state(project / "ivr", endpoint)
+        use_remote_state(project / "ivr", endpoint, GITLAB_KEY)
         shutil.copyfile(TEMPLATE, project / ".gitlab-ci.yml")
         (project / ".gitignore").write_text(".gitlab-ci-local/\n.ivrsync-ci/\n")
         git(project, "add", ".")
@@ -515,10 +516,10 @@ def test_with_a_remote_state_the_template_applies_and_commits_nothing(
                 GITLAB_TOKEN=TOKEN,
             )
             assert mr.code == 0, mr.output
-            assert f"Planning against the state in {STATE_URL} (backend s3)." in mr.output
+            assert f"Planning against the state in {GITLAB_URL} (backend s3)." in mr.output
             [note] = gitlab_api.notes["3"]
             assert "**Plan: 18 to upload, 0 to replace, 0 to forget.**" in note["body"]
-            assert f"planned against the state in `{STATE_URL}`" in note["body"]
+            assert f"planned against the state in `{GITLAB_URL}`" in note["body"]
 
             git(project, "checkout", "--quiet", "main")
             git(project, "merge", "--quiet", "--no-ff", "-m", "Merge branch 'prompts'", "prompts")
@@ -530,7 +531,7 @@ def test_with_a_remote_state_the_template_applies_and_commits_nothing(
             assert applied.code == 0, applied.output
             assert applied.jobs == ["ivrsync-apply"]
             assert "Apply complete: 18 uploaded" in applied.output
-            assert f"The state is in {STATE_URL} (backend s3), written there by apply" in (
+            assert f"The state is in {GITLAB_URL} (backend s3), written there by apply" in (
                 applied.output
             )
             assert git(project, "ls-remote", "origin") == before  # nothing pushed

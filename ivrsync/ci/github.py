@@ -54,6 +54,7 @@ from ivrsync.ci.results import (
     run_plan,
     state_version,
     state_where,
+    unsaved_state_message,
     write_review_page,
 )
 from ivrsync.plan.render import summary_line
@@ -462,12 +463,7 @@ def cmd_apply(env: Mapping[str, str]) -> int:
     plan = _choose_plan(settings)
     if plan is None and settings.plan_from_pr == "required":
         raise CiError("plan-from-pr is 'required' but no plan file was downloaded")
-    try:
-        where: StateWhere | None = settings_state(settings)
-    except Exception:  # a broken manifest: apply says what is wrong
-        where = None
     before = state_version(settings.workdir)
-    unsaved = where.unsaved_state() if where else None  # left by an earlier apply
     temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
     result_file = Path(temp) / f"{settings.artifact_name}-apply-result.json"
     run = run_apply(settings.workdir, plan, result_file)
@@ -483,10 +479,9 @@ def cmd_apply(env: Mapping[str, str]) -> int:
         plan_file=os.path.normpath(Path(settings.workdir) / plan) if plan else "",
         result_file=str(result_file) if run.result else "",
     )
-    if where and where.unsaved_state() not in (None, unsaved):
-        # Confirmed uploads the stored state does not have: they must reach it.
-        kept_as = f"the artifact `{settings.state_artifact_name}`"
-        annotate("error", where.unsaved_message(kept_as), "ivrsync apply: state not saved")
+    unsaved = unsaved_state_message(run, f"the artifact `{settings.state_artifact_name}`")
+    if unsaved is not None:  # confirmed uploads the stored state does not have
+        annotate("error", unsaved, "ivrsync apply: state not saved")
         return 1
     if code == 0:
         rest = left_over(settings.workdir) if plan else None

@@ -45,6 +45,7 @@ from ivrsync.ci.results import (
     run_apply,
     run_plan,
     state_where,
+    unsaved_state_message,
     write_review_page,
 )
 
@@ -277,7 +278,6 @@ def cmd_apply(env: Mapping[str, str]) -> int:
         # without the state the previous apply committed.
         taken = take_state_from_branch(where.file, branch, settings.workdir)
         print(f"Before planning: {taken}.")
-    unsaved = where.unsaved_state() if where is not None else None
     try:
         planned = run_plan(settings.workdir, settings.plan_file)
         if planned.plan is None:
@@ -297,9 +297,9 @@ def cmd_apply(env: Mapping[str, str]) -> int:
             )
             if listed:
                 print(listed)
-        if where is not None and where.unsaved_state() not in (None, unsaved):
-            kept_as = f"the job's artifact {ARTIFACTS}/{where.unsaved.name}"
-            print(f"Error: {where.unsaved_message(kept_as)}")
+        unsaved = unsaved_state_message(applied, f"this job's artifact in {ARTIFACTS}/")
+        if unsaved is not None:  # confirmed uploads the stored state does not have
+            print(f"Error: {unsaved}.")
             return applied.exit_code or 1
         return applied.exit_code
     finally:

@@ -123,6 +123,25 @@ class ApplyRun:
         return error.code if error else None
 
 
+def unsaved_state_message(run: ApplyRun, kept_as: str) -> str | None:
+    """What to do with the state the apply could not write (its result's `unsaved_state`),
+    or None when it wrote it: the uploads it confirmed must reach the stored state."""
+    unsaved = run.result.unsaved_state if run.result else None
+    if unsaved is None:
+        return None
+    if unsaved.path is None:
+        return (
+            f"the state could not be written ({unsaved.error}), nor kept in a file: the "
+            "FileIds of this run's uploads are only in its log; record them with `ivrsync "
+            "import` before the next apply"
+        )
+    return (
+        f"the state could not be written ({unsaved.error}); every upload this run confirmed "
+        f"is in {Path(unsaved.path).name}, kept as {kept_as}. Before the next apply, put it "
+        f"in the prompt repository and run `{unsaved.push_command}`"
+    )
+
+
 def not_done_lines(run: ApplyRun, limit: int = 10) -> str:
     """What apply did not do, from its result: one line each, at most `limit`."""
     lines = [f"{r.address}: {r.status}: {r.reason}" for r in run.not_done()]
@@ -153,12 +172,6 @@ def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
     return ApplyRun(code, log, result)
 
 
-# Where apply keeps a state it could not write (a network failure, a newer state written
-# meanwhile), next to ivrsync.yaml, for `ivrsync state push FILE`; kept with the run's state
-# artifact.
-UNSAVED_STATE_FILE = "ivrsync.state.unsaved.json"
-
-
 @dataclass(frozen=True)
 class StateWhere:
     """Where the manifest in a working directory keeps the state, as a pipeline needs it:
@@ -168,7 +181,7 @@ class StateWhere:
     backend: str  # "local", or a remote backend ("s3")
     location: str  # the file, or the remote state's URL (s3://bucket/key)
     file: Path | None  # the local state file; None with a remote backend
-    unsaved: Path  # where apply left a state it could not write, if it did
+    unsaved: Path  # where apply leaves a state it could not write (ivrsync.state.unsaved.json)
 
     @property
     def remote(self) -> bool:
@@ -179,27 +192,13 @@ class StateWhere:
         backend) and the state apply could not write, those that exist."""
         return [path for path in (self.file, self.unsaved) if path is not None and path.is_file()]
 
-    def unsaved_state(self) -> bytes | None:
-        """The state apply left in `unsaved`, or None: compared before and after an apply,
-        whether this one left it."""
-        return self.unsaved.read_bytes() if self.unsaved.is_file() else None
-
-    def unsaved_message(self, kept_as: str) -> str:
-        """What to do with the state an apply could not write."""
-        name = self.unsaved.name
-        return (
-            f"ivrsync could not write the state to {self.location}; the state with every "
-            f"upload this run confirmed is {name}, kept as {kept_as}. Before the next apply, "
-            f"download it into the prompt repository and push it with the `ivrsync state push "
-            f"{name}` command apply printed above (with --force when it says so)."
-        )
-
 
 def state_where(workdir: str) -> StateWhere:
     """Where ivrsync keeps the state of the prompt repository in `workdir`, from its
     `state:` settings read by ivrsync's own reader (a wrong `state:` is a ManifestError)."""
     from ivrsync.manifest.loader import read_state_settings
     from ivrsync.state.backends import local_state_path, open_store
+    from ivrsync.state.operations import UNSAVED_STATE_FILE
 
     root = Path(os.path.abspath(workdir))  # noqa: PTH100 - as the loader does
     settings = read_state_settings(root)
