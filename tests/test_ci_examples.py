@@ -11,6 +11,7 @@ repository as origin).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import yaml
 
@@ -33,9 +35,14 @@ from ivrsync.ci import github as ci_github
 from ivrsync.ci import github_api as ci_github_api
 from ivrsync.ci import markdown as ci_markdown
 from ivrsync.emulator.amazon_connect import AmazonConnectEmulator, AmazonConnectEmulatorConfig
+from ivrsync.emulator.common import Request
+from ivrsync.emulator.huawei import UPLOAD_PATH as HUAWEI_UPLOAD_PATH
 from ivrsync.emulator.huawei import HuaweiEmulator, HuaweiEmulatorConfig
 from ivrsync.emulator.s3 import S3Emulator, S3EmulatorConfig
 from ivrsync.emulator.tencent import TencentEmulator, TencentEmulatorConfig
+from ivrsync.state.model import State
+from ivrsync.state.store import LocalStateStore
+from tests.s3_server import s3_server
 from tests.static_server import serving, static_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -464,6 +471,81 @@ def test_commit_state_commits_only_the_state_onto_a_branch_that_moved(tmp_path: 
     assert git(seed, "ls-tree", "--name-only", "FETCH_HEAD") == "ivrsync.state.json"
 
 
+# --- A remote state backend (state.backend: s3) ---------------------------------------------
+
+STATE_BUCKET = "ivr-prompts-state"
+STATE_KEY = "contact-center/ivrsync.state.json"
+STATE_URL = f"s3://{STATE_BUCKET}/{STATE_KEY}"
+
+
+def use_remote_state(
+    repo: Path, endpoint: str = "http://127.0.0.1:9", key: str = STATE_KEY
+) -> None:
+    """ivrsync.yaml keeps the state in a bucket (docs/state-backends.md) instead of a file.
+    Each test its own `key`: moto's servers in one process share their buckets."""
+    manifest = repo / "ivrsync.yaml"
+    local = "state:\n  path: ivrsync.state.json\n"
+    remote = (
+        f"state:\n  backend: s3\n  bucket: {STATE_BUCKET}\n  key: {key}\n"
+        f"  endpoint: {endpoint}\n  region: us-east-1\n"
+    )
+    assert local in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace(local, remote))
+
+
+def outputs_of(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def test_with_a_remote_state_no_branch_is_read_or_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repository still has the state file from before the state moved to a bucket, and
+    a state branch: the steps neither take a state from the branch nor commit one, and the
+    state artifact is the unsaved state apply would leave, not that stale file."""
+    url, seed = make_origin(tmp_path)
+    add_prompts(seed)
+    use_remote_state(seed)
+    (seed / "ivrsync.state.json").write_text('{"serial": 3}\n')
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "prompts, their state in a bucket")
+    git(seed, "push", "--quiet", "origin", "main", "main:ivrsync-state")
+    before = git(seed, "ls-remote", "origin")
+    workspace = tmp_path / "ws"
+    git(tmp_path, "clone", "--quiet", "--depth=1", url, str(workspace))
+    (workspace / "ivrsync.state.json").write_text('{"serial": 4}\n')
+    monkeypatch.chdir(workspace)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_OUTPUT": str(tmp_path / "outputs"),
+        "IVRSYNC_COMMAND": "apply",
+        "IVRSYNC_COMMIT_STATE": "true",
+        "IVRSYNC_STATE_BRANCH": "ivrsync-state",
+        "IVRSYNC_PLAN_FROM_PR": "off",
+    }
+    assert ci_github.main(["prepare"], env) == 0
+    outputs = outputs_of(tmp_path / "outputs")
+    assert outputs["state-file"] == ""
+    assert outputs["unsaved-state-file"] == "ivrsync.state.unsaved.json"
+    for step in ("fetch-state", "commit-state"):
+        assert ci_github.main([step], {**env, "IVRSYNC_STATE_FILE": ""}) == 0
+    assert (workspace / "ivrsync.state.json").read_text() == '{"serial": 4}\n'
+    assert git(seed, "ls-remote", "origin") == before
+    out = capsys.readouterr().out
+    assert (
+        f"::notice title=ivrsync action::ivrsync.yaml keeps the state in {STATE_URL} (backend "
+        "s3): it is neither taken from nor committed to a branch, so commit-state and "
+        "state-branch do nothing."
+    ) in out
+    assert f"The state is in {STATE_URL} (backend s3): no branch holds it." in out
+    assert f"The state is in {STATE_URL} (backend s3), written there by apply: nothing to " in out
+
+
 # --- The workflow's commands against the emulators -----------------------------------------
 
 
@@ -639,7 +721,8 @@ def test_the_init_workflow_applies_retries_a_refused_push_and_keeps_the_state(
     assert commit_step["if"].startswith("always()")
     assert artifact["if"] == "always()"
     assert artifact["uses"].startswith("actions/upload-artifact@")
-    assert (workspace / artifact["with"]["path"]).is_file()
+    assert artifact["with"]["path"].split() == ["ivrsync.state.json", "ivrsync.state.unsaved.json"]
+    assert (workspace / "ivrsync.state.json").is_file()
 
 
 NO_PAGE = {"page-file": "", "page-url": ""}  # apply makes no review page
@@ -668,7 +751,8 @@ class ActionRunner:
         self.action = load(ACTION)
         self.base_env = base_env
         self.temp = temp
-        self.artifacts: dict[int, dict[str, tuple[str, bytes]]] = {}
+        # run id -> artifact name -> file name -> content
+        self.artifacts: dict[int, dict[str, dict[str, bytes]]] = {}
 
     def run(self, workspace: Path, inputs: dict[str, str], github: dict[str, str]) -> Run:
         declared = self.action["inputs"]
@@ -744,22 +828,25 @@ class ActionRunner:
             elif step_id == "install":
                 out = {"python": sys.executable}  # installing is pip's business
             elif uses == "actions/upload-artifact":
-                source = workspace / with_["path"]
-                if source.is_file():
+                # One path a line; empty lines are skipped, as @actions/glob does.
+                paths = [workspace / line.strip() for line in with_["path"].splitlines()]
+                sources = [p for p in paths if p != workspace and p.is_file()]
+                if sources:
                     stored = self.artifacts.setdefault(run_id, {})
                     # archive: false uploads the file as it is, named after it.
                     unzipped = with_.get("archive", "").lower() == "false"
-                    name = source.name if unzipped else with_["name"]
-                    stored[name] = (source.name, source.read_bytes())
+                    name = sources[0].name if unzipped else with_["name"]
+                    stored[name] = {source.name: source.read_bytes() for source in sources}
                     out = {"artifact-url": f"https://github.com/{REPOSITORY}/actions/runs/"
                            f"{run_id}/artifacts/{len(stored)}"}  # fmt: skip
                 else:
                     ok = with_.get("if-no-files-found") == "ignore"
             elif uses == "actions/download-artifact":
                 assert with_["github-token"] == TOKEN
-                name, data = self.artifacts[int(with_["run-id"])][with_["name"]]
+                files = self.artifacts[int(with_["run-id"])][with_["name"]]
                 Path(with_["path"]).mkdir(parents=True, exist_ok=True)
-                (Path(with_["path"]) / name).write_bytes(data)
+                for name, data in files.items():
+                    (Path(with_["path"]) / name).write_bytes(data)
             else:
                 ok, out, text, told = self._bash(step, interpolate, workspace, github, runner_temp)
                 log.append(text)
@@ -807,6 +894,31 @@ class ActionRunner:
         return done.returncode == 0, outputs, text, files["s"].read_text()
 
 
+def github_context(
+    tmp_path: Path,
+    api: FakeGitHub,
+    event_name: str,
+    run_id: int,
+    sha: str,
+    event: dict[str, Any],
+) -> dict[str, str]:
+    """The `github` context of a run of the workflow on pull request 7 or on main."""
+    path = tmp_path / f"event-{run_id}.json"
+    path.write_text(json.dumps({**event, "repository": {"default_branch": "main"}}))
+    return {
+        "event_name": event_name,
+        "event_path": str(path),
+        "run_id": str(run_id),
+        "sha": sha,
+        "ref_name": "7/merge" if event_name == "pull_request" else "main",
+        "ref": "refs/pull/7/merge" if event_name == "pull_request" else "refs/heads/main",
+        "repository": REPOSITORY,
+        "api_url": api.url,
+        "server_url": "https://github.com",
+        "workflow_ref": f"{REPOSITORY}/.github/workflows/ivrsync.yml@refs/heads/main",
+    }
+
+
 def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
 ) -> None:
@@ -829,20 +941,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
         return workspace
 
     def context(event_name: str, run_id: int, sha: str, event: dict[str, Any]) -> dict[str, str]:
-        path = tmp_path / f"event-{run_id}.json"
-        path.write_text(json.dumps({**event, "repository": {"default_branch": "main"}}))
-        return {
-            "event_name": event_name,
-            "event_path": str(path),
-            "run_id": str(run_id),
-            "sha": sha,
-            "ref_name": "7/merge" if event_name == "pull_request" else "main",
-            "ref": "refs/pull/7/merge" if event_name == "pull_request" else "refs/heads/main",
-            "repository": REPOSITORY,
-            "api_url": github_api.url,
-            "server_url": "https://github.com",
-            "workflow_ref": f"{REPOSITORY}/.github/workflows/ivrsync.yml@refs/heads/main",
-        }
+        return github_context(tmp_path, github_api, event_name, run_id, sha, event)
 
     # A pull request adds the prompts.
     git(seed, "checkout", "--quiet", "-b", "prompts")
@@ -874,7 +973,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     assert pr.outcomes["run"] == "success", pr.log
     assert "ivrsync-plan" in runner.artifacts[501]
     # The review page: an artifact of its own, one HTML file with a player per upload.
-    _, page = runner.artifacts[501]["ivrsync-plan-page.html"]
+    [page] = runner.artifacts[501]["ivrsync-plan-page.html"].values()
     assert page.startswith(b"<!DOCTYPE html>") and page.count(b"<audio controls") == 18
     assert pr.summary.startswith("### ivrsync plan\n\n**Plan: 18 to upload, 0 to replace")
     [comment] = github_api.comments[7]
@@ -933,7 +1032,7 @@ def test_the_action_plans_a_pull_request_and_applies_the_reviewed_plan_on_merge(
     assert "**Apply complete** (the plan `ivrsync.plan.json`)" in applied.summary
     assert "Apply complete: 18 uploaded, 0 replaced, 0 forgotten, 0 failed." in applied.summary
     assert applied.outcomes["commit-state"] == "success", applied.log
-    assert "ivrsync-state" in runner.artifacts[601]
+    assert set(runner.artifacts[601]["ivrsync-state"]) == {"ivrsync.state.json"}
     git(seed, "pull", "--quiet", "origin", "main")
     assert git(seed, "log", "-1", "--format=%an %s").startswith(
         "github-actions[bot] ivrsync: state after apply of"
@@ -1054,3 +1153,127 @@ def test_apply_from_a_branch_other_than_the_default_is_refused(
     assert ci_github.main(["prepare"], {**env, "GITHUB_REF": "refs/heads/main"}) == 1
     scheduled = {**env, "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule"}
     assert ci_github.main(["prepare"], scheduled) == 0
+
+
+def test_with_a_remote_state_the_action_applies_and_commits_nothing(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    """The example workflow as it is (commit-state: true) on a prompt repository whose state
+    is in a bucket (a real S3 server on loopback): the pull request plans against the bucket,
+    the merge applies, the state is in the bucket and nothing is pushed to origin."""
+    url, seed = make_origin(tmp_path)
+    jobs = load(WORKFLOW)["jobs"]
+    ours = {
+        n: next(s for s in j["steps"] if "ivrsync@" in s.get("uses", "")) for n, j in jobs.items()
+    }
+    runner = ActionRunner(clouds.env, tmp_path / "temp")
+    with s3_server(STATE_BUCKET) as endpoint:
+        git(seed, "checkout", "--quiet", "-b", "prompts")
+        add_prompts(seed)
+        use_remote_state(seed, endpoint)
+        git(seed, "add", ".")
+        git(seed, "commit", "--quiet", "-m", "Add the prompts, their state in a bucket")
+        git(seed, "push", "--quiet", "origin", "prompts")
+        head = git(seed, "rev-parse", "HEAD")
+        publish(tmp_path, seed)
+
+        def run(name: str, ref: str, inputs: dict[str, Any], github: dict[str, str]) -> Run:
+            workspace = tmp_path / name
+            git(tmp_path, "clone", "--quiet", "--depth=1", "--branch", ref, url, str(workspace))
+            given = {
+                k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in inputs.items()
+            }
+            return runner.run(workspace, given, github)
+
+        pr_event = {"pull_request": {"number": 7, "head": {"sha": head}}}
+        planned = run(
+            "pr", "prompts", ours["plan"]["with"],
+            github_context(tmp_path, github_api, "pull_request", 501, head, pr_event),
+        )  # fmt: skip
+        assert planned.outcomes["run"] == "success", planned.log
+        assert planned.outputs["exitcode"] == "2"
+        assert "**Plan: 18 to upload" in github_api.comments[7][0]["body"]
+
+        git(seed, "checkout", "--quiet", "main")
+        git(seed, "merge", "--quiet", "--no-ff", "-m", "Merge pull request #7", "prompts")
+        git(seed, "push", "--quiet", "origin", "main")
+        merge = git(seed, "rev-parse", "HEAD")
+        before = git(seed, "ls-remote", "origin")
+        apply_inputs = {**ours["apply"]["with"], "plan-from-pr": "off"}
+        runner.base_env = {**clouds.env, **SECRETS}
+        applied = run(
+            "main", "main", apply_inputs,
+            github_context(tmp_path, github_api, "workflow_dispatch", 601, merge, {}),
+        )  # fmt: skip
+        assert applied.outcomes["run"] == "success", applied.log
+        assert applied.outputs["has-changes"] == "true"
+        assert "Apply complete: 18 uploaded" in applied.summary
+        assert applied.outcomes["fetch-state"] == applied.outcomes["commit-state"] == "success"
+        assert f"The state is in {STATE_URL} (backend s3), written there by apply" in applied.log
+        assert git(seed, "ls-remote", "origin") == before  # nothing pushed
+        assert not (tmp_path / "main" / "ivrsync.state.json").exists()
+        assert 601 not in runner.artifacts  # no unsaved state to keep
+        stored = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=SECRETS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=SECRETS["AWS_SECRET_ACCESS_KEY"],
+        ).get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)
+        state = json.loads(stored["Body"].read())
+        assert len(state["resources"]) == 18
+        for secret in SECRETS.values():
+            assert secret not in applied.log + applied.summary
+
+        # The next plan reads the applied state in the bucket: nothing to do.
+        again = run(
+            "pr-2", "main", ours["plan"]["with"],
+            github_context(tmp_path, github_api, "pull_request", 502, merge, pr_event),
+        )  # fmt: skip
+        assert again.outputs["exitcode"] == "0", again.log
+
+
+def test_a_state_apply_could_not_write_is_kept_and_named(
+    tmp_path: Path, clouds: Clouds, github_api: FakeGitHub
+) -> None:
+    """Another writer replaces the state while apply uploads (a second pipeline, a restored
+    file): apply keeps what it did in ivrsync.state.unsaved.json, the step fails naming the
+    artifact and the command that pushes it (from the apply result), and the artifact holds
+    it with every upload confirmed."""
+    url, seed = make_origin(tmp_path)
+    add_prompts(seed)
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "prompts")
+    git(seed, "push", "--quiet", "origin", "main")
+    publish(tmp_path, seed)
+    workspace = tmp_path / "ws"
+    git(tmp_path, "clone", "--quiet", "--depth=1", url, str(workspace))
+    state = workspace / "ivrsync.state.json"
+    uploads = itertools.count(1)
+
+    def another_writer(request: Request) -> None:
+        if request.path == HUAWEI_UPLOAD_PATH and next(uploads) == 2:
+            state.unlink()
+            LocalStateStore(state).write(State.new())
+
+    clouds.huawei.on_request = another_writer
+    runner = ActionRunner({**clouds.env, **SECRETS}, tmp_path / "temp")
+    github = github_context(tmp_path, github_api, "workflow_dispatch", 900, "f" * 40, {})
+    applied = runner.run(workspace, {"command": "apply", "plan-from-pr": "off"}, github)
+    clouds.huawei.on_request = None
+    assert applied.outcomes["run"] == "failure", applied.log
+    assert applied.outputs["exitcode"] == "3"
+    [annotation] = [line for line in applied.log.splitlines() if "state not saved" in line]
+    assert annotation.startswith(
+        "::error title=ivrsync apply%3A state not saved::the state could not be written ("
+    )
+    assert annotation.endswith(
+        "); every upload this run confirmed is in ivrsync.state.unsaved.json, kept as the "
+        "artifact `ivrsync-state`. Before the next apply, put it in the prompt repository "
+        "and run `ivrsync state push --force ivrsync.state.unsaved.json`"
+    )
+    kept = runner.artifacts[900]["ivrsync-state"]
+    assert set(kept) == {"ivrsync.state.json", "ivrsync.state.unsaved.json"}
+    unsaved = json.loads(kept["ivrsync.state.unsaved.json"])
+    recorded = {entry["file_id"] for entry in unsaved["resources"].values()}
+    assert {upload.file_id for upload in clouds.huawei.uploads} <= recorded

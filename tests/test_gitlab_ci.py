@@ -26,20 +26,25 @@ import yaml
 import ivrsync
 from ivrsync import secrets
 from ivrsync.ci import gitlab
+from tests.s3_server import s3_server
 from tests.static_server import serving
 from tests.test_ci_examples import (  # the emulators, and the prompt repository's git
+    STATE_BUCKET,
     Clouds,
     add_prompts,
     clouds,  # noqa: F401 - a fixture
     git,
     make_origin,
     publish,
+    use_remote_state,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "examples" / "ci" / "gitlab-ci.yml"
 GITLAB_CI_LOCAL = REPO_ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
 TOKEN = "glpat-test-0123456789"
+GITLAB_KEY = "gitlab/ivrsync.state.json"  # the state in a bucket, in this module's tests
+GITLAB_URL = f"s3://{STATE_BUCKET}/{GITLAB_KEY}"
 
 
 def template() -> dict[str, Any]:
@@ -129,6 +134,31 @@ def test_only_the_default_branch_applies(
         "feature: merge the change to apply it\n"
     )
     assert not (tmp_path / gitlab.ARTIFACTS / gitlab.PLAN_FILE).exists()
+
+
+def test_with_a_remote_state_nothing_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state file from before the state moved to a bucket is still in the project:
+    commit-state neither pushes it nor keeps it as the job's artifact."""
+    _, project = make_origin(tmp_path)
+    add_prompts(project / "ivr")
+    use_remote_state(project / "ivr")
+    (project / "ivr" / "ivrsync.state.json").write_text('{"serial": 3}\n')
+    git(project, "add", ".")
+    git(project, "commit", "--quiet", "-m", "prompts, their state in a bucket")
+    git(project, "push", "--quiet", "origin", "main")
+    before = git(project, "ls-remote", "origin")
+    (project / "ivr" / "ivrsync.state.json").write_text('{"serial": 4}\n')
+    monkeypatch.chdir(project)
+    env = {"CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main", "IVRSYNC_DIR": "ivr/"}
+    assert gitlab.main(["commit-state"], env) == 0
+    assert git(project, "ls-remote", "origin") == before
+    assert capsys.readouterr().out == (
+        "The state is in s3://ivr-prompts-state/contact-center/ivrsync.state.json (backend s3), "
+        "written there by apply: nothing to commit.\n"
+    )
+    assert not (project / gitlab.ARTIFACTS).exists()
 
 
 # --- The notes API ---------------------------------------------------------------------------
@@ -446,6 +476,73 @@ def test_the_template_plans_a_merge_request_and_applies_the_default_branch(
         assert listed.jobs == ["ivrsync-plan"]
     finally:
         (tmp_path / "gitlab-ci-local.log").write_text("\n".join(runner.log))
+
+
+def test_with_a_remote_state_the_template_applies_and_commits_nothing(
+    tmp_path: Path,
+    clouds: Clouds,  # noqa: F811 - the fixture imported above
+    gitlab_api: FakeGitLab,
+) -> None:
+    """The template as it is (IVRSYNC_COMMIT_STATE "true") on a prompt repository whose state
+    is in a bucket (a real S3 server on loopback): the merge request plans against the bucket,
+    the default branch applies, and nothing is pushed to origin or kept as an artifact."""
+    url, project = make_origin(tmp_path)
+    git(project, "remote", "set-head", "origin", "main")  # gitlab-ci-local's default branch
+    with s3_server(STATE_BUCKET) as endpoint:
+        git(project, "checkout", "--quiet", "-b", "prompts")
+        add_prompts(project / "ivr")
+        use_remote_state(project / "ivr", endpoint, GITLAB_KEY)
+        shutil.copyfile(TEMPLATE, project / ".gitlab-ci.yml")
+        (project / ".gitignore").write_text(".gitlab-ci-local/\n.ivrsync-ci/\n")
+        git(project, "add", ".")
+        git(project, "commit", "--quiet", "-m", "Add the prompts, their state in a bucket")
+        git(project, "push", "--quiet", "origin", "prompts")
+        publish(tmp_path, project / "ivr")
+        runner = GitLabCiLocal(
+            project, {**clouds.env, "PYTHONPATH": str(REPO_ROOT)}, tmp_path / "gcl-home"
+        )
+        common = {
+            "IVRSYNC_INSTALL": f"ivrsync=={ivrsync.__version__}",
+            "IVRSYNC_DIR": "ivr/",
+            "CI_API_V4_URL": f"{gitlab_api.url}/api/v4",
+            "CI_PROJECT_ID": "42",
+        }
+        try:
+            mr = runner.run(
+                "merge request !3 (prompts)",
+                **common,
+                CI_PIPELINE_SOURCE="merge_request_event",
+                CI_MERGE_REQUEST_IID="3",
+                GITLAB_TOKEN=TOKEN,
+            )
+            assert mr.code == 0, mr.output
+            assert f"Planning against the state in {GITLAB_URL} (backend s3)." in mr.output
+            [note] = gitlab_api.notes["3"]
+            assert "**Plan: 18 to upload, 0 to replace, 0 to forget.**" in note["body"]
+            assert f"planned against the state in `{GITLAB_URL}`" in note["body"]
+
+            git(project, "checkout", "--quiet", "main")
+            git(project, "merge", "--quiet", "--no-ff", "-m", "Merge branch 'prompts'", "prompts")
+            git(project, "push", "--quiet", "origin", "main")
+            before = git(project, "ls-remote", "origin")
+            applied = runner.run(
+                "default branch (main)", **common, CI_PIPELINE_SOURCE="web", IVRSYNC_PUSH_URL=url
+            )
+            assert applied.code == 0, applied.output
+            assert applied.jobs == ["ivrsync-apply"]
+            assert "Apply complete: 18 uploaded" in applied.output
+            assert f"The state is in {GITLAB_URL} (backend s3), written there by apply" in (
+                applied.output
+            )
+            assert git(project, "ls-remote", "origin") == before  # nothing pushed
+            kept = sorted(p.name for p in (project / gitlab.ARTIFACTS).iterdir())
+            assert kept == [gitlab.RESULT_FILE, gitlab.PLAN_FILE]  # no state file
+            # The next pipeline on main reads the applied state in the bucket.
+            again = runner.run("default branch again", **common, CI_PIPELINE_SOURCE="web")
+            assert again.code == 0, again.output
+            assert "Nothing to apply." in again.output
+        finally:
+            (tmp_path / "gitlab-ci-local.log").write_text("\n".join(runner.log))
 
 
 def test_the_push_token_goes_to_git_in_its_environment_and_is_masked() -> None:

@@ -8,7 +8,7 @@ Run as `python -m ivrsync.ci.github STEP`.
 
   prepare        check the inputs (apply: only on the default branch); name the plan
                  artifact; for apply, find the plan reviewed on the merged pull request
-  fetch-state    take the state file from the tip of the state branch
+  fetch-state    take the state file from the tip of the state branch (a local state only)
   plan           ivrsync plan --out PLAN --detailed-exitcode, then the Markdown for the summary
                  and the PR comment (2, changes, is not a failure), and the review page
   comment        create or update the one PR comment that carries the marker, with a link to
@@ -16,6 +16,10 @@ Run as `python -m ivrsync.ci.github STEP`.
   apply          ivrsync apply PLAN (or --auto-approve); 3 (partial) fails unless allowed
   commit-state   commit the state file (only it) to the state branch and push, retrying if the
                  branch moved
+
+The state's backend comes from ivrsync.yaml (`state:`): with a remote one (s3) the store holds
+the state, its history and its lock, so no state is fetched from or committed to a branch, and
+the run's state artifact is the state apply could not write there, if it left one.
 """
 
 from __future__ import annotations
@@ -42,12 +46,15 @@ from ivrsync.ci.github_api import (
 )
 from ivrsync.ci.markdown import fence, fit
 from ivrsync.ci.results import (
+    StateWhere,
     left_over,
     not_done_lines,
     plan_markdown,
     run_apply,
     run_plan,
-    state_file,
+    state_version,
+    state_where,
+    unsaved_state_message,
     write_review_page,
 )
 from ivrsync.plan.render import summary_line
@@ -115,7 +122,9 @@ class Settings:
     allow_any_branch: bool  # apply: also on a branch other than the default one
     token: str
     reviewed_plan_dir: str  # where the reviewed plan was downloaded, or ''
-    state: str  # the state file as prepare found it (relative to the workspace), or ''
+    # The local state file as prepare found it (relative to the workspace); '' when prepare
+    # did not look, or the state is remote.
+    state: str
 
     @property
     def marker(self) -> str:
@@ -205,9 +214,12 @@ def state_branch(settings: Settings, env: Mapping[str, str]) -> str:
     return ""
 
 
-def settings_state(settings: Settings) -> Path:
-    """The state file: as `prepare` found it, or read from the manifest now."""
-    return Path(settings.state) if settings.state else state_file(settings.workdir)
+def settings_state(settings: Settings) -> StateWhere:
+    """Where the state is: the file `prepare` found, or read from the manifest now."""
+    where = state_where(settings.workdir)
+    if settings.state and where.file is not None:
+        return StateWhere(where.backend, settings.state, Path(settings.state), where.unsaved)
+    return where
 
 
 # --- Subcommands ------------------------------------------------------------------------
@@ -277,12 +289,23 @@ def cmd_prepare(env: Mapping[str, str]) -> int:
     check_branch(settings, env)
     if not Path(settings.workdir).is_dir():
         raise CiError(f"input working-directory: {settings.workdir} is not a directory")
-    state = ""
+    state = kept = ""
     if settings.command == "apply" or settings.state_branch:
         try:
-            state = os.path.relpath(state_file(settings.workdir))
+            where = state_where(settings.workdir)
         except Exception as exc:  # a broken manifest: apply says what is wrong
-            print(f"Could not read state.path from the manifest: {exc}")
+            print(f"Could not read the state settings from the manifest: {exc}")
+        else:
+            state = os.path.relpath(where.file) if where.file is not None else ""
+            kept = os.path.relpath(where.unsaved) if settings.command == "apply" else ""
+            if where.remote and (settings.state_branch or settings.commit_state):
+                annotate(
+                    "notice",
+                    f"ivrsync.yaml keeps the state in {where.location} (backend "
+                    f"{where.backend}): it is neither taken from nor committed to a branch, "
+                    "so commit-state and state-branch do nothing.",
+                    "ivrsync action",
+                )
     reviewed = None
     if settings.command == "apply" and settings.plan_from_pr != "off":
         reviewed = _lookup_reviewed_plan(settings, env)
@@ -292,6 +315,7 @@ def cmd_prepare(env: Mapping[str, str]) -> int:
         artifact_name=settings.artifact_name,
         state_artifact_name=settings.state_artifact_name,
         state_file=state,
+        unsaved_state_file=kept,
         reviewed_run_id=str(reviewed.run_id) if reviewed else "",
         reviewed_dir=(
             str(Path(temp) / f"{settings.artifact_name}-reviewed-{reviewed.run_id}")
@@ -309,11 +333,14 @@ def cmd_fetch_state(env: Mapping[str, str]) -> int:
         print("The state is the file in the checkout (no state-branch, commit-state off).")
         return 0
     try:
-        state = settings_state(settings)
+        where = settings_state(settings)
     except Exception as exc:  # a broken manifest: plan or apply says what is wrong
-        print(f"Could not read state.path from the manifest: {exc}")
+        print(f"Could not read the state settings from the manifest: {exc}")
         return 0
-    print(take_state_from_branch(state, branch, settings.workdir) + ".")
+    if where.file is None:
+        print(f"The state is in {where.location} (backend {where.backend}): no branch holds it.")
+        return 0
+    print(take_state_from_branch(where.file, branch, settings.workdir) + ".")
     return 0
 
 
@@ -436,16 +463,12 @@ def cmd_apply(env: Mapping[str, str]) -> int:
     plan = _choose_plan(settings)
     if plan is None and settings.plan_from_pr == "required":
         raise CiError("plan-from-pr is 'required' but no plan file was downloaded")
-    try:
-        state: Path | None = settings_state(settings)
-    except Exception:  # a broken manifest: apply says what is wrong
-        state = None
-    before = state.read_bytes() if state and state.is_file() else None
+    before = state_version(settings.workdir)
     temp = env.get("RUNNER_TEMP") or tempfile.gettempdir()
     result_file = Path(temp) / f"{settings.artifact_name}-apply-result.json"
     run = run_apply(settings.workdir, plan, result_file)
     code = run.exit_code
-    after = state.read_bytes() if state and state.is_file() else None
+    after = state_version(settings.workdir)
     headline = {0: "complete", 3: "partial", 1: "failed"}.get(code, f"failed (exit {code})")
     what = f"the plan `{Path(plan).name}`" if plan else "a new plan (--auto-approve)"
     add_summary(env, settings.heading + f"**Apply {headline}** ({what}):\n\n" + fence(run.log))
@@ -456,6 +479,10 @@ def cmd_apply(env: Mapping[str, str]) -> int:
         plan_file=os.path.normpath(Path(settings.workdir) / plan) if plan else "",
         result_file=str(result_file) if run.result else "",
     )
+    unsaved = unsaved_state_message(run, f"the artifact `{settings.state_artifact_name}`")
+    if unsaved is not None:  # confirmed uploads the stored state does not have
+        annotate("error", unsaved, "ivrsync apply: state not saved")
+        return 1
     if code == 0:
         rest = left_over(settings.workdir) if plan else None
         if rest is not None:
@@ -492,14 +519,21 @@ def cmd_apply(env: Mapping[str, str]) -> int:
 
 def cmd_commit_state(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
+    try:
+        where = settings_state(settings)
+    except Exception as exc:  # a broken manifest: apply stopped before any upload
+        print(f"Could not read the state settings from the manifest ({exc}): nothing to commit.")
+        return 0
+    if where.file is None:
+        print(
+            f"The state is in {where.location} (backend {where.backend}), written there by "
+            "apply: nothing to commit."
+        )
+        return 0
+    state = where.file
     branch = state_branch(settings, env)
     if not branch:
         raise CiError("commit-state needs a branch: set state-branch, or run on a branch push")
-    try:
-        state = settings_state(settings)
-    except Exception as exc:  # a broken manifest: apply stopped before any upload
-        print(f"Could not read state.path from the manifest ({exc}): nothing to commit.")
-        return 0
     if not state.is_file():
         print(f"No state file ({state}): nothing to commit.")
         return 0

@@ -13,6 +13,9 @@ so it can be tested. Run as `python -m ivrsync.ci.gitlab STEP` from the project'
 
 Everything a job keeps (the plan, its Markdown, the review page, a copy of the state) is
 written to `.ivrsync-ci/` in the project's directory: the template's one artifact path.
+With a remote state backend in ivrsync.yaml (`state: backend: s3`), the store holds the state
+and its lock: no state is taken from or committed to a branch, and the artifacts keep only
+the state apply could not write there, if it left one.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from ivrsync.ci.git import commit_state, describe_state_commit, take_state_from_
 from ivrsync.ci.markdown import fit
 from ivrsync.ci.results import (
     PAGE_FILE,
+    StateWhere,
     not_done_lines,
     plan_markdown,
     run_apply,
     run_plan,
-    state_file,
+    state_where,
+    unsaved_state_message,
     write_review_page,
 )
 
@@ -99,21 +104,22 @@ def warn(message: str) -> None:
     print(f"Warning: {secrets.redact(message)}", flush=True)
 
 
-def _state(settings: Settings) -> Path | None:
-    """state.path from ivrsync.yaml, or None when the manifest cannot be read (plan and
+def _state(settings: Settings) -> StateWhere | None:
+    """Where ivrsync.yaml keeps the state, or None when the manifest cannot be read (plan and
     apply then say what is wrong with it)."""
     try:
-        return state_file(settings.workdir)
+        return state_where(settings.workdir)
     except Exception as exc:
-        print(f"Could not read state.path from {settings.workdir}/ivrsync.yaml: {exc}")
+        print(f"Could not read the state settings from {settings.workdir}/ivrsync.yaml: {exc}")
         return None
 
 
-def _keep_state(settings: Settings, state: Path | None) -> None:
-    """A copy of the state in the artifacts, whatever happens to the push."""
-    if state is not None and state.is_file():
+def _keep_state(settings: Settings, where: StateWhere | None) -> None:
+    """A copy of the state file in the artifacts, whatever happens to the push, and of the
+    state apply could not write (if it left one), to push by hand."""
+    for path in where.kept() if where is not None else []:
         settings.artifacts.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(state, settings.artifacts / state.name)
+        shutil.copyfile(path, settings.artifacts / path.name)
 
 
 def _default_branch_only(env: Mapping[str, str]) -> str:
@@ -233,12 +239,15 @@ def cmd_plan(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
     settings.artifacts.mkdir(parents=True, exist_ok=True)
     default = env.get("CI_DEFAULT_BRANCH", "")
-    state = _state(settings)
+    where = _state(settings)
     against = "the state in this branch"
-    if default and state is not None:
+    if where is not None and where.file is None:
+        against = f"the state in `{where.location}`"
+        print(f"Planning against the state in {where.location} (backend {where.backend}).")
+    elif default and where is not None and where.file is not None:
         # A branch made before the last apply has an old state file (or none): planned
         # against it, the prompts applied since would show as new uploads.
-        taken = take_state_from_branch(state, default, settings.workdir)
+        taken = take_state_from_branch(where.file, default, settings.workdir)
         print(f"Planning against the state on {default}: {taken}.")
         against = f"the state on `{default}`"
     run = run_plan(settings.workdir, settings.plan_file)
@@ -261,11 +270,13 @@ def cmd_apply(env: Mapping[str, str]) -> int:
     settings = settings_from(env)
     branch = _default_branch_only(env)
     settings.artifacts.mkdir(parents=True, exist_ok=True)
-    state = _state(settings)
-    if settings.commit_state and state is not None:
+    where = _state(settings)
+    if where is not None and where.file is None:
+        print(f"The state is in {where.location} (backend {where.backend}), under its lock.")
+    elif settings.commit_state and where is not None and where.file is not None:
         # A pipeline that waited for the resource group has an older commit checked out,
         # without the state the previous apply committed.
-        taken = take_state_from_branch(state, branch, settings.workdir)
+        taken = take_state_from_branch(where.file, branch, settings.workdir)
         print(f"Before planning: {taken}.")
     try:
         planned = run_plan(settings.workdir, settings.plan_file)
@@ -286,9 +297,13 @@ def cmd_apply(env: Mapping[str, str]) -> int:
             )
             if listed:
                 print(listed)
+        unsaved = unsaved_state_message(applied, f"this job's artifact in {ARTIFACTS}/")
+        if unsaved is not None:  # confirmed uploads the stored state does not have
+            print(f"Error: {unsaved}.")
+            return applied.exit_code or 1
         return applied.exit_code
     finally:
-        _keep_state(settings, state)
+        _keep_state(settings, where)
 
 
 def _push_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -319,11 +334,18 @@ def cmd_commit_state(env: Mapping[str, str]) -> int:
         print("IVRSYNC_COMMIT_STATE is false: the state is only this job's artifact.")
         return 0
     branch = _default_branch_only(env)
-    state = _state(settings)
+    where = _state(settings)
+    if where is not None and where.file is None:
+        print(
+            f"The state is in {where.location} (backend {where.backend}), written there by "
+            "apply: nothing to commit."
+        )
+        return 0
+    state = where.file if where is not None else None
     if state is None or not state.is_file():
         print("No state file: nothing to commit.")
         return 0
-    _keep_state(settings, state)
+    _keep_state(settings, where)
     pipeline = env.get("CI_PIPELINE_ID", "")
     message = (
         f"ivrsync: state after apply of {env.get('CI_COMMIT_SHORT_SHA', 'the checkout')}"

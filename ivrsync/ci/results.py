@@ -10,6 +10,7 @@ the job's log as it comes, for people to read.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,25 @@ class ApplyRun:
         return error.code if error else None
 
 
+def unsaved_state_message(run: ApplyRun, kept_as: str) -> str | None:
+    """What to do with the state the apply could not write (its result's `unsaved_state`),
+    or None when it wrote it: the uploads it confirmed must reach the stored state."""
+    unsaved = run.result.unsaved_state if run.result else None
+    if unsaved is None:
+        return None
+    if unsaved.path is None:
+        return (
+            f"the state could not be written ({unsaved.error}), nor kept in a file: the "
+            "FileIds of this run's uploads are only in its log; record them with `ivrsync "
+            "import` before the next apply"
+        )
+    return (
+        f"the state could not be written ({unsaved.error}); every upload this run confirmed "
+        f"is in {Path(unsaved.path).name}, kept as {kept_as}. Before the next apply, put it "
+        f"in the prompt repository and run `{unsaved.push_command}`"
+    )
+
+
 def not_done_lines(run: ApplyRun, limit: int = 10) -> str:
     """What apply did not do, from its result: one line each, at most `limit`."""
     lines = [f"{r.address}: {r.status}: {r.reason}" for r in run.not_done()]
@@ -152,17 +172,52 @@ def run_apply(cwd: str, plan_file: str | None, result_file: Path) -> ApplyRun:
     return ApplyRun(code, log, result)
 
 
-def state_file(workdir: str) -> Path:
-    """Where ivrsync keeps the state of the repository in `workdir` (state.path)."""
-    from ivrsync.manifest.loader import read_state_settings
-    from ivrsync.state.backends import local_state_path
+@dataclass(frozen=True)
+class StateWhere:
+    """Where the manifest in a working directory keeps the state, as a pipeline needs it:
+    a local file is taken from and committed to a branch; a remote backend holds its own
+    state, history and lock, and nothing of it is in the repository."""
 
-    root = Path(workdir).absolute()
+    backend: str  # "local", or a remote backend ("s3")
+    location: str  # the file, or the remote state's URL (s3://bucket/key)
+    file: Path | None  # the local state file; None with a remote backend
+    unsaved: Path  # where apply leaves a state it could not write (ivrsync.state.unsaved.json)
+
+    @property
+    def remote(self) -> bool:
+        return self.file is None
+
+    def kept(self) -> list[Path]:
+        """What a run keeps as its state artifact: the state file (none with a remote
+        backend) and the state apply could not write, those that exist."""
+        return [path for path in (self.file, self.unsaved) if path is not None and path.is_file()]
+
+
+def state_where(workdir: str) -> StateWhere:
+    """Where ivrsync keeps the state of the prompt repository in `workdir`, from its
+    `state:` settings read by ivrsync's own reader (a wrong `state:` is a ManifestError)."""
+    from ivrsync.manifest.loader import read_state_settings
+    from ivrsync.state.backends import local_state_path, open_store
+    from ivrsync.state.operations import UNSAVED_STATE_FILE
+
+    root = Path(os.path.abspath(workdir))  # noqa: PTH100 - as the loader does
     settings = read_state_settings(root)
     path = local_state_path(root, settings)
-    if path is None:
-        raise CiError(f"the state is kept in a {settings.backend} backend, not in a file")
-    return path
+    location = str(path) if path is not None else open_store(root, settings).location
+    return StateWhere(settings.backend, location, path, root / UNSAVED_STATE_FILE)
+
+
+def state_version(workdir: str) -> tuple[str, int] | None:
+    """Lineage and serial of the state as ivrsync reads it, from whichever backend (without
+    the lock); None when there is none yet or it cannot be read. Compared before and after
+    an apply: whether the state changed."""
+    from ivrsync.operations.state import read_state
+
+    try:
+        state = read_state(Path(workdir))
+    except IvrsyncError:
+        return None
+    return (state.lineage, state.serial) if state is not None else None
 
 
 def plan_markdown(run: PlanRun, cwd: str, plan_file: str) -> str:
