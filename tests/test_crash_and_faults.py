@@ -119,9 +119,11 @@ def resolve_huawei_doubts(world: World, run_cli: RunCli) -> tuple[int, int]:
     return imported, reuploaded
 
 
-def assert_converged(world: World, run_cli: RunCli) -> None:
+def assert_converged(world: World, run_cli: RunCli, before: str = "") -> None:
     code, out, err = run_cli("-C", str(world.repo), "plan", "--detailed-exitcode")
-    assert (code, out.strip()) == (0, "No changes. The state matches the manifests."), out + err
+    assert (code, out.strip()) == (0, "No changes. The state matches the manifests."), (
+        out + err + before
+    )
     state = world.state()
     assert state is not None
     assert state.in_doubt == {}
@@ -191,7 +193,7 @@ def test_an_apply_killed_at_20_random_moments_loses_nothing_and_duplicates_nothi
     assert code in (0, 3), err
     check_nothing_lost(world)
     imported, reuploaded = resolve_huawei_doubts(world, run_cli)
-    assert_converged(world, run_cli)
+    assert_converged(world, run_cli, f"the last apply (exit {code}) said:\n{err}")
     huawei_names = [u.voice_file_name for u in world.huawei.uploads]
     duplicates = len(huawei_names) - len(set(huawei_names))
     assert duplicates == 0  # the user imported what had landed instead of uploading it again

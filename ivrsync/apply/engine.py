@@ -604,21 +604,29 @@ class _Engine:
         """When (on the monotonic clock) this run may first send to `name`.
 
         Runs are separate processes with separate limiters: an apply started right after
-        another must not send within 1/rate of the last upload the state records.
+        another must not send within 1/rate of the last upload the state records. A killed
+        run's last request may be recorded only as "sent", at the time written down before
+        it went out; the state write between takes a while (longer on a busy machine), so
+        such a request counts one interval later. A request the provider refused as too soon
+        and whose run was then killed stays in doubt until its landing window has passed.
         """
         state = self.journal.state
+        interval = 1.0 / uploader.rate_limit
         last = max(
             [
                 *(e.uploaded_at for e in state.resources.values() if e.provider == name),
-                # A killed run's last request may be recorded only as "sent".
-                *(d.since for d in state.in_doubt.values() if d.provider == name),
+                *(
+                    d.since + timedelta(seconds=interval)
+                    for d in state.in_doubt.values()
+                    if d.provider == name
+                ),
             ],
             default=None,
         )
         if last is None:
             return 0.0
         since = (self.clock() - last).total_seconds()
-        return time.monotonic() + max(0.0, 1.0 / uploader.rate_limit - since)
+        return time.monotonic() + max(0.0, interval - since)
 
     def quota_left(self, name: str, provider_type: str, uploader: Uploader) -> int:
         if uploader.daily_quota is None:
