@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 from ivrsync.errors import IvrsyncError
@@ -75,11 +77,19 @@ def parallel_map(
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(items)), mp_context=context, initializer=_ignore_interrupts
     )
+    # Finished work comes through a queue the executor's thread fills: Ctrl-C then lands in
+    # this thread's wait on it, never inside the executor's own locking (as_completed takes
+    # every future's lock in a loop; interrupted there, a lock stays held and the executor's
+    # thread, which Python joins at exit, hangs on it).
+    finished: queue.SimpleQueue[tuple[T, Future[R]]] = queue.SimpleQueue()
     try:
-        futures: dict[Future[R], T] = {pool.submit(work, item): item for item in items}
-        for future in as_completed(futures):
-            error = future.exception()
-            done(futures[future], future.result() if error is None else error)
+        for item in items:
+            future = pool.submit(work, item)
+            future.add_done_callback(partial(_put, finished, item))
+        for _ in items:
+            item, future = finished.get()
+            error = future.exception(timeout=0)
+            done(item, future.result(timeout=0) if error is None else error)
     except BaseException:
         _stop(pool)
         raise
@@ -96,6 +106,10 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.terminate()
     for process in workers:
         process.join()
+
+
+def _put(finished: queue.SimpleQueue[tuple[T, Future[R]]], item: T, future: Future[R]) -> None:
+    finished.put((item, future))
 
 
 def _ignore_interrupts() -> None:
