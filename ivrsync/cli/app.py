@@ -85,10 +85,13 @@ def _crash_report() -> Path:
     from ivrsync.secrets import redact
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(tempfile.gettempdir()) / f"ivrsync-crash-{stamp}-{id(sys.exc_info()[1]):x}.log"
     report = f"ivrsync {__version__}\nargv: {sys.argv[1:]}\n\n{traceback.format_exc()}"
-    path.write_text(redact(report))
-    return path
+    # A name of its own, created exclusively and readable by the user alone: two crashes in
+    # one second must not overwrite each other (an id() of the exception could repeat).
+    handle, name = tempfile.mkstemp(prefix=f"ivrsync-crash-{stamp}-", suffix=".log")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(redact(report))
+    return Path(name)
 
 
 def _failed(exc: Exception) -> int:
