@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.repo_factory import UPLOADED_AT, distinct_wav  # noqa: E402
+from tests.repo_factory import UPLOADED_AT, distinct_wav, record_applied  # noqa: E402
 
 LOCALES = ("en_US", "zh_CN", "pt_BR", "th_TH")  # all four are ones Huawei AICC takes
 AREAS = ("billing", "support", "sales", "outage", "roaming", "payments", "retention", "hours")
@@ -110,39 +110,15 @@ def realistic_repository(
 def record_state(repo: Path) -> None:
     """The state an apply of the repository would leave: every resource uploaded and reviewed,
     each review with a comment and a time."""
-    from ivrsync.audio_cache import AudioCache
-    from ivrsync.manifest.loader import load_project
-    from ivrsync.plan.planner import desired_upload
-    from ivrsync.state.model import ProviderRecord, ResourceState, Review, State
-    from ivrsync.state.store import LocalStateStore
+    from ivrsync.state.model import Review
 
-    project = load_project(repo, env={})
-    cache = AudioCache(repo)
-    state = State.new()
-    for number, resource in enumerate(project.resources):
-        upload = desired_upload(project, resource, cache.facts)
-        reviewed = UPLOADED_AT + timedelta(minutes=5 + number % 600)
-        state.resources[str(resource.address)] = ResourceState(
-            provider=resource.address.provider,
-            provider_type=resource.provider_type,
-            file_id=str(1182733043937561600 + number),
-            remote_name=upload.remote_name,
-            audio_path=upload.audio_path,
-            sha256=upload.sha256,
-            size=upload.size,
-            attributes=upload.attributes,
-            uploaded_at=UPLOADED_AT,
-            review=Review.model_validate(
-                {
-                    "status": "approved",
-                    "comment": f"Approved by reviewer {number % 17}: clear, level fine",
-                    "updated_at": reviewed,
-                }
-            ),
+    def reviewed(number: int) -> Review:
+        return Review.model_validate(
+            {
+                "status": "approved",
+                "comment": f"Approved by reviewer {number % 17}: clear, level fine",
+                "updated_at": UPLOADED_AT + timedelta(minutes=5 + number % 600),
+            }
         )
-    for name, settings in project.providers.items():
-        state.providers[name] = ProviderRecord(
-            settings=project.public_settings(name), since=UPLOADED_AT, type=settings.type
-        )
-    cache.save()
-    LocalStateStore(repo / "ivrsync.state.json").write(state)
+
+    record_applied(repo, review=reviewed)

@@ -7,7 +7,7 @@ import functools
 import math
 import struct
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -266,8 +266,11 @@ def two_provider_repository(
     return root
 
 
-def record_applied(repo: Path, *, status: str = "approved") -> State:
-    """Write the state an apply of the repository as it is now would leave behind."""
+def record_applied(
+    repo: Path, *, status: str = "approved", review: Callable[[int], Review] | None = None
+) -> State:
+    """Write the state an apply of the repository as it is now would leave behind; each
+    resource's review is `review(its number)` if given."""
     project = load_project(repo, env={})
     cache = AudioCache(repo)
     state = State.new()
@@ -283,7 +286,7 @@ def record_applied(repo: Path, *, status: str = "approved") -> State:
             size=upload.size,
             attributes=upload.attributes,
             uploaded_at=UPLOADED_AT,
-            review=Review.model_validate({"status": status}),
+            review=review(number) if review else Review.model_validate({"status": status}),
         )
     for name, settings in project.providers.items():  # apply records the settings it used
         if any(r.provider == name for r in state.resources.values()):
